@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: MIT
+# fusebox: one non-recursive Makefile; everything is built in build/.
+# The user's CFLAGS/LDFLAGS are kept; project flags are added on top.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+CLANG ?= clang
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+B := build$(if $(SANITIZER),/$(SANITIZER))
+FUZZ_SECONDS ?= 60
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-format-nonliteral
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden \
+	-I. $(WARN) $(SAN_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_CFLAGS) $(LDFLAGS)
+
+ifeq ($(SANITIZER),address)
+SAN_CFLAGS := -fsanitize=address -fno-omit-frame-pointer
+else ifeq ($(SANITIZER),undefined)
+SAN_CFLAGS := -fsanitize=undefined -fno-sanitize-recover=all
+else ifeq ($(SANITIZER),thread)
+SAN_CFLAGS := -fsanitize=thread
+else ifneq ($(SANITIZER),)
+$(error SANITIZER must be address, undefined or thread)
+endif
+
+# Libraries come from pkg-config.  These are recursive variables: they are
+# expanded when a recipe runs, after the dependency check below.
+INIH_CFLAGS = $(shell $(PKG_CONFIG) --cflags inih)
+INIH_A = $(shell $(PKG_CONFIG) --variable=libdir inih)/libinih.a
+UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv)
+UV_LIBS = $(shell $(PKG_CONFIG) --libs libuv)
+CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
+CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
+SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
+
+# Debian packages: what the build needs, and what the tests run.
+BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
+	libcriterion-dev
+TEST_DEBS := curl wget python3 perl nodejs netcat-openbsd redis-tools \
+	clang valgrind procps iproute2
+DEV_DEBS := clang-format
+
+POLICY_SRC := $(wildcard policy/*.c)
+SHIM_SRC := $(wildcard shim/*.c)
+CLI_SRC := $(wildcard cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+INTEG_SRC := $(wildcard tests/integration/*.c)
+
+POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
+SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
+INTEG_OBJ := $(INTEG_SRC:%.c=$(B)/%.o)
+
+LIB := $(B)/libfusebox.so
+BIN := $(B)/fusebox
+FIXTURE := $(B)/fixture
+TARGETS := $(LIB) $(BIN) $(FIXTURE)
+
+.PHONY: all test check test-unit test-integration demo bench fuzz format \
+	check-format check-exports install uninstall deps clean
+
+all: $(TARGETS)
+
+# --- dependencies --------------------------------------------------------
+# Missing packages are installed when we run as root, else we say how.
+define need_debs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "fusebox: installing$$missing"; \
+	    $(MAKE) --no-print-directory deps DEPS="$$missing" || exit 1; \
+	  else \
+	    echo "fusebox: missing packages; run as root:" >&2; \
+	    echo "  apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+endef
+
+$(B)/.deps-build: | $(B)
+	$(call need_debs,$(BUILD_DEBS))
+	@touch $@
+
+$(B)/.deps-test: | $(B)
+	$(call need_debs,$(TEST_DEBS))
+	@touch $@
+
+DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS)
+deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS) || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS); }
+
+$(B):
+	@mkdir -p $(B)
+
+# --- objects --------------------------------------------------------------
+$(B)/%.o: %.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $(UV_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(wildcard $(B)/*/*.d $(B)/*/*/*.d)
+
+$(B)/libpolicy.a: $(POLICY_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# The shim links inih statically and hides it; only the interposed libc
+# names are exported (make check-exports).
+$(LIB): $(SHIM_OBJ) $(B)/libpolicy.a
+	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libpolicy.a $(INIH_A) \
+	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
+	  -ldl -lpthread
+
+$(BIN): $(CLI_OBJ) $(B)/libpolicy.a
+	$(CC) -o $@ $(CLI_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
+	  $(UV_LIBS) -lm
+
+$(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(UV_LIBS)
+
+# --- tests ----------------------------------------------------------------
+$(B)/test-unit: $(UNIT_OBJ) $(B)/libpolicy.a
+	$(CC) -o $@ $(UNIT_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
+	  $(CRIT_LIBS) -lm
+
+$(B)/test-integration: $(INTEG_OBJ) $(B)/libpolicy.a
+	$(CC) -o $@ $(INTEG_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
+	  $(CRIT_LIBS) -lm -lpthread
+
+test check: test-unit test-integration
+
+test-unit: $(B)/test-unit
+	$(B)/test-unit --jobs 2
+
+test-integration: $(TARGETS) $(B)/test-integration $(B)/.deps-test
+	FUSEBOX_BUILD=$(abspath $(B)) FUSEBOX_SRC=$(CURDIR) \
+	  $(B)/test-integration --jobs 2
+
+# --- fuzzing --------------------------------------------------------------
+$(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \
+	  -fsanitize=fuzzer,address,undefined $^ $(INIH_A) -o $@
+
+fuzz: $(B)/fuzz-policy
+	@mkdir -p $(B)/corpus-policy
+	cp examples/*.ini $(B)/corpus-policy/ 2>/dev/null || true
+	$(B)/fuzz-policy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -timeout=10 $(B)/corpus-policy
+
+# --- benchmarks and demo --------------------------------------------------
+$(B)/bench-match: bench/bench_match.c $(B)/libpolicy.a
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS)
+
+bench: $(B)/bench-match
+	$(B)/bench-match
+
+# --- style and ABI --------------------------------------------------------
+FORMAT_SRC = $(wildcard policy/*.[ch] shim/*.[ch] cli/*.[ch] \
+	tests/*/*.[ch] bench/*.c)
+format:
+	clang-format -i $(FORMAT_SRC)
+
+check-format:
+	@command -v clang-format >/dev/null || $(MAKE) deps DEPS=clang-format
+	clang-format --dry-run --Werror $(FORMAT_SRC)
+
+check-exports: $(LIB)
+	@nm -D --defined-only $(LIB) | awk '{print $$3}' | sort > $(B)/exports
+	@if diff -u shim/exports.txt $(B)/exports; then \
+	  echo "check-exports: $$(wc -l < $(B)/exports) symbols, as listed"; \
+	else echo "check-exports: exports differ from shim/exports.txt" >&2; \
+	  exit 1; fi
+
+# --- install --------------------------------------------------------------
+MAN1 := $(wildcard docs/*.1)
+MAN5 := $(wildcard docs/*.5)
+MAN7 := $(wildcard docs/*.7)
+
+install: $(LIB) $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/fusebox
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libfusebox.so
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/fusebox $(DESTDIR)$(LIBDIR)/libfusebox.so
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+
+clean:
+	rm -rf $(B)

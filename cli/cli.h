@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* The fusebox command: one function per subcommand, sharing helpers. */
+#ifndef FUSEBOX_CLI_H
+#define FUSEBOX_CLI_H
+
+#include "policy/policy.h"
+
+#define FUSEBOX_VERSION "0.1.0"
+
+/* Exit codes: success, a failed check, a usage error. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+int cmd_check(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* Prints a usage error with a hint and returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Loads the policy at path (or the one policy_locate finds when path is
+ * NULL); prints every error on stderr and returns NULL on failure.  *found
+ * receives the path used (owned by the caller). */
+struct policy *cli_load_policy(const char *path, char **found);
+
+/* Prints every key of s, marking where each value comes from. */
+void cli_print_settings(FILE *f, const struct policy *p,
+			const struct policy_settings *s, bool is_default,
+			const char *indent);
+
+#endif

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Entry point of the fusebox command: dispatches to subcommands and
+ * prints help in the style of git and curl. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{"run", cmd_run, "run [-p FILE] [--] COMMAND [ARG...]",
+	 "Runs COMMAND with libfusebox.so preloaded and the policy FILE\n"
+	 "(validated first: an invalid policy exits 2 and COMMAND never\n"
+	 "starts).  Exits with COMMAND's status.\n"
+	 "  -p, --policy FILE   policy file (default: FUSEBOX_POLICY, then\n"
+	 "                      ./fusebox.ini, ~/.config/fusebox/fusebox.ini,\n"
+	 "                      /etc/fusebox/fusebox.ini)\n"
+	 "  -q, --quiet         no warning when COMMAND cannot be guarded\n"},
+	{"check", cmd_check, "check [FILE]",
+	 "Validates a policy file.  Exits 0 and prints the effective rules\n"
+	 "(every key; inherited values marked), or exits 1 and prints every\n"
+	 "error as FILE:LINE: message.\n"},
+	{"explain", cmd_explain, "explain [-p FILE] HOST[:PORT]",
+	 "Resolves HOST and tells, for each address, which rule guards it,\n"
+	 "which patterns matched and which lost, and the settings that\n"
+	 "apply.  PORT defaults to 80.\n"
+	 "  -p, --policy FILE   policy file (default as for run)\n"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* Prints the overview of every command. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fusebox [--help] [--version] COMMAND [ARGS]\n\n"
+		   "Timeouts, retries, circuit breakers and limits for "
+		   "unmodified programs.\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s\n", commands[i].usage);
+	fprintf(f, "  help COMMAND\n  version\n\n"
+		   "See 'fusebox help COMMAND', fusebox(1), fusebox.ini(5) and "
+		   "libfusebox(7).\n");
+}
+
+/* Finds a command by name, or NULL. */
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* Prints a usage error with a hint and returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fusebox%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nSee 'fusebox help %s'.\n", cmd ? cmd : "");
+	return CLI_USAGE;
+}
+
+/* Prints the help of one command. */
+static int help(const char *name)
+{
+	const struct command *c = find(name);
+
+	if (!c)
+		return cli_usage_error(NULL, "'%s' is not a fusebox command",
+				       name);
+	printf("usage: fusebox %s\n\n%s", c->usage, c->help);
+	return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc < 3) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		return help(argv[2]);
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("fusebox %s\n", FUSEBOX_VERSION);
+		return CLI_OK;
+	}
+	c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "fusebox: '%s' is not a fusebox command. See "
+			"'fusebox --help'.\n", argv[1]);
+		return CLI_USAGE;
+	}
+	/* run stops at its command; the others take --help anywhere */
+	for (int i = 2; i < argc && strcmp(argv[i], "--") &&
+			(c->fn != cmd_run || argv[i][0] == '-');
+	     i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return help(c->name);
+	return c->fn(argc - 1, argv + 1);
+}

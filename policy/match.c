@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: MIT */
+/* Destination patterns and the most-specific-wins matcher.  Exact
+ * addresses and hostnames are found by hash, CIDR blocks by one hash probe
+ * per distinct prefix length (longest first), globs and "*" by a short
+ * ranked list; policy_match_all() is the plain scan the index must agree
+ * with. */
+#include "match.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HOST_MAX 254
+
+struct bucket {
+	uint64_t hash;
+	uint32_t start, count; /* range in the class's sorted array */
+};
+
+struct table {
+	struct bucket *b;
+	size_t mask;
+	unsigned *sorted; /* pattern indexes grouped by key, best first */
+};
+
+struct policy_index {
+	struct table addr, host, cidr;
+	unsigned lens[129]; /* distinct CIDR prefix lengths, longest first */
+	size_t nlens;
+	unsigned *globs, *any; /* ranked */
+	size_t nglobs, nany;
+};
+
+/* Why a pattern is ranked where it is, in words. */
+const char *policy_pattern_kind_name(enum policy_pattern_kind k)
+{
+	switch (k) {
+	case POLICY_PAT_ADDR:
+		return "exact address";
+	case POLICY_PAT_HOST:
+		return "exact hostname";
+	case POLICY_PAT_GLOB:
+		return "hostname glob";
+	case POLICY_PAT_CIDR:
+		return "CIDR block";
+	case POLICY_PAT_ANY:
+		return "wildcard";
+	}
+	return "?";
+}
+
+/* Matches a lower-case hostname against a glob with '*' and '?'. */
+bool match_glob(const char *g, const char *s)
+{
+	const char *star = NULL, *resume = NULL;
+
+	while (*s) {
+		if (*g == '*') {
+			star = g++;
+			resume = s;
+		} else if (*g == '?' || *g == *s) {
+			g++;
+			s++;
+		} else if (star) {
+			g = star + 1;
+			s = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (*g == '*')
+		g++;
+	return !*g;
+}
+
+/* Parses "N", "N-M" or "*" into a port range; 0 or -1. */
+static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (!strcmp(s, "*")) {
+		*lo = 0;
+		*hi = 65535;
+		return 0;
+	}
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	a = strtoul(s, &end, 10);
+	b = a;
+	if (*end == '-') {
+		if (!isdigit((unsigned char)end[1]))
+			return -1;
+		b = strtoul(end + 1, &end, 10);
+	}
+	if (*end || a < 1 || b > 65535 || a > b)
+		return -1;
+	*lo = (uint16_t)a;
+	*hi = (uint16_t)b;
+	return 0;
+}
+
+/* Checks hostname characters; globs may also hold '*' and '?'. */
+static bool valid_host(const char *s, bool glob)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= HOST_MAX)
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '.' ||
+		      *s == '_' || (glob && (*s == '*' || *s == '?'))))
+			return false;
+	return true;
+}
+
+/* Parses one pattern token into pat; NULL or a message in buf. */
+static const char *parse_one(const char *tok, struct policy_pattern *pat,
+			     char *buf, size_t len)
+{
+	char host[HOST_MAX + 8];
+	const char *ports = "*", *slash;
+	bool v6 = false;
+	size_t colons = 0;
+
+	for (const char *c = tok; *c; c++)
+		colons += *c == ':';
+	if (tok[0] == '[') {
+		const char *close = strchr(tok, ']');
+		const char *after;
+		size_t n;
+
+		if (!close)
+			goto bad;
+		n = (size_t)(close - tok - 1);
+		if (n >= sizeof host - 5)
+			goto bad;
+		memcpy(host, tok + 1, n);
+		host[n] = 0;
+		after = close + 1;
+		if (*after == '/') {
+			size_t k = strcspn(after, ":");
+			if (k > 4)
+				goto bad;
+			memcpy(host + n, after, k);
+			host[n + k] = 0;
+			after += k;
+		}
+		if (*after == ':')
+			ports = after + 1;
+		else if (*after)
+			goto bad;
+		v6 = true;
+	} else if (colons >= 2) {
+		if (strlen(tok) >= sizeof host)
+			goto bad;
+		strcpy(host, tok);
+		v6 = true;
+	} else {
+		const char *colon = strchr(tok, ':');
+		size_t n = colon ? (size_t)(colon - tok) : strlen(tok);
+		if (n >= sizeof host)
+			goto bad;
+		memcpy(host, tok, n);
+		host[n] = 0;
+		if (colon)
+			ports = colon + 1;
+	}
+	if (parse_ports(ports, &pat->port_lo, &pat->port_hi) < 0) {
+		snprintf(buf, len, "'%s': ports are N, N-M or * with N from "
+			 "1 to 65535 (e.g. 8000, 8000-8100)", tok);
+		return buf;
+	}
+	memset(pat->addr, 0, 16);
+	if (!strcmp(host, "*") && !v6) {
+		pat->kind = POLICY_PAT_ANY;
+		return NULL;
+	}
+	slash = strchr(host, '/');
+	if (slash) {
+		char a[64];
+		unsigned long plen;
+		char *end;
+		size_t n = (size_t)(slash - host);
+		unsigned max = v6 ? 128 : 32;
+
+		if (n >= sizeof a || !isdigit((unsigned char)slash[1]))
+			goto bad;
+		memcpy(a, host, n);
+		a[n] = 0;
+		plen = strtoul(slash + 1, &end, 10);
+		if (*end)
+			goto bad;
+		if (v6 ? inet_pton(AF_INET6, a, pat->addr) != 1
+		       : inet_pton(AF_INET, a, pat->addr + 12) != 1) {
+			snprintf(buf, len, "'%s': '%s' is not an IPv%c "
+				 "address", tok, a, v6 ? '6' : '4');
+			return buf;
+		}
+		if (plen > max) {
+			snprintf(buf, len, "'%s': the prefix length of an "
+				 "IPv%c block is 0 to %u", tok, v6 ? '6' : '4',
+				 max);
+			return buf;
+		}
+		if (!v6) {
+			pat->addr[10] = pat->addr[11] = 0xff;
+			plen += 96;
+		}
+		pat->kind = POLICY_PAT_CIDR;
+		pat->prefix = (unsigned)plen;
+		for (unsigned bit = pat->prefix; bit < 128; bit++)
+			pat->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		return NULL;
+	}
+	if (v6) {
+		if (inet_pton(AF_INET6, host, pat->addr) != 1) {
+			snprintf(buf, len, "'%s' is not an IPv6 address; "
+				 "write [::1]:8000 when a port follows", tok);
+			return buf;
+		}
+		pat->kind = POLICY_PAT_ADDR;
+		return NULL;
+	}
+	if (inet_pton(AF_INET, host, pat->addr + 12) == 1) {
+		pat->addr[10] = pat->addr[11] = 0xff;
+		pat->kind = POLICY_PAT_ADDR;
+		return NULL;
+	}
+	for (char *c = host; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	if (strpbrk(host, "*?")) {
+		if (!valid_host(host, true))
+			goto badhost;
+		pat->kind = POLICY_PAT_GLOB;
+		pat->prefix = 0; /* literal characters: longer globs win */
+		for (char *c = host; *c; c++)
+			pat->prefix += *c != '*' && *c != '?';
+	} else {
+		if (!valid_host(host, false))
+			goto badhost;
+		pat->kind = POLICY_PAT_HOST;
+	}
+	pat->host = strdup(host);
+	if (!pat->host)
+		return "out of memory";
+	return NULL;
+badhost:
+	snprintf(buf, len, "'%s' is not a hostname, address, CIDR block or "
+		 "*; hostnames use letters, digits, '-', '.', '_'", tok);
+	return buf;
+bad:
+	snprintf(buf, len, "'%s' is not a pattern; use HOST[:PORTS], "
+		 "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8", tok);
+	return buf;
+}
+
+/* Parses the patterns of one "match" value into p->patterns. */
+void match_parse(struct policy *p, size_t sec, const char *value,
+		 unsigned line, char *buf, size_t len, const char **why)
+{
+	const char *s = value;
+	char tok[HOST_MAX + 32];
+
+	*why = NULL;
+	if (!*value) {
+		*why = "empty; list destinations such as payment-service:8000";
+		return;
+	}
+	while (*s) {
+		size_t n = strcspn(s, " \t,");
+		struct policy_pattern pat = {0}, *grown;
+		const char *err;
+
+		if (!n) {
+			s++;
+			continue;
+		}
+		if (n >= sizeof tok) {
+			snprintf(buf, len, "a pattern longer than %zu "
+				 "characters", sizeof tok - 1);
+			*why = buf;
+			return;
+		}
+		memcpy(tok, s, n);
+		tok[n] = 0;
+		s += n;
+		err = parse_one(tok, &pat, buf, len);
+		if (err) {
+			*why = err;
+			free(pat.host);
+			continue;
+		}
+		pat.rule = (unsigned)sec;
+		pat.order = (unsigned)p->npatterns;
+		pat.line = line;
+		pat.text = strdup(tok);
+		grown = realloc(p->patterns,
+				(p->npatterns + 1) * sizeof *grown);
+		if (!pat.text || !grown) {
+			free(pat.text);
+			free(pat.host);
+			if (grown)
+				p->patterns = grown;
+			*why = "out of memory";
+			return;
+		}
+		p->patterns = grown;
+		p->patterns[p->npatterns++] = pat;
+	}
+}
+
+/* Orders two patterns best first: kind, then prefix or glob length, then
+ * the narrower port set, then the earlier one. */
+static int rank_cmp(const struct policy_pattern *a,
+		    const struct policy_pattern *b)
+{
+	unsigned sa = (unsigned)(a->port_hi - a->port_lo);
+	unsigned sb = (unsigned)(b->port_hi - b->port_lo);
+
+	if (a->kind != b->kind)
+		return a->kind > b->kind ? -1 : 1;
+	if ((a->kind == POLICY_PAT_CIDR || a->kind == POLICY_PAT_GLOB) &&
+	    a->prefix != b->prefix)
+		return a->prefix > b->prefix ? -1 : 1;
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* 64-bit FNV-1a. */
+static uint64_t fnv(const void *data, size_t n, uint64_t h)
+{
+	const uint8_t *d = data;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= d[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+#define FNV0 0xcbf29ce484222325ull
+
+/* The hash key of a pattern in its class. */
+static uint64_t key_hash(const struct policy_pattern *pat)
+{
+	switch (pat->kind) {
+	case POLICY_PAT_HOST:
+		return fnv(pat->host, strlen(pat->host), FNV0);
+	case POLICY_PAT_CIDR:
+		return fnv(pat->addr, 16, FNV0 ^ pat->prefix);
+	default:
+		return fnv(pat->addr, 16, FNV0);
+	}
+}
+
+/* True when two patterns of one class have the same key. */
+static bool key_eq(const struct policy_pattern *a,
+		   const struct policy_pattern *b)
+{
+	if (a->kind == POLICY_PAT_HOST)
+		return !strcmp(a->host, b->host);
+	return a->prefix == b->prefix && !memcmp(a->addr, b->addr, 16);
+}
+
+/* qsort_r comparator: by key, then rank. */
+static int key_rank_cmp(const void *x, const void *y, void *ctx)
+{
+	const struct policy_pattern *pats = ctx;
+	const struct policy_pattern *a = &pats[*(const unsigned *)x];
+	const struct policy_pattern *b = &pats[*(const unsigned *)y];
+	int c;
+
+	if (a->kind == POLICY_PAT_HOST)
+		c = strcmp(a->host, b->host);
+	else if (a->prefix != b->prefix)
+		c = a->prefix < b->prefix ? -1 : 1;
+	else
+		c = memcmp(a->addr, b->addr, 16);
+	return c ? c : rank_cmp(a, b);
+}
+
+/* qsort_r comparator: by rank. */
+static int rank_only_cmp(const void *x, const void *y, void *ctx)
+{
+	const struct policy_pattern *pats = ctx;
+
+	return rank_cmp(&pats[*(const unsigned *)x], &pats[*(const unsigned *)y]);
+}
+
+/* Collects the patterns of one kind, sorted with cmp; n receives the count. */
+static unsigned *collect(const struct policy *p, enum policy_pattern_kind k,
+			 int (*cmp)(const void *, const void *, void *),
+			 size_t *n)
+{
+	unsigned *ids = malloc((p->npatterns + 1) * sizeof *ids);
+
+	*n = 0;
+	if (!ids)
+		return NULL;
+	for (size_t i = 0; i < p->npatterns; i++)
+		if (p->patterns[i].kind == k)
+			ids[(*n)++] = (unsigned)i;
+	qsort_r(ids, *n, sizeof *ids, cmp, p->patterns);
+	return ids;
+}
+
+/* Builds the hash table of one class; 0 or -ENOMEM. */
+static int table_build(const struct policy *p, enum policy_pattern_kind k,
+		       struct table *t)
+{
+	size_t n, size = 8;
+
+	t->sorted = collect(p, k, key_rank_cmp, &n);
+	if (!t->sorted)
+		return -ENOMEM;
+	while (size < 2 * n)
+		size *= 2;
+	t->b = calloc(size, sizeof *t->b);
+	if (!t->b)
+		return -ENOMEM;
+	t->mask = size - 1;
+	for (size_t i = 0; i < n;) {
+		const struct policy_pattern *first = &p->patterns[t->sorted[i]];
+		size_t j = i + 1;
+		uint64_t h = key_hash(first);
+		size_t slot = h & t->mask;
+
+		while (j < n && key_eq(first, &p->patterns[t->sorted[j]]))
+			j++;
+		while (t->b[slot].count)
+			slot = (slot + 1) & t->mask;
+		t->b[slot].hash = h;
+		t->b[slot].start = (uint32_t)i;
+		t->b[slot].count = (uint32_t)(j - i);
+		i = j;
+	}
+	return 0;
+}
+
+/* Builds the lookup index of p; 0 or -ENOMEM. */
+int match_build(struct policy *p)
+{
+	struct policy_index *x = calloc(1, sizeof *x);
+	bool seen[129] = {0};
+
+	if (!x)
+		return -ENOMEM;
+	p->index = x;
+	if (table_build(p, POLICY_PAT_ADDR, &x->addr) < 0 ||
+	    table_build(p, POLICY_PAT_HOST, &x->host) < 0 ||
+	    table_build(p, POLICY_PAT_CIDR, &x->cidr) < 0)
+		return -ENOMEM;
+	x->globs = collect(p, POLICY_PAT_GLOB, rank_only_cmp, &x->nglobs);
+	x->any = collect(p, POLICY_PAT_ANY, rank_only_cmp, &x->nany);
+	if (!x->globs || !x->any)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->npatterns; i++)
+		if (p->patterns[i].kind == POLICY_PAT_CIDR)
+			seen[p->patterns[i].prefix] = true;
+	for (int l = 128; l >= 0; l--)
+		if (seen[l])
+			x->lens[x->nlens++] = (unsigned)l;
+	return 0;
+}
+
+/* Frees patterns and index of p. */
+void match_free(struct policy *p)
+{
+	struct policy_index *x = p->index;
+
+	if (x) {
+		free(x->addr.b);
+		free(x->addr.sorted);
+		free(x->host.b);
+		free(x->host.sorted);
+		free(x->cidr.b);
+		free(x->cidr.sorted);
+		free(x->globs);
+		free(x->any);
+		free(x);
+		p->index = NULL;
+	}
+	for (size_t i = 0; i < p->npatterns; i++) {
+		free(p->patterns[i].host);
+		free(p->patterns[i].text);
+	}
+	free(p->patterns);
+	p->patterns = NULL;
+	p->npatterns = 0;
+}
+
+/* Converts a socket address into the v6 key and port; false if not IP. */
+static bool sa_key(const struct sockaddr *sa, uint8_t addr[16],
+		   uint16_t *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		memcpy(addr, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+		return true;
+	}
+	return false;
+}
+
+/* The best pattern of a bucket range whose ports hold port, or -1. */
+static int range_pick(const struct policy *p, const struct table *t,
+		      const struct bucket *b, uint16_t port)
+{
+	for (uint32_t i = 0; i < b->count; i++) {
+		const struct policy_pattern *pat =
+			&p->patterns[t->sorted[b->start + i]];
+		if (port >= pat->port_lo && port <= pat->port_hi)
+			return (int)t->sorted[b->start + i];
+	}
+	return -1;
+}
+
+/* Finds the bucket whose key equals probe's, or NULL. */
+static const struct bucket *table_find(const struct policy *p,
+				       const struct table *t,
+				       const struct policy_pattern *probe)
+{
+	uint64_t h = key_hash(probe);
+	size_t slot = h & t->mask;
+
+	while (t->b[slot].count) {
+		const struct bucket *b = &t->b[slot];
+		if (b->hash == h &&
+		    key_eq(probe, &p->patterns[t->sorted[b->start]]))
+			return b;
+		slot = (slot + 1) & t->mask;
+	}
+	return NULL;
+}
+
+/* Copies a hostname in lower case into buf; false if too long. */
+static bool lower(const char *s, char *buf)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (i >= HOST_MAX - 1)
+			return false;
+		buf[i] = (char)tolower((unsigned char)s[i]);
+	}
+	buf[i] = 0;
+	return true;
+}
+
+/* Finds the rule for a TCP destination. */
+struct policy_match policy_match(const struct policy *p,
+				 const struct sockaddr *sa,
+				 const char *const *hosts, size_t nhosts)
+{
+	struct policy_match m = {.rule = p->has_default ? -1 : -2,
+				 .pattern = -1};
+	const struct policy_index *x = p->index;
+	struct policy_pattern probe = {.kind = POLICY_PAT_ADDR};
+	const struct bucket *b;
+	char name[HOST_MAX];
+	uint16_t port;
+	int best = -1, c;
+
+	if (!x || !sa_key(sa, probe.addr, &port))
+		return m;
+	if ((b = table_find(p, &x->addr, &probe)) &&
+	    (best = range_pick(p, &x->addr, b, port)) >= 0)
+		goto found;
+	probe.kind = POLICY_PAT_HOST;
+	probe.host = name;
+	for (size_t i = 0; i < nhosts; i++) {
+		if (!hosts[i] || !lower(hosts[i], name))
+			continue;
+		if ((b = table_find(p, &x->host, &probe)) &&
+		    (c = range_pick(p, &x->host, b, port)) >= 0 &&
+		    (best < 0 ||
+		     rank_cmp(&p->patterns[c], &p->patterns[best]) < 0))
+			best = c;
+	}
+	if (best >= 0)
+		goto found;
+	for (size_t g = 0; g < x->nglobs && nhosts; g++) {
+		const struct policy_pattern *pat = &p->patterns[x->globs[g]];
+		if (port < pat->port_lo || port > pat->port_hi)
+			continue;
+		for (size_t i = 0; i < nhosts; i++)
+			if (hosts[i] && lower(hosts[i], name) &&
+			    match_glob(pat->host, name)) {
+				best = (int)x->globs[g];
+				goto found;
+			}
+	}
+	probe.kind = POLICY_PAT_CIDR;
+	for (size_t l = 0; l < x->nlens; l++) {
+		uint8_t key[16];
+		unsigned bits = x->lens[l];
+		memcpy(key, probe.addr, 16);
+		for (unsigned i = bits / 8; i < 16; i++)
+			key[i] &= i == bits / 8 ? (uint8_t)(0xff00u >> (bits % 8))
+						: 0;
+		struct policy_pattern q = {.kind = POLICY_PAT_CIDR,
+					   .prefix = bits};
+		memcpy(q.addr, key, 16);
+		if ((b = table_find(p, &x->cidr, &q)) &&
+		    (best = range_pick(p, &x->cidr, b, port)) >= 0)
+			goto found;
+	}
+	for (size_t i = 0; i < x->nany; i++) {
+		const struct policy_pattern *pat = &p->patterns[x->any[i]];
+		if (port >= pat->port_lo && port <= pat->port_hi) {
+			best = (int)x->any[i];
+			goto found;
+		}
+	}
+	return m;
+found:
+	m.pattern = best;
+	m.rule = (int)p->patterns[best].rule;
+	return m;
+}
+
+/* True when pat matches the destination. */
+static bool pattern_matches(const struct policy_pattern *pat,
+			    const uint8_t addr[16], uint16_t port,
+			    const char *const *hosts, size_t nhosts)
+{
+	char name[HOST_MAX];
+
+	if (port < pat->port_lo || port > pat->port_hi)
+		return false;
+	switch (pat->kind) {
+	case POLICY_PAT_ANY:
+		return true;
+	case POLICY_PAT_ADDR:
+		return !memcmp(pat->addr, addr, 16);
+	case POLICY_PAT_CIDR:
+		for (unsigned bit = 0; bit < pat->prefix; bit++) {
+			uint8_t m = (uint8_t)(0x80u >> (bit % 8));
+			if ((addr[bit / 8] & m) != (pat->addr[bit / 8] & m))
+				return false;
+		}
+		return true;
+	case POLICY_PAT_HOST:
+	case POLICY_PAT_GLOB:
+		for (size_t i = 0; i < nhosts; i++) {
+			if (!hosts[i] || !lower(hosts[i], name))
+				continue;
+			if (pat->kind == POLICY_PAT_HOST
+				    ? !strcmp(pat->host, name)
+				    : match_glob(pat->host, name))
+				return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/* Reference matcher: every matching pattern, best first. */
+size_t policy_match_all(const struct policy *p, const struct sockaddr *sa,
+			const char *const *hosts, size_t nhosts,
+			unsigned *matched, size_t max)
+{
+	uint8_t addr[16];
+	uint16_t port;
+	size_t n = 0;
+
+	if (!sa_key(sa, addr, &port))
+		return 0;
+	for (size_t i = 0; i < p->npatterns; i++) {
+		if (!pattern_matches(&p->patterns[i], addr, port, hosts,
+				     nhosts))
+			continue;
+		/* insertion into the ranked prefix that fits in max */
+		size_t j = n < max ? n : max;
+		while (j > 0 && rank_cmp(&p->patterns[i],
+					 &p->patterns[matched[j - 1]]) < 0) {
+			if (j < max)
+				matched[j] = matched[j - 1];
+			j--;
+		}
+		if (j < max)
+			matched[j] = (unsigned)i;
+		n++;
+	}
+	return n;
+}

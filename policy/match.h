@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* Destination patterns: parsing "match" values and the matcher's index. */
+#ifndef FUSEBOX_MATCH_H
+#define FUSEBOX_MATCH_H
+
+#include "policy.h"
+
+/* Parses the patterns of one "match" value into p->patterns for section
+ * sec; on a bad pattern sets *why to a message (in buf) and keeps the
+ * good ones. */
+void match_parse(struct policy *p, size_t sec, const char *value,
+		 unsigned line, char *buf, size_t len, const char **why);
+
+/* Builds the lookup index of p; 0 or -ENOMEM. */
+int match_build(struct policy *p);
+
+/* Frees patterns and index of p. */
+void match_free(struct policy *p);
+
+/* Matches a lower-case hostname against a glob with '*' and '?'. */
+bool match_glob(const char *glob, const char *name);
+
+#endif

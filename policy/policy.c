@@ -1,0 +1,1179 @@
+/* SPDX-License-Identifier: MIT */
+/* Loads a policy file: inih splits it into key/value pairs, this file
+ * checks each against the key table, reports every error as FILE:LINE, and
+ * builds the effective settings of each rule ([default] inherited). */
+#include "policy.h"
+#include "match.h"
+#include "value.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum vkind {
+	V_DURATION,  /* ms; "none" or 0 clears */
+	V_TIMEOUT,   /* like V_DURATION, 0/none = no timeout */
+	V_COUNT,
+	V_PERCENT,
+	V_RATE,
+	V_SPECIAL,   /* parsed by apply_special() */
+};
+
+struct keydef {
+	const char *name;
+	enum vkind kind;
+	size_t off; /* of the field in struct policy_settings */
+	uint64_t lo, hi;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct policy_settings, f)
+
+static const struct keydef keys[POLICY_KEY_COUNT] = {
+	[POLICY_KEY_CONNECT_TIMEOUT] = {"connect_timeout", V_TIMEOUT,
+		OFF(connect_timeout_ms), 0, 0, "longest a connect may take"},
+	[POLICY_KEY_RESPONSE_TIMEOUT] = {"response_timeout", V_TIMEOUT,
+		OFF(response_timeout_ms), 0, 0, "first reply byte within"},
+	[POLICY_KEY_IDLE_TIMEOUT] = {"idle_timeout", V_TIMEOUT,
+		OFF(idle_timeout_ms), 0, 0, "abort after this long idle"},
+	[POLICY_KEY_SEND_TIMEOUT] = {"send_timeout", V_TIMEOUT,
+		OFF(send_timeout_ms), 0, 0, "a stalled send fails after"},
+	[POLICY_KEY_RETRIES] = {"retries", V_COUNT, OFF(retries), 0, 10,
+		"extra connect attempts"},
+	[POLICY_KEY_RETRY_ON] = {"retry_on", V_SPECIAL, OFF(retry_on), 0, 0,
+		"connect failures retried"},
+	[POLICY_KEY_RETRY_BACKOFF] = {"retry_backoff", V_DURATION,
+		OFF(retry_backoff_ms), 0, 0, "base retry delay"},
+	[POLICY_KEY_RETRY_BACKOFF_MAX] = {"retry_backoff_max", V_DURATION,
+		OFF(retry_backoff_max_ms), 0, 0, "cap of one retry delay"},
+	[POLICY_KEY_RETRY_BUDGET] = {"retry_budget", V_PERCENT,
+		OFF(retry_budget_ppm), 0, 0, "retries per first attempts"},
+	[POLICY_KEY_RETRY_BUDGET_MIN] = {"retry_budget_min", V_RATE,
+		OFF(retry_budget_min_mps), 0, 0, "retries/s on top"},
+	[POLICY_KEY_FAILOVER] = {"failover", V_SPECIAL, OFF(failover), 0, 0,
+		"retry other resolved addresses"},
+	[POLICY_KEY_BREAKER] = {"breaker", V_SPECIAL, OFF(breaker), 0, 0,
+		"on, off or dry-run"},
+	[POLICY_KEY_BREAKER_FAILURES] = {"breaker_failures", V_COUNT,
+		OFF(breaker_failures), 1, 1000, "consecutive failures to open"},
+	[POLICY_KEY_BREAKER_FAILURE_RATE] = {"breaker_failure_rate", V_PERCENT,
+		OFF(breaker_failure_rate_ppm), 0, 0, "failure share to open"},
+	[POLICY_KEY_BREAKER_WINDOW] = {"breaker_window", V_SPECIAL,
+		OFF(breaker_window_calls), 0, 0, "last N calls or duration"},
+	[POLICY_KEY_BREAKER_MIN_CALLS] = {"breaker_min_calls", V_COUNT,
+		OFF(breaker_min_calls), 1, 10000, "calls before rates count"},
+	[POLICY_KEY_BREAKER_SLOW] = {"breaker_slow", V_TIMEOUT,
+		OFF(breaker_slow_ms), 0, 0, "a call slower than this is slow"},
+	[POLICY_KEY_BREAKER_SLOW_RATE] = {"breaker_slow_rate", V_PERCENT,
+		OFF(breaker_slow_rate_ppm), 0, 0, "slow share to open"},
+	[POLICY_KEY_BREAKER_OPEN] = {"breaker_open", V_DURATION,
+		OFF(breaker_open_ms), 0, 0, "first open period"},
+	[POLICY_KEY_BREAKER_OPEN_MAX] = {"breaker_open_max", V_DURATION,
+		OFF(breaker_open_max_ms), 0, 0, "longest open period"},
+	[POLICY_KEY_BREAKER_PROBES] = {"breaker_probes", V_COUNT,
+		OFF(breaker_probes), 1, 100, "half-open trial calls"},
+	[POLICY_KEY_BREAKER_SCOPE] = {"breaker_scope", V_SPECIAL,
+		OFF(breaker_scope), 0, 0, "address or rule"},
+	[POLICY_KEY_MAX_CONNECTIONS] = {"max_connections", V_COUNT,
+		OFF(max_connections), 1, 1000000, "open connections, all hosts"},
+	[POLICY_KEY_MAX_PENDING] = {"max_pending", V_COUNT, OFF(max_pending),
+		0, 10000, "connects that may wait"},
+	[POLICY_KEY_QUEUE_TIMEOUT] = {"queue_timeout", V_DURATION,
+		OFF(queue_timeout_ms), 0, 0, "longest wait for a slot"},
+	[POLICY_KEY_RATE] = {"rate", V_RATE, OFF(rate_mps), 0, 0,
+		"new connections per s or m"},
+	[POLICY_KEY_RATE_BURST] = {"rate_burst", V_COUNT, OFF(rate_burst), 1,
+		1000000, "token bucket size"},
+	[POLICY_KEY_REJECT_ERRNO] = {"reject_errno", V_SPECIAL,
+		OFF(reject_errno), 0, 0, "errno of refused connects"},
+	[POLICY_KEY_CLASSIFY] = {"classify", V_SPECIAL, OFF(classify), 0, 0,
+		"tcp, or http (5xx fails)"},
+	[POLICY_KEY_FAULT_ABORT] = {"fault_abort", V_PERCENT,
+		OFF(fault_abort_ppm), 0, 0, "chaos: refuse this share"},
+	[POLICY_KEY_FAULT_DELAY] = {"fault_delay", V_SPECIAL,
+		OFF(fault_delay_ms), 0, 0, "chaos: DURATION@SHARE"},
+};
+
+static const struct {
+	const char *name;
+	int value;
+} errnos[] = {
+	{"ECONNREFUSED", ECONNREFUSED}, {"ECONNRESET", ECONNRESET},
+	{"ETIMEDOUT", ETIMEDOUT},       {"EHOSTUNREACH", EHOSTUNREACH},
+	{"EAGAIN", EAGAIN},
+};
+
+static const char *const global_keys[] = {"segment", "log", "reload"};
+static const char *const log_names[] = {"error", "warn", "info", "debug"};
+
+/* One key = value of a section, kept until every section is read. */
+struct entry {
+	enum policy_key key;
+	char *value;
+	unsigned line;
+};
+
+struct section {
+	char name[POLICY_NAME_MAX];
+	unsigned line;
+	bool is_default;
+	bool has_match;
+	struct entry *entries;
+	size_t nentries;
+};
+
+struct loader {
+	const char *file; /* as the user named it */
+	const char *text, *pos;
+	unsigned line;
+	enum { S_NONE, S_GLOBAL, S_RULE, S_IGNORED } where;
+	bool seen_global;
+	unsigned global_line[3];
+	struct policy *p;
+	struct section *secs;
+	size_t nsecs;
+	struct policy_errors *errs;
+	int oom;
+};
+
+/* Appends "FILE:LINE: message" to errs. */
+static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
+{
+	char msg[512], *full;
+	char **grown;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (line)
+		n = snprintf(NULL, 0, "%s:%u: %s", L->file, line, msg);
+	else
+		n = snprintf(NULL, 0, "%s: %s", L->file, msg);
+	full = malloc((size_t)n + 1);
+	grown = realloc(L->errs->msgs, (L->errs->n + 1) * sizeof *grown);
+	if (!full || !grown) {
+		free(full);
+		if (grown)
+			L->errs->msgs = grown;
+		L->oom = 1;
+		return;
+	}
+	if (line)
+		snprintf(full, (size_t)n + 1, "%s:%u: %s", L->file, line, msg);
+	else
+		snprintf(full, (size_t)n + 1, "%s: %s", L->file, msg);
+	L->errs->msgs = grown;
+	L->errs->msgs[L->errs->n++] = full;
+}
+
+/* Frees the messages of errs and empties it. */
+void policy_errors_free(struct policy_errors *errs)
+{
+	if (!errs)
+		return;
+	for (size_t i = 0; i < errs->n; i++)
+		free(errs->msgs[i]);
+	free(errs->msgs);
+	errs->msgs = NULL;
+	errs->n = 0;
+}
+
+/* Fills *s with the built-in defaults of SPEC §2. */
+void policy_settings_init(struct policy_settings *s)
+{
+	memset(s, 0, sizeof *s);
+	s->retry_on = POLICY_RETRY_REFUSED | POLICY_RETRY_TIMEOUT |
+		      POLICY_RETRY_UNREACHABLE;
+	s->retry_backoff_ms = 25;
+	s->retry_backoff_max_ms = 250;
+	s->retry_budget_ppm = 200000;
+	s->retry_budget_min_mps = 10000;
+	s->failover = true;
+	s->breaker = POLICY_BREAKER_OFF;
+	s->breaker_failures = 5;
+	s->breaker_window_calls = 20;
+	s->breaker_min_calls = 10;
+	s->breaker_open_ms = 30000;
+	s->breaker_open_max_ms = 300000;
+	s->breaker_probes = 1;
+	s->breaker_scope = POLICY_SCOPE_ADDRESS;
+	s->max_pending = 0;
+	s->queue_timeout_ms = 1000;
+	s->reject_errno = ECONNREFUSED;
+	s->classify = POLICY_CLASSIFY_TCP;
+}
+
+/* Name of a key as written in the file. */
+const char *policy_key_name(enum policy_key k)
+{
+	return (unsigned)k < POLICY_KEY_COUNT ? keys[k].name : "?";
+}
+
+/* Edit distance of two short strings, capped for long ones. */
+static unsigned distance(const char *a, const char *b)
+{
+	unsigned row[64], prev, tmp;
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la >= 63 || lb >= 63)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			tmp = row[j];
+			unsigned sub = prev + (a[i - 1] != b[j - 1]);
+			unsigned del = row[j] + 1, ins = row[j - 1] + 1;
+			row[j] = sub < del ? (sub < ins ? sub : ins)
+					   : (del < ins ? del : ins);
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}
+
+/* The closest of names[] to s, or NULL when none is close. */
+static const char *suggest(const char *s, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t len = strlen(s);
+	unsigned bestd = 99, limit = len > 6 ? 3 : len > 3 ? 2 : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = distance(s, names[i]);
+		if (d < bestd) {
+			bestd = d;
+			best = names[i];
+		}
+	}
+	return bestd <= limit ? best : NULL;
+}
+
+/* Index of a rule key by name, or -1. */
+static int key_index(const char *name)
+{
+	for (int i = 0; i < POLICY_KEY_COUNT; i++)
+		if (!strcmp(keys[i].name, name))
+			return i;
+	return -1;
+}
+
+/* Parses the value of a V_SPECIAL key into s; 0 or an error message. */
+static const char *apply_special(struct policy_settings *s,
+				 enum policy_key k, const char *v, char *buf,
+				 size_t len)
+{
+	int b;
+
+	switch (k) {
+	case POLICY_KEY_RETRY_ON: {
+		uint32_t bits = 0;
+		char word[32];
+		const char *p = v;
+		while (*p) {
+			size_t n = strcspn(p, " ,\t");
+			if (n) {
+				if (n >= sizeof word)
+					n = sizeof word - 1;
+				memcpy(word, p, n);
+				word[n] = 0;
+				if (!strcmp(word, "refused"))
+					bits |= POLICY_RETRY_REFUSED;
+				else if (!strcmp(word, "timeout"))
+					bits |= POLICY_RETRY_TIMEOUT;
+				else if (!strcmp(word, "unreachable"))
+					bits |= POLICY_RETRY_UNREACHABLE;
+				else if (!strcmp(word, "reset"))
+					bits |= POLICY_RETRY_RESET;
+				else if (!strcmp(word, "none"))
+					;
+				else {
+					snprintf(buf, len,
+						 "'%s' is not a failure; use "
+						 "refused, timeout, unreachable,"
+						 " reset or none",
+						 word);
+					return buf;
+				}
+				p += n;
+			} else {
+				p++;
+			}
+		}
+		s->retry_on = bits;
+		return NULL;
+	}
+	case POLICY_KEY_FAILOVER:
+		if ((b = value_bool(v)) < 0)
+			return "use on or off";
+		s->failover = b;
+		return NULL;
+	case POLICY_KEY_BREAKER:
+		if (!strcmp(v, "dry-run"))
+			s->breaker = POLICY_BREAKER_DRY_RUN;
+		else if ((b = value_bool(v)) >= 0)
+			s->breaker = b ? POLICY_BREAKER_ON : POLICY_BREAKER_OFF;
+		else {
+			snprintf(buf, len,
+				 "'%s' is not one of on, off, dry-run", v);
+			return buf;
+		}
+		return NULL;
+	case POLICY_KEY_BREAKER_WINDOW: {
+		uint64_t n;
+		int r = value_count(v, 1, 1000, &n);
+		if (r == 0) {
+			s->breaker_window_calls = (uint32_t)n;
+			s->breaker_window_ms = 0;
+			return NULL;
+		}
+		if (r == -ERANGE)
+			return "a window of calls holds 1 to 1000 calls";
+		r = value_duration(v, &n);
+		if (r == 0 && n >= 1000 && n <= 3600000) {
+			s->breaker_window_ms = n;
+			s->breaker_window_calls = 0;
+			return NULL;
+		}
+		if (r == 0 || r == -ERANGE)
+			return "a window of time lasts 1s to 1h";
+		snprintf(buf, len,
+			 "'%s' is neither a number of calls (20) nor a "
+			 "duration (30s)", v);
+		return buf;
+	}
+	case POLICY_KEY_BREAKER_SCOPE:
+		if (!strcmp(v, "address"))
+			s->breaker_scope = POLICY_SCOPE_ADDRESS;
+		else if (!strcmp(v, "rule"))
+			s->breaker_scope = POLICY_SCOPE_RULE;
+		else {
+			snprintf(buf, len, "'%s' is not address or rule", v);
+			return buf;
+		}
+		return NULL;
+	case POLICY_KEY_REJECT_ERRNO:
+		for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++)
+			if (!strcasecmp(v, errnos[i].name)) {
+				s->reject_errno = errnos[i].value;
+				return NULL;
+			}
+		snprintf(buf, len,
+			 "'%s' is not one of ECONNREFUSED, ECONNRESET, "
+			 "ETIMEDOUT, EHOSTUNREACH, EAGAIN", v);
+		return buf;
+	case POLICY_KEY_CLASSIFY:
+		if (!strcmp(v, "tcp"))
+			s->classify = POLICY_CLASSIFY_TCP;
+		else if (!strcmp(v, "http"))
+			s->classify = POLICY_CLASSIFY_HTTP;
+		else {
+			snprintf(buf, len, "'%s' is not tcp or http", v);
+			return buf;
+		}
+		return NULL;
+	case POLICY_KEY_FAULT_DELAY: {
+		const char *at = strchr(v, '@');
+		char d[64];
+		uint64_t ms;
+		uint32_t ppm = POLICY_PPM;
+		size_t n = at ? (size_t)(at - v) : strlen(v);
+
+		if (!strcmp(v, "none") || !strcmp(v, "0")) {
+			s->fault_delay_ms = 0;
+			s->fault_delay_ppm = 0;
+			return NULL;
+		}
+		if (n >= sizeof d)
+			return "use DURATION@SHARE, e.g. 200ms@25%";
+		memcpy(d, v, n);
+		d[n] = 0;
+		if (value_duration(d, &ms) < 0 || ms == 0)
+			return "use DURATION@SHARE, e.g. 200ms@25% (units: ms, "
+			       "s, m, h)";
+		if (at && value_percent(at + 1, &ppm) < 0)
+			return "the share after @ is a percentage from 0% to "
+			       "100%, e.g. 200ms@25%";
+		s->fault_delay_ms = ms;
+		s->fault_delay_ppm = ppm;
+		return NULL;
+	}
+	default:
+		return "internal: not a special key";
+	}
+}
+
+/* Parses v for key k into s; NULL, or a message saying how to fix it. */
+static const char *apply(struct policy_settings *s, enum policy_key k,
+			 const char *v, char *buf, size_t len)
+{
+	const struct keydef *d = &keys[k];
+	char *field = (char *)s + d->off;
+	uint64_t u64;
+	uint32_t u32;
+	int r;
+
+	switch (d->kind) {
+	case V_TIMEOUT:
+	case V_DURATION:
+		if (d->kind == V_TIMEOUT && !strcmp(v, "none")) {
+			memset(field, 0, sizeof(uint64_t));
+			return NULL;
+		}
+		r = value_duration(v, &u64);
+		if (r == -ENOENT) {
+			snprintf(buf, len,
+				 "'%s' needs a unit: ms, s, m or h (e.g. "
+				 "%sms or %ss)", v, v, v);
+			return buf;
+		}
+		if (r == -ERANGE)
+			return "out of range; use 1ms to 7 days (168h)";
+		if (r < 0) {
+			snprintf(buf, len,
+				 "'%s' is not a duration; write a number and "
+				 "a unit: ms, s, m or h (e.g. 500ms, 1.5s)", v);
+			return buf;
+		}
+		memcpy(field, &u64, sizeof u64);
+		return NULL;
+	case V_COUNT:
+		r = value_count(v, d->lo, d->hi, &u64);
+		if (r == -ERANGE) {
+			snprintf(buf, len, "%s is out of range; use %llu to "
+				 "%llu", v, (unsigned long long)d->lo,
+				 (unsigned long long)d->hi);
+			return buf;
+		}
+		if (r < 0) {
+			snprintf(buf, len, "'%s' is not a whole number; use "
+				 "%llu to %llu", v, (unsigned long long)d->lo,
+				 (unsigned long long)d->hi);
+			return buf;
+		}
+		u32 = (uint32_t)u64;
+		memcpy(field, &u32, sizeof u32);
+		return NULL;
+	case V_PERCENT:
+		if (!strcmp(v, "none")) {
+			memset(field, 0, sizeof(uint32_t));
+			return NULL;
+		}
+		r = value_percent(v, &u32);
+		if (r == -ENOENT) {
+			snprintf(buf, len, "'%s' needs a %% sign (e.g. %s%%)",
+				 v, v);
+			return buf;
+		}
+		if (r < 0) {
+			snprintf(buf, len, "'%s' is not a percentage; use 0%% "
+				 "to 100%% (e.g. 20%%)", v);
+			return buf;
+		}
+		memcpy(field, &u32, sizeof u32);
+		return NULL;
+	case V_RATE:
+		if (!strcmp(v, "none") && k == POLICY_KEY_RATE) {
+			memset(field, 0, sizeof(uint64_t));
+			return NULL;
+		}
+		r = value_rate(v, &u64);
+		if (r == -ENOENT) {
+			snprintf(buf, len, "'%s' needs a unit: /s or /m (e.g. "
+				 "%s/s)", v, v);
+			return buf;
+		}
+		if (r < 0 || (u64 == 0 && k == POLICY_KEY_RATE)) {
+			snprintf(buf, len, "'%s' is not a rate; write N/s or "
+				 "N/m (e.g. 100/s, 600/m)%s", v,
+				 k == POLICY_KEY_RATE ? ", or none" : "");
+			return buf;
+		}
+		memcpy(field, &u64, sizeof u64);
+		return NULL;
+	case V_SPECIAL:
+		return apply_special(s, k, v, buf, len);
+	}
+	return "internal: bad key kind";
+}
+
+/* Finds or creates the section named name. */
+static struct section *section_add(struct loader *L, const char *name,
+				   unsigned line)
+{
+	struct section *grown;
+
+	for (size_t i = 0; i < L->nsecs; i++)
+		if (!strcmp(L->secs[i].name, name)) {
+			add_error(L, line, "section [%s] is already defined at "
+				  "line %u; merge the two", name,
+				  L->secs[i].line);
+			return NULL;
+		}
+	grown = realloc(L->secs, (L->nsecs + 1) * sizeof *grown);
+	if (!grown) {
+		L->oom = 1;
+		return NULL;
+	}
+	L->secs = grown;
+	memset(&grown[L->nsecs], 0, sizeof *grown);
+	snprintf(grown[L->nsecs].name, POLICY_NAME_MAX, "%s", name);
+	grown[L->nsecs].line = line;
+	grown[L->nsecs].is_default = !strcmp(name, "default");
+	return &grown[L->nsecs++];
+}
+
+/* Checks a rule name: letters, digits, '_', '-', '.'. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= POLICY_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' ||
+		      *s == '.'))
+			return false;
+	return true;
+}
+
+/* Sees a "[name]" line; keeps track of where keys go. */
+static void on_section(struct loader *L, const char *name)
+{
+	if (!strcmp(name, "global")) {
+		if (L->seen_global)
+			add_error(L, L->line, "section [global] is already "
+				  "defined; merge the two");
+		L->seen_global = true;
+		L->where = S_GLOBAL;
+		return;
+	}
+	if (!valid_name(name)) {
+		add_error(L, L->line, "[%s]: a rule name is 1 to %d letters, "
+			  "digits, '_', '-' or '.'", name,
+			  POLICY_NAME_MAX - 1);
+		L->where = S_IGNORED;
+		return;
+	}
+	L->where = section_add(L, name, L->line) ? S_RULE : S_IGNORED;
+}
+
+/* Feeds inih one line at a time (so that this file knows the line number),
+ * with leading blanks removed (no inih continuation lines) and section
+ * headers and malformed lines handled here, so every error is reported. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct loader *L = stream;
+	const char *start, *end, *p;
+	size_t n;
+
+	if (!*L->pos)
+		return NULL;
+	start = L->pos;
+	end = strchr(start, '\n');
+	if (!end)
+		end = start + strlen(start);
+	L->pos = *end ? end + 1 : end;
+	L->line++;
+	str[0] = '\0';
+	n = (size_t)(end - start);
+	if (n && start[n - 1] == '\r')
+		n--;
+	while (n && (*start == ' ' || *start == '\t')) {
+		start++;
+		n--;
+	}
+	if (n == 0 || *start == ';' || *start == '#')
+		return str;
+	if (*start == '[') {
+		char name[128];
+		const char *close = memchr(start, ']', n);
+		size_t k;
+
+		p = close ? close + 1 : NULL;
+		while (p && p < start + n && (*p == ' ' || *p == '\t'))
+			p++;
+		if (!close || (p < start + n && *p != ';' && *p != '#')) {
+			add_error(L, L->line, "malformed section header; write "
+				  "[name]");
+			L->where = S_IGNORED;
+			return str;
+		}
+		k = (size_t)(close - start - 1);
+		if (k >= sizeof name)
+			k = sizeof name - 1;
+		memcpy(name, start + 1, k);
+		name[k] = 0;
+		on_section(L, name);
+		return str;
+	}
+	if (!memchr(start, '=', n)) {
+		add_error(L, L->line, "expected 'key = value', a [section] or "
+			  "a ; comment");
+		return str;
+	}
+	if (n >= (size_t)num - 1) {
+		add_error(L, L->line, "line is longer than %d characters; "
+			  "split a long 'match' over several match lines",
+			  num - 2);
+		return str;
+	}
+	/* inih sees "[s]\n" style state only through our where: pass key
+	 * lines under a fixed section name. */
+	memcpy(str, start, n);
+	str[n] = '\n';
+	str[n + 1] = 0;
+	return str;
+}
+
+/* Handles one key of [global]. */
+static void on_global(struct loader *L, const char *name, const char *value)
+{
+	static const unsigned nglobal = 3;
+	int which = -1;
+
+	for (unsigned i = 0; i < nglobal; i++)
+		if (!strcmp(name, global_keys[i]))
+			which = (int)i;
+	if (which < 0) {
+		const char *s = suggest(name, global_keys, nglobal);
+		if (s)
+			add_error(L, L->line, "unknown key '%s' in [global]; "
+				  "did you mean '%s'?", name, s);
+		else
+			add_error(L, L->line, "unknown key '%s' in [global]; "
+				  "[global] takes segment, log and reload",
+				  name);
+		return;
+	}
+	if (L->global_line[which]) {
+		add_error(L, L->line, "duplicate key '%s' in [global] (first "
+			  "set at line %u); remove one", name,
+			  L->global_line[which]);
+		return;
+	}
+	L->global_line[which] = L->line;
+	if (which == 0) {
+		char probe[POLICY_SEGMENT_MAX];
+		const char *bad = NULL;
+		for (const char *p = value; *p && !bad; p++)
+			if (*p == '%' ? p[1] != 'u'
+				      : !((*p >= 'a' && *p <= 'z') ||
+					  (*p >= 'A' && *p <= 'Z') ||
+					  (*p >= '0' && *p <= '9') ||
+					  *p == '_' || *p == '-' || *p == '.'))
+				bad = p;
+		if (!*value || bad) {
+			add_error(L, L->line, "segment: '%s' is not a segment "
+				  "name; use letters, digits, '_', '-', '.' "
+				  "and %%u for the uid", value);
+			return;
+		}
+		if (policy_segment_name(value, 4294967295u, probe,
+					sizeof probe) < 0) {
+			add_error(L, L->line, "segment: '%s' is too long; use "
+				  "at most %d characters", value,
+				  POLICY_SEGMENT_MAX - 11);
+			return;
+		}
+		snprintf(L->p->segment, sizeof L->p->segment, "%s", value);
+		L->p->segment_line = L->line;
+	} else if (which == 1) {
+		int lvl = policy_log_level(value);
+		if (lvl < 0) {
+			add_error(L, L->line, "log: '%s' is not one of error, "
+				  "warn, info, debug", value);
+			return;
+		}
+		L->p->log = lvl;
+	} else {
+		uint64_t ms;
+		int r = value_duration(value, &ms);
+		if (r == -ENOENT)
+			add_error(L, L->line, "reload: '%s' needs a unit: ms, "
+				  "s, m or h (e.g. %ss), or 0 for never",
+				  value, value);
+		else if (r < 0 || (ms && ms < 100))
+			add_error(L, L->line, "reload: '%s' is not a duration "
+				  "of at least 100ms (e.g. 2s), or 0 for never",
+				  value);
+		else
+			L->p->reload_ms = ms;
+	}
+}
+
+/* inih callback: one "name = value" line. */
+static int handler(void *user, const char *section, const char *name,
+		   const char *value)
+{
+	struct loader *L = user;
+	struct section *sec;
+	struct entry *grown;
+	struct policy_settings scratch;
+	const char *why;
+	char buf[256];
+	int k;
+
+	(void)section;
+	switch (L->where) {
+	case S_NONE:
+		add_error(L, L->line, "'%s' is outside any section; put it "
+			  "under [global], [default] or a rule", name);
+		return 1;
+	case S_IGNORED:
+		return 1;
+	case S_GLOBAL:
+		on_global(L, name, value);
+		return 1;
+	case S_RULE:
+		break;
+	}
+	sec = &L->secs[L->nsecs - 1];
+	if (!strcmp(name, "match")) {
+		if (sec->is_default) {
+			add_error(L, L->line, "'match' is not allowed in "
+				  "[default]; put it in a rule section");
+			return 1;
+		}
+		sec->has_match = true;
+		match_parse(L->p, L->nsecs - 1, value, L->line, buf,
+			    sizeof buf, &why);
+		if (why)
+			add_error(L, L->line, "match: %s", why);
+		return 1;
+	}
+	k = key_index(name);
+	if (k < 0) {
+		const char *names[POLICY_KEY_COUNT + 1];
+		const char *s;
+		for (int i = 0; i < POLICY_KEY_COUNT; i++)
+			names[i] = keys[i].name;
+		names[POLICY_KEY_COUNT] = "match";
+		s = suggest(name, names, POLICY_KEY_COUNT + 1);
+		if (s)
+			add_error(L, L->line, "unknown key '%s' in [%s]; did "
+				  "you mean '%s'?", name, sec->name, s);
+		else
+			add_error(L, L->line, "unknown key '%s' in [%s]; see "
+				  "fusebox.ini(5) for the keys", name,
+				  sec->name);
+		return 1;
+	}
+	for (size_t i = 0; i < sec->nentries; i++)
+		if (sec->entries[i].key == (enum policy_key)k) {
+			add_error(L, L->line, "duplicate key '%s' in [%s] "
+				  "(first set at line %u); remove one", name,
+				  sec->name, sec->entries[i].line);
+			return 1;
+		}
+	policy_settings_init(&scratch);
+	why = apply(&scratch, k, value, buf, sizeof buf);
+	if (why) {
+		add_error(L, L->line, "%s: %s", name, why);
+		return 1;
+	}
+	grown = realloc(sec->entries, (sec->nentries + 1) * sizeof *grown);
+	if (!grown) {
+		L->oom = 1;
+		return 1;
+	}
+	sec->entries = grown;
+	grown[sec->nentries].key = k;
+	grown[sec->nentries].line = L->line;
+	grown[sec->nentries].value = strdup(value);
+	if (!grown[sec->nentries].value)
+		L->oom = 1;
+	else
+		sec->nentries++;
+	return 1;
+}
+
+/* Applies a section's entries on top of s and marks them as set. */
+static void overlay(struct policy_settings *s, const struct section *sec,
+		    bool mark)
+{
+	char buf[256];
+
+	for (size_t i = 0; i < sec->nentries; i++) {
+		const struct entry *e = &sec->entries[i];
+		apply(s, e->key, e->value, buf, sizeof buf);
+		if (mark) {
+			s->set |= 1ull << e->key;
+			s->key_line[e->key] = e->line;
+		}
+	}
+}
+
+/* Checks settings that only make sense together. */
+static void cross_check(struct loader *L, const struct section *sec,
+			const struct policy_settings *s)
+{
+	unsigned line = sec->line;
+#define LINE_OF(k) (s->key_line[k] ? s->key_line[k] : line)
+
+	if (s->retry_backoff_max_ms < s->retry_backoff_ms)
+		add_error(L, LINE_OF(POLICY_KEY_RETRY_BACKOFF_MAX),
+			  "[%s]: retry_backoff_max is less than retry_backoff;"
+			  " raise it or lower retry_backoff", sec->name);
+	if (s->breaker_open_max_ms < s->breaker_open_ms)
+		add_error(L, LINE_OF(POLICY_KEY_BREAKER_OPEN_MAX),
+			  "[%s]: breaker_open_max is less than breaker_open; "
+			  "raise it or lower breaker_open", sec->name);
+	if (s->breaker_open_ms == 0)
+		add_error(L, LINE_OF(POLICY_KEY_BREAKER_OPEN),
+			  "[%s]: breaker_open must be at least 1ms", sec->name);
+	if (s->breaker_slow_rate_ppm && !s->breaker_slow_ms)
+		add_error(L, LINE_OF(POLICY_KEY_BREAKER_SLOW_RATE),
+			  "[%s]: breaker_slow_rate needs breaker_slow (how "
+			  "long a slow call takes, e.g. breaker_slow = 1s)",
+			  sec->name);
+	if ((s->set >> POLICY_KEY_RATE_BURST & 1) && !s->rate_mps)
+		add_error(L, LINE_OF(POLICY_KEY_RATE_BURST),
+			  "[%s]: rate_burst needs rate (e.g. rate = 100/s)",
+			  sec->name);
+	if ((s->set >> POLICY_KEY_MAX_PENDING & 1) && s->max_pending &&
+	    !s->max_connections)
+		add_error(L, LINE_OF(POLICY_KEY_MAX_PENDING),
+			  "[%s]: max_pending needs max_connections",
+			  sec->name);
+#undef LINE_OF
+}
+
+/* Turns the sections read into rules with inherited settings. */
+static void finish(struct loader *L)
+{
+	struct policy *p = L->p;
+	const struct section *def = NULL;
+	size_t nrules = 0;
+
+	policy_settings_init(&p->defaults);
+	for (size_t i = 0; i < L->nsecs; i++)
+		if (L->secs[i].is_default)
+			def = &L->secs[i];
+	if (def) {
+		p->has_default = true;
+		overlay(&p->defaults, def, true);
+		cross_check(L, def, &p->defaults);
+	}
+	p->rules = calloc(L->nsecs ? L->nsecs : 1, sizeof *p->rules);
+	if (!p->rules) {
+		L->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < L->nsecs; i++) {
+		const struct section *sec = &L->secs[i];
+		struct policy_rule *r;
+
+		if (sec->is_default)
+			continue;
+		if (!sec->has_match)
+			add_error(L, sec->line, "[%s] has no 'match'; add the "
+				  "destinations it guards, e.g. 'match = "
+				  "payment-service:8000'", sec->name);
+		r = &p->rules[nrules];
+		snprintf(r->name, sizeof r->name, "%s", sec->name);
+		r->line = sec->line;
+		r->s = p->defaults;
+		r->s.set = 0;
+		memset(r->s.key_line, 0, sizeof r->s.key_line);
+		overlay(&r->s, sec, true);
+		cross_check(L, sec, &r->s);
+		/* patterns were numbered by section; renumber by rule */
+		for (size_t j = 0; j < p->npatterns; j++)
+			if (p->patterns[j].rule == i)
+				p->patterns[j].rule = (unsigned)nrules | 0x80000000u;
+		nrules++;
+	}
+	for (size_t j = 0; j < p->npatterns; j++)
+		p->patterns[j].rule &= 0x7fffffffu;
+	p->nrules = nrules;
+}
+
+/* Same as policy_load, from a string; name is what errors call the file. */
+struct policy *policy_load_string(const char *name, const char *text,
+				  struct policy_errors *errs)
+{
+	struct loader L = {0};
+	struct policy *p = calloc(1, sizeof *p);
+	size_t before = errs->n;
+
+	L.file = name;
+	L.text = L.pos = text;
+	L.errs = errs;
+	L.p = p;
+	if (!p || !(p->path = strdup(name)))
+		goto oom;
+	snprintf(p->segment, sizeof p->segment, "fusebox-%%u");
+	p->log = POLICY_LOG_WARN;
+	p->reload_ms = 2000;
+	/* Every line goes through reader(); inih only splits key = value. */
+	ini_parse_stream(reader, &L, handler, &L);
+	finish(&L);
+	if (!L.oom && errs->n == before && match_build(p) < 0)
+		L.oom = 1;
+	for (size_t i = 0; i < L.nsecs; i++) {
+		for (size_t j = 0; j < L.secs[i].nentries; j++)
+			free(L.secs[i].entries[j].value);
+		free(L.secs[i].entries);
+	}
+	free(L.secs);
+	if (L.oom)
+		goto oom;
+	if (errs->n != before) {
+		policy_free(p);
+		return NULL;
+	}
+	return p;
+oom:
+	add_error(&L, 0, "out of memory");
+	policy_free(p);
+	return NULL;
+}
+
+/* Parses the file at path; returns a new policy, or NULL with every error
+ * appended to errs. */
+struct policy *policy_load(const char *path, struct policy_errors *errs)
+{
+	struct policy *p = NULL;
+	char *text = NULL;
+	size_t len = 0, cap = 0, n;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		struct loader L = {.file = path, .errs = errs};
+		add_error(&L, 0, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			char *g = realloc(text, cap ? cap * 2 : 8192);
+			if (!g)
+				goto out;
+			text = g;
+			cap = cap ? cap * 2 : 8192;
+		}
+		n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+		if (len > 64u << 20)
+			break;
+	}
+	if (ferror(f) || memchr(text, 0, len)) {
+		struct loader L = {.file = path, .errs = errs};
+		add_error(&L, 0, ferror(f) ? "read error" :
+			  "contains a NUL byte; is this a policy file?");
+		goto out;
+	}
+	text[len] = 0;
+	p = policy_load_string(path, text, errs);
+out:
+	if (!p && !errs->n) {
+		struct loader L = {.file = path, .errs = errs};
+		add_error(&L, 0, "out of memory");
+	}
+	free(text);
+	fclose(f);
+	return p;
+}
+
+/* Frees a policy; NULL does nothing. */
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	match_free(p);
+	free(p->rules);
+	free(p->path);
+	free(p);
+}
+
+/* The settings that apply for m: a rule's, or the defaults. */
+const struct policy_settings *policy_settings_of(const struct policy *p,
+						 struct policy_match m)
+{
+	if (m.rule >= 0 && (size_t)m.rule < p->nrules)
+		return &p->rules[m.rule].s;
+	return &p->defaults;
+}
+
+/* Formats a duration in the largest unit that keeps it whole. */
+static void format_ms(uint64_t ms, char *buf, size_t len)
+{
+	if (ms && ms % 3600000 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms && ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms && ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+/* Formats parts per million as a percentage. */
+static void format_ppm(uint32_t ppm, char *buf, size_t len)
+{
+	if (ppm % 10000 == 0)
+		snprintf(buf, len, "%u%%", ppm / 10000);
+	else
+		snprintf(buf, len, "%g%%", ppm / 10000.0);
+}
+
+/* Formats the value of key k in s as the file would write it. */
+void policy_format_value(const struct policy_settings *s, enum policy_key k,
+			 char *buf, size_t len)
+{
+	const struct keydef *d;
+	const char *field;
+	uint64_t u64;
+	uint32_t u32;
+
+	if ((unsigned)k >= POLICY_KEY_COUNT) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	d = &keys[k];
+	field = (const char *)s + d->off;
+	switch (d->kind) {
+	case V_TIMEOUT:
+	case V_DURATION:
+		memcpy(&u64, field, sizeof u64);
+		if (!u64 && d->kind == V_TIMEOUT)
+			snprintf(buf, len, "none");
+		else
+			format_ms(u64, buf, len);
+		return;
+	case V_COUNT:
+		memcpy(&u32, field, sizeof u32);
+		if (k == POLICY_KEY_MAX_CONNECTIONS && !u32)
+			snprintf(buf, len, "none");
+		else if (k == POLICY_KEY_RATE_BURST && !u32)
+			snprintf(buf, len, "rate per second");
+		else
+			snprintf(buf, len, "%u", u32);
+		return;
+	case V_PERCENT:
+		memcpy(&u32, field, sizeof u32);
+		if (!u32 && k != POLICY_KEY_RETRY_BUDGET)
+			snprintf(buf, len, "none");
+		else
+			format_ppm(u32, buf, len);
+		return;
+	case V_RATE:
+		memcpy(&u64, field, sizeof u64);
+		if (!u64 && k == POLICY_KEY_RATE)
+			snprintf(buf, len, "none");
+		else if (u64 % 1000 == 0)
+			snprintf(buf, len, "%llu/s",
+				 (unsigned long long)(u64 / 1000));
+		else if (u64 * 60 % 1000 == 0)
+			snprintf(buf, len, "%llu/m",
+				 (unsigned long long)(u64 * 60 / 1000));
+		else
+			snprintf(buf, len, "%g/s", u64 / 1000.0);
+		return;
+	case V_SPECIAL:
+		break;
+	}
+	switch (k) {
+	case POLICY_KEY_RETRY_ON:
+		snprintf(buf, len, "%s%s%s%s%s",
+			 s->retry_on & POLICY_RETRY_REFUSED ? "refused " : "",
+			 s->retry_on & POLICY_RETRY_TIMEOUT ? "timeout " : "",
+			 s->retry_on & POLICY_RETRY_UNREACHABLE ? "unreachable "
+								 : "",
+			 s->retry_on & POLICY_RETRY_RESET ? "reset " : "",
+			 s->retry_on ? "" : "none");
+		if (s->retry_on && strlen(buf))
+			buf[strlen(buf) - 1] = 0;
+		return;
+	case POLICY_KEY_FAILOVER:
+		snprintf(buf, len, "%s", s->failover ? "on" : "off");
+		return;
+	case POLICY_KEY_BREAKER:
+		snprintf(buf, len, "%s",
+			 s->breaker == POLICY_BREAKER_ON	    ? "on"
+			 : s->breaker == POLICY_BREAKER_DRY_RUN ? "dry-run"
+								: "off");
+		return;
+	case POLICY_KEY_BREAKER_WINDOW:
+		if (s->breaker_window_ms)
+			format_ms(s->breaker_window_ms, buf, len);
+		else
+			snprintf(buf, len, "%u", s->breaker_window_calls);
+		return;
+	case POLICY_KEY_BREAKER_SCOPE:
+		snprintf(buf, len, "%s",
+			 s->breaker_scope == POLICY_SCOPE_RULE ? "rule"
+							       : "address");
+		return;
+	case POLICY_KEY_REJECT_ERRNO:
+		for (size_t i = 0; i < sizeof errnos / sizeof errnos[0]; i++)
+			if (errnos[i].value == s->reject_errno) {
+				snprintf(buf, len, "%s", errnos[i].name);
+				return;
+			}
+		snprintf(buf, len, "%d", s->reject_errno);
+		return;
+	case POLICY_KEY_CLASSIFY:
+		snprintf(buf, len, "%s",
+			 s->classify == POLICY_CLASSIFY_HTTP ? "http" : "tcp");
+		return;
+	case POLICY_KEY_FAULT_DELAY: {
+		char d1[32], d2[32];
+		if (!s->fault_delay_ms) {
+			snprintf(buf, len, "none");
+			return;
+		}
+		format_ms(s->fault_delay_ms, d1, sizeof d1);
+		format_ppm(s->fault_delay_ppm, d2, sizeof d2);
+		snprintf(buf, len, "%s@%s", d1, d2);
+		return;
+	}
+	default:
+		snprintf(buf, len, "?");
+	}
+}
+
+/* Looks up a log level name; -1 when unknown. */
+int policy_log_level(const char *name)
+{
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(name, log_names[i]))
+			return i;
+	return -1;
+}
+
+/* Expands %u in a segment name into buf; 0 or -ENAMETOOLONG. */
+int policy_segment_name(const char *raw, unsigned uid, char *buf,
+			size_t len)
+{
+	size_t o = 0;
+
+	for (const char *p = raw; *p; p++) {
+		int n;
+		if (p[0] == '%' && p[1] == 'u') {
+			n = snprintf(buf + o, o < len ? len - o : 0, "%u", uid);
+			p++;
+		} else {
+			n = 1;
+			if (o + 1 < len)
+				buf[o] = *p;
+		}
+		o += (size_t)n;
+		if (o >= len)
+			return -ENAMETOOLONG;
+	}
+	buf[o] = 0;
+	return 0;
+}
