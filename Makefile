@@ -120,7 +120,7 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 $(LIB): $(SHIM_OBJ) $(B)/libpolicy.a
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libpolicy.a $(INIH_A) \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
-	  -ldl -lpthread
+	  -Wl,-z,defs -lm -ldl -lpthread
 
 $(BIN): $(CLI_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(CLI_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* Resolver memory: which hostnames the program resolved to which
+ * addresses (getaddrinfo, gethostbyname*), so that hostname rules match
+ * the address it then connects to.  A fixed table in .bss, the oldest
+ * entry replaced when full; a mutex, since resolving is never hot. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <string.h>
+#include <strings.h>
+
+#define DNS_SLOTS 512
+
+struct dns_entry {
+	uint8_t addr[16]; /* v6 or v4-mapped */
+	uint32_t stamp;   /* 0: free; else insertion order */
+	char name[256];
+};
+
+static struct dns_entry table[DNS_SLOTS];
+static uint32_t clock_stamp;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The v6 key of an address. */
+static void key(int family, const void *addr, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (family == AF_INET) {
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, addr, 4);
+	} else {
+		memcpy(out, addr, 16);
+	}
+}
+
+/* True when name is an address literal rather than a hostname. */
+static bool literal(const char *name)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, name, buf) == 1 ||
+	       inet_pton(AF_INET6, name, buf) == 1;
+}
+
+/* Remembers that name resolved to addr of family. */
+void dns_remember_raw(const char *name, int family, const void *addr)
+{
+	uint8_t k[16];
+	size_t n, victim = 0;
+	uint32_t oldest = UINT32_MAX;
+
+	if (!name || !*name || (family != AF_INET && family != AF_INET6) ||
+	    strlen(name) > 255 || literal(name))
+		return;
+	key(family, addr, k);
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < DNS_SLOTS; i++) {
+		struct dns_entry *e = &table[i];
+		if (e->stamp && !memcmp(e->addr, k, 16) &&
+		    !strcasecmp(e->name, name)) {
+			e->stamp = ++clock_stamp;
+			goto out;
+		}
+		if (e->stamp < oldest) {
+			oldest = e->stamp;
+			victim = i;
+		}
+	}
+	memcpy(table[victim].addr, k, 16);
+	n = strlen(name);
+	for (size_t i = 0; i <= n; i++)
+		table[victim].name[i] = (char)tolower((unsigned char)name[i]);
+	table[victim].stamp = ++clock_stamp;
+out:
+	pthread_mutex_unlock(&lock);
+}
+
+/* Remembers that name resolved to the address in sa. */
+void dns_remember(const char *name, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		dns_remember_raw(name, AF_INET,
+				 &((const struct sockaddr_in *)sa)->sin_addr);
+	else if (sa->sa_family == AF_INET6)
+		dns_remember_raw(
+			name, AF_INET6,
+			&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* Fills names for the address in sa, newest first; returns how many. */
+size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
+{
+	uint8_t k[16];
+	size_t n = 0;
+
+	if (sa->sa_family == AF_INET)
+		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, k);
+	else if (sa->sa_family == AF_INET6)
+		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    k);
+	else
+		return 0;
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < DNS_SLOTS && n < max; i++)
+		if (table[i].stamp && !memcmp(table[i].addr, k, 16))
+			memcpy(names[n++], table[i].name, 256);
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+void dns_atfork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void dns_atfork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+void dns_atfork_child(void)
+{
+	pthread_mutex_init(&lock, NULL);
+}

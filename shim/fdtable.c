@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* The fd table: fd -> struct conn in two levels (1024 chunks of 1024
+ * slots).  Lookups take no lock; chunks are mapped on the connect path the
+ * first time an fd of their range is guarded and never unmapped, so a
+ * reader never sees freed memory. */
+#include "shim.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+struct conn *_Atomic fdt[FDT_CHUNKS];
+atomic_int fdt_max = -1;
+
+/* Returns the slot of fd, mapping its chunk if needed. */
+struct conn *fdt_slot(int fd)
+{
+	unsigned i = (unsigned)fd / FDT_CHUNK;
+	struct conn *chunk, *expected = NULL;
+	int max;
+
+	if (fd < 0 || i >= FDT_CHUNKS)
+		return NULL;
+	chunk = atomic_load_explicit(&fdt[i], memory_order_acquire);
+	if (!chunk) {
+		/* mmap, not malloc: no allocator lock on the connect path,
+		 * and zeroed memory is a table of free slots. */
+		chunk = mmap(NULL, FDT_CHUNK * sizeof *chunk,
+			     PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk == MAP_FAILED)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&fdt[i], &expected,
+						    chunk)) {
+			munmap(chunk, FDT_CHUNK * sizeof *chunk);
+			chunk = expected;
+		}
+	}
+	max = atomic_load_explicit(&fdt_max, memory_order_relaxed);
+	while (fd > max && !atomic_compare_exchange_weak(&fdt_max, &max, fd))
+		;
+	return &chunk[(unsigned)fd % FDT_CHUNK];
+}
+
+/* Forgets fd: marks its slot free under the slot lock, so that the timer,
+ * which acts under the same lock, never touches a reused fd number. */
+void fdt_forget(int fd)
+{
+	struct conn *c = fdt_get(fd);
+
+	if (!c)
+		return;
+	conn_lock(c);
+	atomic_store_explicit(&c->live, 0, memory_order_release);
+	for (int d = 0; d < DL_COUNT; d++)
+		atomic_store_explicit(&c->dl[d], 0, memory_order_relaxed);
+	conn_unlock(c);
+}
+
+/* Makes newfd guarded like oldfd (dup family): same socket, same rule and
+ * timeouts; deadlines stay with the first fd. */
+void fdt_copy(int oldfd, int newfd)
+{
+	struct conn *from = fdt_get(oldfd), *to;
+
+	if (!from || oldfd == newfd)
+		return;
+	to = fdt_slot(newfd);
+	if (!to)
+		return;
+	conn_lock(to);
+	atomic_store_explicit(&to->live, 0, memory_order_relaxed);
+	to->ino = from->ino;
+	to->connect_ms = from->connect_ms;
+	to->response_ms = from->response_ms;
+	to->idle_ms = from->idle_ms;
+	to->send_ms = from->send_ms;
+	to->rule = from->rule;
+	to->sndtimeo_ms = from->sndtimeo_ms;
+	atomic_store(&to->flags, atomic_load(&from->flags) & ~CONN_AWAITING);
+	atomic_store(&to->abort_errno, atomic_load(&from->abort_errno));
+	atomic_store(&to->activity, 0);
+	for (int d = 0; d < DL_COUNT; d++)
+		atomic_store_explicit(&to->dl[d], 0, memory_order_relaxed);
+	atomic_store_explicit(&to->live, 1, memory_order_release);
+	conn_unlock(to);
+}

@@ -1,0 +1,698 @@
+/* SPDX-License-Identifier: MIT */
+/* The interposed libc functions.  Every hook looks its fd up in the fd
+ * table (two loads); an fd that no rule guards goes straight to libc.  On
+ * a guarded socket a hook delivers an abort the deadline thread made,
+ * counts activity and arms or disarms the response deadline. */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Hands the abort of c to the program once: -1 with errno; afterwards
+ * the socket (closed by the abort) answers for itself. */
+static __attribute__((noinline)) ssize_t deliver(struct conn *c)
+{
+	int e = atomic_exchange(&c->abort_errno, -1);
+
+	if (e <= 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	errno = e;
+	return -1;
+}
+
+/* True when fusebox aborted c and the program has not been told yet. */
+static inline bool aborted(struct conn *c)
+{
+	return UNLIKELY(atomic_load_explicit(&c->abort_errno,
+					     memory_order_relaxed) > 0);
+}
+
+/* Bookkeeping after a send-like call on c returned n. */
+static inline void sent(int fd, struct conn *c, ssize_t n, bool blocking)
+{
+	uint64_t a;
+
+	if (LIKELY(n > 0)) {
+		a = atomic_load_explicit(&c->activity, memory_order_relaxed);
+		atomic_store_explicit(&c->activity, a + 1,
+				      memory_order_relaxed);
+		if (c->response_ms) {
+			/* the reply must start response_ms after the last
+			 * byte the program sent */
+			atomic_fetch_or_explicit(&c->flags, CONN_AWAITING,
+						 memory_order_relaxed);
+			timer_arm(c, DL_RESPONSE,
+				  clock_ns() + c->response_ms * 1000000ull);
+		}
+		if (UNLIKELY(atomic_load_explicit(&c->dl[DL_SEND],
+						  memory_order_relaxed)))
+			atomic_store(&c->dl[DL_SEND], 0);
+		return;
+	}
+	if (c->send_ms && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		int saved = errno;
+		if (blocking) {
+			/* SO_SNDTIMEO (ours) ran out: the send is stalled */
+			if (c->sndtimeo_ms && c->sndtimeo_ms <= c->send_ms)
+				return; /* the program's own timeout */
+			conn_lock(c);
+			timer_abort(fd, c, ETIMEDOUT);
+			atomic_store(&c->abort_errno, -1);
+			conn_unlock(c);
+			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
+				 "fired", fd, c->send_ms);
+			errno = ETIMEDOUT;
+			return;
+		}
+		if (!atomic_load(&c->dl[DL_SEND])) {
+			c->send_since = 0; /* the timer takes the snapshot */
+			timer_arm(c, DL_SEND, clock_ns() + 1);
+		}
+		errno = saved;
+	}
+}
+
+/* Bookkeeping after a receive-like call on c returned n. */
+static inline void received(struct conn *c, ssize_t n)
+{
+	uint64_t a;
+
+	if (LIKELY(n > 0)) {
+		a = atomic_load_explicit(&c->activity, memory_order_relaxed);
+		atomic_store_explicit(&c->activity, a + 1,
+				      memory_order_relaxed);
+		if (atomic_load_explicit(&c->flags, memory_order_relaxed) &
+		    CONN_AWAITING) {
+			atomic_fetch_and(&c->flags, ~CONN_AWAITING);
+			atomic_store(&c->dl[DL_RESPONSE], 0);
+		}
+	}
+}
+
+/* True when a call on c with these flags may block. */
+static inline bool blocking(struct conn *c, int flags)
+{
+	return !(flags & MSG_DONTWAIT) &&
+	       !(atomic_load_explicit(&c->flags, memory_order_relaxed) &
+		 CONN_NONBLOCK);
+}
+
+/* The common shape of the send hooks. */
+#define SEND_HOOK(call, fd, flags)                                          \
+	do {                                                                 \
+		struct conn *c;                                              \
+		ssize_t ret_;                                                \
+		shim_ensure();                                               \
+		c = fdt_get(fd);                                             \
+		if (LIKELY(!c))                                              \
+			return call;                                         \
+		if (aborted(c))                                              \
+			return deliver(c);                                   \
+		ret_ = call;                                                 \
+		if (UNLIKELY(ret_ <= 0) && aborted(c))                       \
+			return deliver(c);                                   \
+		sent(fd, c, ret_, blocking(c, flags));                       \
+		return ret_;                                                 \
+	} while (0)
+
+/* The common shape of the receive hooks. */
+#define RECV_HOOK(call, fd)                                                  \
+	do {                                                                 \
+		struct conn *c;                                              \
+		ssize_t ret_;                                                \
+		shim_ensure();                                               \
+		c = fdt_get(fd);                                             \
+		if (LIKELY(!c))                                              \
+			return call;                                         \
+		if (aborted(c))                                              \
+			return deliver(c);                                   \
+		ret_ = call;                                                 \
+		if (UNLIKELY(ret_ <= 0) && aborted(c))                       \
+			return deliver(c);                                   \
+		received(c, ret_);                                           \
+		return ret_;                                                 \
+	} while (0)
+
+/* The fortified entry points have no prototype in the public headers. */
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+		       int flags, struct sockaddr *from, socklen_t *fromlen);
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	SEND_HOOK(real.send(fd, buf, len, flags), fd, flags);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	SEND_HOOK(real.write(fd, buf, len), fd, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	SEND_HOOK(real.writev(fd, iov, cnt), fd, 0);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	SEND_HOOK(real.sendmsg(fd, msg, flags), fd, flags);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned vlen, int flags)
+{
+	SEND_HOOK(real.sendmmsg(fd, v, vlen, flags), fd, flags);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	RECV_HOOK(real.recv(fd, buf, len, flags), fd);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	RECV_HOOK(real.read(fd, buf, len), fd);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	RECV_HOOK(real.readv(fd, iov, cnt), fd);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+			struct sockaddr *from, socklen_t *fromlen)
+{
+	RECV_HOOK(real.recvfrom(fd, buf, len, flags, from, fromlen), fd);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	RECV_HOOK(real.recvmsg(fd, msg, flags), fd);
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned vlen, int flags,
+		    struct timespec *timeout)
+{
+	RECV_HOOK(real.recvmmsg(fd, v, vlen, flags, timeout), fd);
+}
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen,
+			  int flags)
+{
+	RECV_HOOK(real.recv_chk(fd, buf, len, buflen, flags), fd);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
+			      int flags, struct sockaddr *from,
+			      socklen_t *fromlen)
+{
+	RECV_HOOK(real.recvfrom_chk(fd, buf, len, buflen, flags, from,
+				    fromlen),
+		  fd);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	RECV_HOOK(real.read_chk(fd, buf, len, buflen), fd);
+}
+
+/* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
+static void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *to, socklen_t tolen)
+{
+	if (UNLIKELY((flags & MSG_FASTOPEN) && to))
+		fastopen(fd, to, tolen);
+	SEND_HOOK(real.sendto(fd, buf, len, flags, to, tolen), fd, flags);
+}
+
+/* Waits for a blocking connect in progress on fd until deadline (ns);
+ * returns 0 or -1 with errno, like connect. */
+static int connect_wait(int fd, struct conn *c, uint64_t deadline,
+			uint64_t prog_deadline)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	socklen_t len = sizeof(int);
+	int err = 0, r;
+
+	for (;;) {
+		uint64_t now = clock_ns(), until = deadline;
+		if (prog_deadline && prog_deadline < until)
+			until = prog_deadline;
+		int ms = now >= until ? 0
+				      : (int)((until - now + 999999) / 1000000);
+		r = poll(&p, 1, ms);
+		if (r > 0)
+			break;
+		if (r < 0 && errno == EINTR) {
+			/* like the kernel: the connect goes on in the
+			 * background, and our deadline with it */
+			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			timer_arm(c, DL_CONNECT, deadline);
+			errno = EINTR;
+			return -1;
+		}
+		if (r < 0)
+			return -1;
+		if (clock_ns() < until)
+			continue;
+		if (prog_deadline && prog_deadline < deadline) {
+			/* the program's SO_SNDTIMEO ran out first */
+			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			timer_arm(c, DL_CONNECT, deadline);
+			errno = EINPROGRESS;
+			return -1;
+		}
+		struct sockaddr sa = {.sa_family = AF_UNSPEC};
+		real.connect(fd, &sa, sizeof sa);
+		shim_log(POLICY_LOG_INFO, "fd %d: connect_timeout (%ums) fired",
+			 fd, c->connect_ms);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -1;
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* Sets up the slot of fd for a new connection to sa; NULL: pass
+ * through. */
+static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct conn tmp = {0}, *c;
+	struct stat st;
+	int type = 0, fl;
+	socklen_t tl = sizeof type;
+
+	if (len < sizeof(struct sockaddr_in) ||
+	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
+		return NULL;
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    type != SOCK_STREAM)
+		return NULL;
+	if (!state_classify(sa, &tmp))
+		return NULL;
+	c = fdt_slot(fd);
+	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0)
+		return NULL;
+	conn_lock(c);
+	atomic_store(&c->live, 0);
+	c->ino = (uint64_t)st.st_ino;
+	c->rule = tmp.rule;
+	c->connect_ms = tmp.connect_ms;
+	c->response_ms = tmp.response_ms;
+	c->idle_ms = tmp.idle_ms;
+	c->send_ms = tmp.send_ms;
+	c->sndtimeo_ms = 0;
+	c->idle_seen = c->idle_since = c->send_seen = c->send_since = 0;
+	atomic_store(&c->flags, (fl & O_NONBLOCK) ? CONN_NONBLOCK : 0);
+	atomic_store(&c->abort_errno, 0);
+	atomic_store(&c->activity, 0);
+	for (int d = 0; d < DL_COUNT; d++)
+		atomic_store(&c->dl[d], 0);
+	atomic_store_explicit(&c->live, 1, memory_order_release);
+	conn_unlock(c);
+	return c;
+}
+
+/* After a connect that succeeded or is in progress: the deadlines that
+ * run for the life of the connection. */
+static void connected(int fd, struct conn *c)
+{
+	if (c->send_ms) {
+		/* blocking sends: the kernel's own send timer does it */
+		uint64_t ms = c->send_ms;
+		if (c->sndtimeo_ms && c->sndtimeo_ms < ms)
+			ms = c->sndtimeo_ms;
+		struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+				     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+		real.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	}
+	if (c->idle_ms) {
+		c->idle_since = clock_ns();
+		c->idle_seen = atomic_load(&c->activity);
+		timer_arm(c, DL_IDLE, c->idle_since + c->idle_ms * 1000000ull);
+	}
+}
+
+static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct conn *c;
+
+	if (shim_busy || atomic_load(&shim_disabled) || fdt_get(fd) ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+		return;
+	shim_busy = 1;
+	c = guard(fd, sa, len);
+	if (c) {
+		if (c->connect_ms) {
+			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			timer_arm(c, DL_CONNECT,
+				  clock_ns() + c->connect_ms * 1000000ull);
+		}
+		connected(fd, c);
+	}
+	shim_busy = 0;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct conn *c;
+	int r, e, saved = errno;
+
+	shim_ensure();
+	if (shim_busy || !sa || len < sizeof(sa_family_t) ||
+	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+	    atomic_load_explicit(&shim_disabled, memory_order_relaxed))
+		return real.connect(fd, sa, len);
+	c = fdt_get(fd);
+	if (c && aborted(c))
+		return (int)deliver(c);
+	if (c && (atomic_load(&c->flags) & CONN_CONNECTING)) {
+		/* the program polls a non-blocking connect by calling it
+		 * again: EALREADY, EISCONN, or the outcome */
+		r = real.connect(fd, sa, len);
+		e = errno;
+		if (r == 0 || e == EISCONN)
+			atomic_fetch_and(&c->flags, ~CONN_CONNECTING);
+		errno = e;
+		return r;
+	}
+	shim_busy = 1;
+	c = guard(fd, sa, len);
+	shim_busy = 0;
+	errno = saved;
+	if (!c)
+		return real.connect(fd, sa, len);
+	if (c->connect_ms && !(atomic_load(&c->flags) & CONN_NONBLOCK)) {
+		uint64_t now = clock_ns();
+		uint64_t deadline = now + c->connect_ms * 1000000ull;
+		uint64_t prog = c->sndtimeo_ms
+					? now + c->sndtimeo_ms * 1000000ull
+					: 0;
+		int fl = real.fcntl(fd, F_GETFL);
+
+		real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		r = real.connect(fd, sa, len);
+		if (r < 0 && errno == EINPROGRESS)
+			r = connect_wait(fd, c, deadline, prog);
+		e = errno;
+		real.fcntl(fd, F_SETFL, fl);
+		if (r == 0)
+			connected(fd, c);
+		errno = r == 0 ? saved : e;
+		return r;
+	}
+	r = real.connect(fd, sa, len);
+	e = errno;
+	if (r < 0 && e == EINPROGRESS && c->connect_ms) {
+		atomic_fetch_or(&c->flags, CONN_CONNECTING);
+		timer_arm(c, DL_CONNECT, clock_ns() + c->connect_ms * 1000000ull);
+	}
+	if (r == 0 || e == EINPROGRESS)
+		connected(fd, c);
+	errno = e;
+	return r;
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val,
+		      socklen_t *len)
+{
+	struct conn *c;
+
+	shim_ensure();
+	c = fdt_get(fd);
+	if (c && level == SOL_SOCKET && name == SO_ERROR && val && len &&
+	    *len >= sizeof(int) && aborted(c)) {
+		int e = atomic_exchange(&c->abort_errno, -1);
+		if (e > 0) {
+			memcpy(val, &e, sizeof e);
+			*len = sizeof(int);
+			return 0;
+		}
+	}
+	return real.getsockopt(fd, level, name, val, len);
+}
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val,
+		      socklen_t len)
+{
+	struct conn *c;
+	int r;
+
+	shim_ensure();
+	r = real.setsockopt(fd, level, name, val, len);
+	c = fdt_get(fd);
+	if (!c || r < 0 || level != SOL_SOCKET || name != SO_SNDTIMEO ||
+	    len < sizeof(struct timeval))
+		return r;
+	{
+		/* remember the program's send timeout; ours stays if shorter */
+		int saved = errno;
+		const struct timeval *tv = val;
+		uint64_t ms = (uint64_t)tv->tv_sec * 1000 +
+			      (uint64_t)tv->tv_usec / 1000;
+		c->sndtimeo_ms = ms;
+		if (c->send_ms && (!ms || ms > c->send_ms)) {
+			struct timeval ours = {
+				.tv_sec = c->send_ms / 1000,
+				.tv_usec = (suseconds_t)(c->send_ms % 1000) *
+					   1000};
+			real.setsockopt(fd, level, name, &ours, sizeof ours);
+		}
+		errno = saved;
+	}
+	return r;
+}
+
+EXPORT int close(int fd)
+{
+	shim_ensure();
+	if (UNLIKELY(fdt_get(fd) != NULL)) {
+		int saved = errno;
+		fdt_forget(fd);
+		errno = saved;
+	}
+	return real.close(fd);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	int max;
+
+	shim_ensure();
+	if (!real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	max = atomic_load(&fdt_max);
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 && first <= (unsigned)max) {
+		int saved = errno;
+		unsigned end = last < (unsigned)max ? last : (unsigned)max;
+		for (unsigned fd = first; fd <= end; fd++)
+			fdt_forget((int)fd);
+		errno = saved;
+	}
+	return real.close_range(first, last, flags);
+}
+
+EXPORT int dup(int fd)
+{
+	int r;
+
+	shim_ensure();
+	r = real.dup(fd);
+	if (r >= 0 && fdt_get(fd)) {
+		int saved = errno;
+		fdt_copy(fd, r);
+		errno = saved;
+	}
+	return r;
+}
+
+/* dup2 and dup3: the target is closed first, then made a copy. */
+static int dup_to(int oldfd, int newfd, int flags, bool three)
+{
+	int r, saved = errno;
+
+	if (oldfd != newfd && fdt_get(newfd))
+		fdt_forget(newfd);
+	errno = saved;
+	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	if (r >= 0 && oldfd != newfd && fdt_get(oldfd)) {
+		saved = errno;
+		fdt_copy(oldfd, r);
+		errno = saved;
+	}
+	return r;
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+	shim_ensure();
+	return dup_to(oldfd, newfd, 0, false);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	shim_ensure();
+	return dup_to(oldfd, newfd, flags, true);
+}
+
+/* fcntl and fcntl64: duplicates and O_NONBLOCK changes are tracked. */
+static int do_fcntl(int fd, int cmd, void *arg)
+{
+	struct conn *c;
+	int r, saved;
+
+	r = real.fcntl(fd, cmd, arg);
+	if (r < 0 || !(c = fdt_get(fd)))
+		return r;
+	saved = errno;
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		fdt_copy(fd, r);
+	else if (cmd == F_SETFL) {
+		if ((long)arg & O_NONBLOCK)
+			atomic_fetch_or(&c->flags, CONN_NONBLOCK);
+		else
+			atomic_fetch_and(&c->flags, ~CONN_NONBLOCK);
+	}
+	errno = saved;
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	shim_ensure();
+	return do_fcntl(fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	shim_ensure();
+	return do_fcntl(fd, cmd, arg);
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	struct conn *c;
+	va_list ap;
+	void *arg;
+	int r;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	shim_ensure();
+	r = real.ioctl(fd, req, arg);
+	if (r == 0 && req == FIONBIO && arg && (c = fdt_get(fd))) {
+		if (*(const int *)arg)
+			atomic_fetch_or(&c->flags, CONN_NONBLOCK);
+		else
+			atomic_fetch_and(&c->flags, ~CONN_NONBLOCK);
+	}
+	return r;
+}
+
+EXPORT int getaddrinfo(const char *node, const char *service,
+		       const struct addrinfo *hints, struct addrinfo **res)
+{
+	int r;
+
+	shim_ensure();
+	r = real.getaddrinfo(node, service, hints, res);
+	if (r == 0 && node && !shim_busy) {
+		int saved = errno;
+		for (const struct addrinfo *ai = *res; ai; ai = ai->ai_next)
+			if (ai->ai_addr)
+				dns_remember(node, ai->ai_addr);
+		errno = saved;
+	}
+	return r;
+}
+
+/* Remembers every address of a hostent under name. */
+static void remember_hostent(const char *name, const struct hostent *h)
+{
+	int saved = errno;
+
+	if (h && h->h_addr_list)
+		for (char **a = h->h_addr_list; *a; a++)
+			dns_remember_raw(name, h->h_addrtype, *a);
+	errno = saved;
+}
+
+EXPORT struct hostent *gethostbyname(const char *name)
+{
+	struct hostent *h;
+
+	shim_ensure();
+	h = real.gethostbyname(name);
+	remember_hostent(name, h);
+	return h;
+}
+
+EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+	struct hostent *h;
+
+	shim_ensure();
+	h = real.gethostbyname2(name, af);
+	remember_hostent(name, h);
+	return h;
+}
+
+EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
+			   size_t len, struct hostent **result, int *herr)
+{
+	int r;
+
+	shim_ensure();
+	r = real.gethostbyname_r(name, ret, buf, len, result, herr);
+	if (r == 0 && result && *result)
+		remember_hostent(name, *result);
+	return r;
+}
+
+EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret,
+			    char *buf, size_t len, struct hostent **result,
+			    int *herr)
+{
+	int r;
+
+	shim_ensure();
+	r = real.gethostbyname2_r(name, af, ret, buf, len, result, herr);
+	if (r == 0 && result && *result)
+		remember_hostent(name, *result);
+	return r;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of libfusebox.so shared by its modules: the real libc entry
+ * points, the per-fd connection table, the deadline thread, the resolver
+ * memory, logging and the loaded policy. */
+#ifndef FUSEBOX_SHIM_H
+#define FUSEBOX_SHIM_H
+
+#include "policy/policy.h"
+
+#include <netdb.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* --- real.c: the next definition of every symbol we replace ----------- */
+struct real {
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	int (*dup)(int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
+	int (*fcntl)(int, int, ...);
+	int (*ioctl)(int, unsigned long, ...);
+	ssize_t (*send)(int, const void *, size_t, int);
+	ssize_t (*sendto)(int, const void *, size_t, int,
+			  const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
+	ssize_t (*recv)(int, void *, size_t, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+			    socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned, int,
+			struct timespec *);
+	ssize_t (*read)(int, void *, size_t);
+	ssize_t (*write)(int, const void *, size_t);
+	ssize_t (*readv)(int, const struct iovec *, int);
+	ssize_t (*writev)(int, const struct iovec *, int);
+	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
+	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int,
+				struct sockaddr *, socklen_t *);
+	ssize_t (*read_chk)(int, void *, size_t, size_t);
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*setsockopt)(int, int, int, const void *, socklen_t);
+	int (*getaddrinfo)(const char *, const char *,
+			   const struct addrinfo *, struct addrinfo **);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
+				size_t, struct hostent **, int *);
+};
+
+extern struct real real;
+extern atomic_int shim_bound;
+
+/* Binds every real_* pointer once; safe from any thread, any time. */
+void real_bind(void);
+
+static inline void shim_ensure(void)
+{
+	if (UNLIKELY(!atomic_load_explicit(&shim_bound, memory_order_acquire)))
+		real_bind();
+}
+
+/* --- conn: what we know of one guarded socket, in the fd table -------- */
+enum conn_deadline {
+	DL_CONNECT,
+	DL_RESPONSE,
+	DL_IDLE,
+	DL_SEND,
+	DL_COUNT
+};
+
+#define CONN_NONBLOCK 0x1u  /* O_NONBLOCK is set on the file */
+#define CONN_CONNECTING 0x2u /* a non-blocking connect is in progress */
+#define CONN_AWAITING 0x4u  /* data sent, no reply byte yet */
+
+struct conn {
+	_Atomic uint32_t live;    /* nonzero: guarded; read without lock */
+	atomic_flag lock;         /* taken by close paths and the timer */
+	_Atomic uint32_t flags;   /* CONN_* */
+	_Atomic int abort_errno;  /* set when fusebox aborted the socket */
+	_Atomic uint64_t dl[DL_COUNT]; /* monotonic ns; 0: not armed */
+	_Atomic uint64_t activity;     /* bumped by each successful I/O */
+	uint64_t ino;             /* socket inode: the timer's identity check */
+	uint32_t connect_ms, response_ms, idle_ms, send_ms; /* copied */
+	uint64_t idle_seen, idle_since; /* timer-only bookkeeping */
+	uint64_t send_seen, send_since;
+	int rule;                 /* rule index at connect; -1: [default] */
+	uint64_t sndtimeo_ms;     /* what the program set, for connect */
+};
+
+#define FDT_CHUNK 1024
+#define FDT_CHUNKS 1024 /* fds 0 .. 1,048,575 */
+
+extern struct conn *_Atomic fdt[FDT_CHUNKS];
+extern atomic_int fdt_max; /* highest fd ever guarded, for the timer */
+
+/* Looks up the guarded connection of fd: two loads, no lock. */
+static inline struct conn *fdt_get(int fd)
+{
+	struct conn *chunk;
+	struct conn *c;
+
+	if (UNLIKELY((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS))
+		return NULL;
+	chunk = atomic_load_explicit(&fdt[(unsigned)fd / FDT_CHUNK],
+				     memory_order_acquire);
+	if (LIKELY(!chunk))
+		return NULL;
+	c = &chunk[(unsigned)fd % FDT_CHUNK];
+	return atomic_load_explicit(&c->live, memory_order_acquire) ? c : NULL;
+}
+
+/* Returns the slot of fd, mapping its chunk if needed; NULL if fd is out
+ * of range or memory is short.  Connect path only. */
+struct conn *fdt_slot(int fd);
+
+/* Forgets fd (close, dup2 target): waits for the timer to leave it. */
+void fdt_forget(int fd);
+
+/* Makes newfd guarded like oldfd (dup family). */
+void fdt_copy(int oldfd, int newfd);
+
+static inline void conn_lock(struct conn *c)
+{
+	while (atomic_flag_test_and_set_explicit(&c->lock,
+						 memory_order_acquire))
+		__builtin_ia32_pause();
+}
+
+static inline void conn_unlock(struct conn *c)
+{
+	atomic_flag_clear_explicit(&c->lock, memory_order_release);
+}
+
+/* --- timer.c: the deadline thread ------------------------------------- */
+/* Monotonic clock in ns (CLOCK_MONOTONIC). */
+uint64_t clock_ns(void);
+
+/* Arms deadline d of c at when (ns); starts the thread on first use. */
+void timer_arm(struct conn *c, enum conn_deadline d, uint64_t when);
+
+/* Aborts the socket of c with err: the program's next I/O fails with err
+ * and its event loop wakes.  Caller holds c's lock. */
+void timer_abort(int fd, struct conn *c, int err);
+
+/* Fork handlers of the timer (no thread in the child until needed). */
+void timer_atfork_prepare(void);
+void timer_atfork_parent(void);
+void timer_atfork_child(void);
+
+/* --- dns.c: which names the program resolved to which addresses ------- */
+/* Remembers that name resolved to the address in sa. */
+void dns_remember(const char *name, const struct sockaddr *sa);
+void dns_remember_raw(const char *name, int family, const void *addr);
+
+/* Fills names (each up to 256 bytes) for the address in sa; returns how
+ * many (at most max). */
+size_t dns_lookup(const struct sockaddr *sa, char (*names)[256],
+		  size_t max);
+
+void dns_atfork_prepare(void);
+void dns_atfork_parent(void);
+void dns_atfork_child(void);
+
+/* --- state.c: init, policy, reload, logging --------------------------- */
+extern atomic_int shim_disabled; /* FUSEBOX_DISABLE=1 or init failure */
+extern TLS int shim_busy;        /* re-entrancy guard */
+
+/* Logs one line on stderr at level (POLICY_LOG_*); keeps errno. */
+void shim_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Decides whether a connect to sa is guarded: copies the timeouts of the
+ * matching rule into c and returns true; false means pass through. */
+bool state_classify(const struct sockaddr *sa, struct conn *c);
+
+#endif

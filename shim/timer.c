@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* The deadline thread.  Hooks store deadlines in their fd's slot (one
+ * atomic store); the thread sleeps on a futex until the earliest one,
+ * scans the guarded fds, and aborts the sockets whose deadline passed with
+ * connect(AF_UNSPEC), which wakes a blocked call or the program's event
+ * loop (poll, select, epoll) at once.  It starts at the first deadline,
+ * blocks every signal, and is started again lazily in a forked child. */
+#include "shim.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static atomic_int started;             /* 0 none, 1 starting/running */
+static _Atomic uint64_t next_wake = 1; /* 0 while scanning */
+static _Atomic uint32_t seq;           /* futex word: bumped to wake */
+static pthread_mutex_t act_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Monotonic clock in ns. */
+uint64_t clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wakes the thread so that it rescans. */
+static void wake(void)
+{
+	int saved = errno;
+
+	atomic_fetch_add(&seq, 1);
+	syscall(SYS_futex, &seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	errno = saved;
+}
+
+/* Aborts the socket of c with err; caller holds c's lock. */
+void timer_abort(int fd, struct conn *c, int err)
+{
+	struct sockaddr sa = {.sa_family = AF_UNSPEC};
+	int saved = errno;
+
+	atomic_store(&c->abort_errno, err);
+	for (int d = 0; d < DL_COUNT; d++)
+		atomic_store_explicit(&c->dl[d], 0, memory_order_relaxed);
+	/* On TCP, connect(AF_UNSPEC) is tcp_disconnect(): an RST to the
+	 * peer, the socket back to CLOSE, and every waiter woken. */
+	real.connect(fd, &sa, sizeof sa);
+	errno = saved;
+}
+
+/* True when fd still is the socket that c guards. */
+static bool same_socket(int fd, const struct conn *c)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (uint64_t)st.st_ino == c->ino;
+}
+
+/* Bytes the peer acknowledged on fd, or 0 when unknown. */
+static uint64_t acked(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+
+	if (real.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+		return 0;
+	return ti.tcpi_bytes_acked;
+}
+
+/* Handles the passed deadline d of the slot of fd; returns the next
+ * deadline of that kind (0 for none).  Caller holds c's lock. */
+static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
+		       uint64_t now)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	uint64_t v, limit;
+
+	switch (d) {
+	case DL_CONNECT:
+		/* Connected but the program has not looked yet: fine. */
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+			return 0;
+		timer_abort(fd, c, ETIMEDOUT);
+		shim_log(POLICY_LOG_INFO, "fd %d: connect_timeout (%ums) "
+			 "fired", fd, c->connect_ms);
+		return 0;
+	case DL_RESPONSE:
+		timer_abort(fd, c, ETIMEDOUT);
+		shim_log(POLICY_LOG_INFO, "fd %d: response_timeout (%ums) "
+			 "fired", fd, c->response_ms);
+		return 0;
+	case DL_IDLE:
+		/* Checked every quarter of the timeout: fires within
+		 * idle_timeout + 25% of the last activity. */
+		v = atomic_load(&c->activity);
+		limit = (uint64_t)c->idle_ms * 1000000u;
+		if (v != c->idle_seen || !c->idle_since) {
+			c->idle_seen = v;
+			c->idle_since = now;
+		} else if (now - c->idle_since >= limit) {
+			timer_abort(fd, c, ETIMEDOUT);
+			shim_log(POLICY_LOG_INFO, "fd %d: idle_timeout (%ums) "
+				 "fired", fd, c->idle_ms);
+			return 0;
+		}
+		return now + limit / 4 + 1;
+	case DL_SEND:
+		/* A send that waits is stalled only if nothing gets acked. */
+		v = acked(fd);
+		limit = (uint64_t)c->send_ms * 1000000u;
+		if (v != c->send_seen || !c->send_since) {
+			c->send_seen = v;
+			c->send_since = now;
+		} else if (now - c->send_since >= limit) {
+			timer_abort(fd, c, ETIMEDOUT);
+			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
+				 "fired", fd, c->send_ms);
+			return 0;
+		}
+		return now + limit / 4 + 1;
+	case DL_COUNT:
+		break;
+	}
+	return 0;
+}
+
+/* Scans every guarded fd, fires what passed, returns the next deadline. */
+static uint64_t scan(uint64_t now)
+{
+	int max = atomic_load(&fdt_max);
+	uint64_t next = UINT64_MAX;
+
+	pthread_mutex_lock(&act_lock);
+	for (int fd = 0; fd <= max; fd++) {
+		struct conn *c = fdt_get(fd);
+		bool locked = false;
+
+		if (!c)
+			continue;
+		for (int d = 0; d < DL_COUNT; d++) {
+			uint64_t when = atomic_load(&c->dl[d]);
+			if (!when)
+				continue;
+			if (when > now) {
+				next = when < next ? when : next;
+				continue;
+			}
+			if (!locked) {
+				conn_lock(c);
+				locked = true;
+				if (!atomic_load(&c->live) ||
+				    !same_socket(fd, c)) {
+					/* closed behind our back: forget */
+					atomic_store(&c->live, 0);
+					break;
+				}
+			}
+			/* re-read under the lock: the hook may have disarmed */
+			when = atomic_load(&c->dl[d]);
+			if (!when || when > now) {
+				if (when)
+					next = when < next ? when : next;
+				continue;
+			}
+			when = expire(fd, c, (enum conn_deadline)d, now);
+			uint64_t expect = atomic_load(&c->dl[d]);
+			if (expect && expect <= now)
+				atomic_store(&c->dl[d], when);
+			else if (expect)
+				when = expect;
+			if (when)
+				next = when < next ? when : next;
+		}
+		if (locked)
+			conn_unlock(c);
+	}
+	pthread_mutex_unlock(&act_lock);
+	return next;
+}
+
+/* The thread: scan, sleep until the next deadline or a wake, repeat. */
+static void *run(void *arg)
+{
+	(void)arg;
+	shim_busy = 1;
+	for (;;) {
+		uint32_t s = atomic_load(&seq);
+		uint64_t now, next;
+		struct timespec ts, *tp = NULL;
+
+		atomic_store(&next_wake, 0);
+		now = clock_ns();
+		next = scan(now);
+		atomic_store(&next_wake, next);
+		if (next != UINT64_MAX) {
+			uint64_t wait = next > now ? next - now : 0;
+			ts.tv_sec = (time_t)(wait / 1000000000u);
+			ts.tv_nsec = (long)(wait % 1000000000u);
+			tp = &ts;
+		}
+		syscall(SYS_futex, &seq, FUTEX_WAIT_PRIVATE, s, tp, NULL, 0);
+	}
+	return NULL;
+}
+
+/* Starts the thread with every signal blocked; once per process. */
+static void start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t tid;
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&started, &expected, 1))
+		return;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	if (pthread_create(&tid, &attr, run, NULL) != 0) {
+		atomic_store(&started, 0);
+		shim_log(POLICY_LOG_WARN, "cannot start the timeout thread; "
+			 "timeouts of non-blocking sockets will not fire");
+	}
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Arms deadline d of c at when (ns). */
+void timer_arm(struct conn *c, enum conn_deadline d, uint64_t when)
+{
+	atomic_store(&c->dl[d], when);
+	if (UNLIKELY(!atomic_load_explicit(&started, memory_order_relaxed)))
+		start();
+	if (when < atomic_load(&next_wake) || !atomic_load(&next_wake))
+		wake();
+}
+
+/* Keeps the thread out of its critical section across fork. */
+void timer_atfork_prepare(void)
+{
+	pthread_mutex_lock(&act_lock);
+}
+
+void timer_atfork_parent(void)
+{
+	pthread_mutex_unlock(&act_lock);
+}
+
+/* The child has no thread: start one at the first deadline. */
+void timer_atfork_child(void)
+{
+	pthread_mutex_init(&act_lock, NULL);
+	atomic_store(&started, 0);
+	atomic_store(&next_wake, 1);
+}
