@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Destination patterns and the most-specific-wins matcher.  Exact
  * addresses and hostnames are found by hash, CIDR blocks by one hash probe
- * per distinct prefix length (longest first), globs and "*" by a short
- * ranked list; policy_match_all() is the plain scan the index must agree
- * with. */
+ * per distinct prefix length (longest first), "*LITERAL" globs by one hash
+ * probe per suffix of the name, other globs and "*" by a short ranked
+ * list; policy_match_all() is the plain scan the index must agree with. */
 #include "match.h"
 
 #include <arpa/inet.h>
@@ -28,9 +28,10 @@ struct table {
 
 struct policy_index {
 	struct table addr, host, cidr;
+	struct table suffix; /* "*LITERAL" globs, keyed by the literal */
 	unsigned lens[129]; /* distinct CIDR prefix lengths, longest first */
 	size_t nlens;
-	unsigned *globs, *any; /* ranked */
+	unsigned *globs, *any; /* ranked; globs: the other globs */
 	size_t nglobs, nany;
 };
 
@@ -258,6 +259,23 @@ bad:
 	return buf;
 }
 
+/* Makes room for one more pattern: the array doubles, its capacity implied
+ * by npatterns (8, 16, 32, ...), so that a long policy loads in linear
+ * time; 0 or -ENOMEM. */
+static int patterns_reserve(struct policy *p)
+{
+	size_t n = p->npatterns;
+	struct policy_pattern *grown;
+
+	if (n && (n < 8 || (n & (n - 1))))
+		return 0;
+	grown = realloc(p->patterns, (n ? 2 * n : 8) * sizeof *grown);
+	if (!grown)
+		return -ENOMEM;
+	p->patterns = grown;
+	return 0;
+}
+
 /* Parses the patterns of one "match" value into p->patterns. */
 void match_parse(struct policy *p, size_t sec, const char *value,
 		 unsigned line, char *buf, size_t len, const char **why)
@@ -272,7 +290,7 @@ void match_parse(struct policy *p, size_t sec, const char *value,
 	}
 	while (*s) {
 		size_t n = strcspn(s, " \t,");
-		struct policy_pattern pat = {0}, *grown;
+		struct policy_pattern pat = {0};
 		const char *err;
 
 		if (!n) {
@@ -298,17 +316,12 @@ void match_parse(struct policy *p, size_t sec, const char *value,
 		pat.order = (unsigned)p->npatterns;
 		pat.line = line;
 		pat.text = strdup(tok);
-		grown = realloc(p->patterns,
-				(p->npatterns + 1) * sizeof *grown);
-		if (!pat.text || !grown) {
+		if (!pat.text || patterns_reserve(p) < 0) {
 			free(pat.text);
 			free(pat.host);
-			if (grown)
-				p->patterns = grown;
 			*why = "out of memory";
 			return;
 		}
-		p->patterns = grown;
 		p->patterns[p->npatterns++] = pat;
 	}
 }
@@ -331,6 +344,9 @@ static int rank_cmp(const struct policy_pattern *a,
 	return a->order < b->order ? -1 : a->order > b->order;
 }
 
+#define FNV0	  0xcbf29ce484222325ull
+#define FNV_PRIME 0x100000001b3ull
+
 /* 64-bit FNV-1a. */
 static uint64_t fnv(const void *data, size_t n, uint64_t h)
 {
@@ -338,12 +354,57 @@ static uint64_t fnv(const void *data, size_t n, uint64_t h)
 
 	for (size_t i = 0; i < n; i++) {
 		h ^= d[i];
-		h *= 0x100000001b3ull;
+		h *= FNV_PRIME;
 	}
 	return h;
 }
 
-#define FNV0 0xcbf29ce484222325ull
+/* True for a glob "*LITERAL": one leading '*' and no other wildcard.  It
+ * matches the names that end with LITERAL, so it is found by hashing the
+ * suffixes of a name rather than by trying every glob. */
+static bool suffix_glob(const struct policy_pattern *pat)
+{
+	return pat->kind == POLICY_PAT_GLOB && pat->host[0] == '*' &&
+	       !strpbrk(pat->host + 1, "*?");
+}
+
+/* The index class of a pattern: its kind, but "*LITERAL" globs have a
+ * class of their own. */
+#define CLASS_SUFFIX (POLICY_PAT_ADDR + 1)
+static int pattern_class(const struct policy_pattern *pat)
+{
+	return suffix_glob(pat) ? CLASS_SUFFIX : (int)pat->kind;
+}
+
+/* FNV-1a of s[0..n) read backwards, so that the suffixes of a name hash
+ * incrementally from its end (see suffix_pick). */
+static uint64_t rev_hash(const char *s, size_t n)
+{
+	uint64_t h = FNV0;
+
+	while (n--) {
+		h ^= (uint8_t)s[n];
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+/* Hash of an address key and prefix length: two words and a 64-bit
+ * finaliser (splitmix64), as the CIDR path hashes once per prefix length
+ * and FNV byte by byte costs several times more. */
+static uint64_t addr_hash(const uint8_t addr[16], unsigned prefix)
+{
+	uint64_t a, b, h;
+
+	memcpy(&a, addr, 8);
+	memcpy(&b, addr + 8, 8);
+	h = a * 0x9e3779b97f4a7c15ull ^ b ^ (uint64_t)prefix << 56;
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebull;
+	return h ^ h >> 31;
+}
 
 /* The hash key of a pattern in its class. */
 static uint64_t key_hash(const struct policy_pattern *pat)
@@ -351,10 +412,10 @@ static uint64_t key_hash(const struct policy_pattern *pat)
 	switch (pat->kind) {
 	case POLICY_PAT_HOST:
 		return fnv(pat->host, strlen(pat->host), FNV0);
-	case POLICY_PAT_CIDR:
-		return fnv(pat->addr, 16, FNV0 ^ pat->prefix);
-	default:
-		return fnv(pat->addr, 16, FNV0);
+	case POLICY_PAT_GLOB: /* only "*LITERAL" globs are hashed */
+		return rev_hash(pat->host + 1, strlen(pat->host + 1));
+	default: /* ADDR has prefix 0 */
+		return addr_hash(pat->addr, pat->prefix);
 	}
 }
 
@@ -362,7 +423,7 @@ static uint64_t key_hash(const struct policy_pattern *pat)
 static bool key_eq(const struct policy_pattern *a,
 		   const struct policy_pattern *b)
 {
-	if (a->kind == POLICY_PAT_HOST)
+	if (a->kind == POLICY_PAT_HOST || a->kind == POLICY_PAT_GLOB)
 		return !strcmp(a->host, b->host);
 	return a->prefix == b->prefix && !memcmp(a->addr, b->addr, 16);
 }
@@ -375,7 +436,7 @@ static int key_rank_cmp(const void *x, const void *y, void *ctx)
 	const struct policy_pattern *b = &pats[*(const unsigned *)y];
 	int c;
 
-	if (a->kind == POLICY_PAT_HOST)
+	if (a->kind == POLICY_PAT_HOST || a->kind == POLICY_PAT_GLOB)
 		c = strcmp(a->host, b->host);
 	else if (a->prefix != b->prefix)
 		c = a->prefix < b->prefix ? -1 : 1;
@@ -392,8 +453,9 @@ static int rank_only_cmp(const void *x, const void *y, void *ctx)
 	return rank_cmp(&pats[*(const unsigned *)x], &pats[*(const unsigned *)y]);
 }
 
-/* Collects the patterns of one kind, sorted with cmp; n receives the count. */
-static unsigned *collect(const struct policy *p, enum policy_pattern_kind k,
+/* Collects the patterns of one class, sorted with cmp; n receives the
+ * count. */
+static unsigned *collect(const struct policy *p, int k,
 			 int (*cmp)(const void *, const void *, void *),
 			 size_t *n)
 {
@@ -403,15 +465,14 @@ static unsigned *collect(const struct policy *p, enum policy_pattern_kind k,
 	if (!ids)
 		return NULL;
 	for (size_t i = 0; i < p->npatterns; i++)
-		if (p->patterns[i].kind == k)
+		if (pattern_class(&p->patterns[i]) == k)
 			ids[(*n)++] = (unsigned)i;
 	qsort_r(ids, *n, sizeof *ids, cmp, p->patterns);
 	return ids;
 }
 
 /* Builds the hash table of one class; 0 or -ENOMEM. */
-static int table_build(const struct policy *p, enum policy_pattern_kind k,
-		       struct table *t)
+static int table_build(const struct policy *p, int k, struct table *t)
 {
 	size_t n, size = 8;
 
@@ -453,7 +514,8 @@ int match_build(struct policy *p)
 	p->index = x;
 	if (table_build(p, POLICY_PAT_ADDR, &x->addr) < 0 ||
 	    table_build(p, POLICY_PAT_HOST, &x->host) < 0 ||
-	    table_build(p, POLICY_PAT_CIDR, &x->cidr) < 0)
+	    table_build(p, POLICY_PAT_CIDR, &x->cidr) < 0 ||
+	    table_build(p, CLASS_SUFFIX, &x->suffix) < 0)
 		return -ENOMEM;
 	x->globs = collect(p, POLICY_PAT_GLOB, rank_only_cmp, &x->nglobs);
 	x->any = collect(p, POLICY_PAT_ANY, rank_only_cmp, &x->nany);
@@ -480,6 +542,8 @@ void match_free(struct policy *p)
 		free(x->host.sorted);
 		free(x->cidr.b);
 		free(x->cidr.sorted);
+		free(x->suffix.b);
+		free(x->suffix.sorted);
 		free(x->globs);
 		free(x->any);
 		free(x);
@@ -546,6 +610,40 @@ static const struct bucket *table_find(const struct policy *p,
 	return NULL;
 }
 
+/* The best "*LITERAL" glob whose literal ends name and whose ports hold
+ * port, or -1.  Step k hashes the last k characters; the longest literal
+ * found wins, having the most literal characters. */
+static int suffix_pick(const struct policy *p, const struct table *t,
+		       const char *name, uint16_t port)
+{
+	size_t len = strlen(name);
+	uint64_t h = FNV0;
+	int best = -1, c;
+
+	for (size_t k = 1; k <= len; k++) {
+		const char *suf = name + len - k;
+		size_t slot;
+
+		h ^= (uint8_t)*suf;
+		h *= FNV_PRIME;
+		for (slot = h & t->mask; t->b[slot].count;
+		     slot = (slot + 1) & t->mask) {
+			const struct bucket *b = &t->b[slot];
+			const char *lit;
+
+			if (b->hash != h)
+				continue;
+			lit = p->patterns[t->sorted[b->start]].host + 1;
+			if (strlen(lit) != k || memcmp(lit, suf, k))
+				continue;
+			if ((c = range_pick(p, t, b, port)) >= 0)
+				best = c;
+			break;
+		}
+	}
+	return best;
+}
+
 /* Copies a hostname in lower case into buf; false if too long. */
 static bool lower(const char *s, char *buf)
 {
@@ -592,17 +690,28 @@ struct policy_match policy_match(const struct policy *p,
 	}
 	if (best >= 0)
 		goto found;
-	for (size_t g = 0; g < x->nglobs && nhosts; g++) {
-		const struct policy_pattern *pat = &p->patterns[x->globs[g]];
-		if (port < pat->port_lo || port > pat->port_hi)
+	for (size_t i = 0; i < nhosts; i++) {
+		if (!hosts[i] || !lower(hosts[i], name))
 			continue;
-		for (size_t i = 0; i < nhosts; i++)
-			if (hosts[i] && lower(hosts[i], name) &&
+		if ((c = suffix_pick(p, &x->suffix, name, port)) >= 0 &&
+		    (best < 0 ||
+		     rank_cmp(&p->patterns[c], &p->patterns[best]) < 0))
+			best = c;
+		/* the other globs, best first, while they could still win */
+		for (size_t g = 0; g < x->nglobs; g++) {
+			const struct policy_pattern *pat =
+			    &p->patterns[x->globs[g]];
+			if (best >= 0 && rank_cmp(pat, &p->patterns[best]) > 0)
+				break;
+			if (port >= pat->port_lo && port <= pat->port_hi &&
 			    match_glob(pat->host, name)) {
 				best = (int)x->globs[g];
-				goto found;
+				break;
 			}
+		}
 	}
+	if (best >= 0)
+		goto found;
 	probe.kind = POLICY_PAT_CIDR;
 	for (size_t l = 0; l < x->nlens; l++) {
 		uint8_t key[16];

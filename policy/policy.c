@@ -121,6 +121,7 @@ struct section {
 	unsigned line;
 	bool is_default;
 	bool has_match;
+	unsigned rule; /* index in policy.rules, set by finish() */
 	struct entry *entries;
 	size_t nentries;
 };
@@ -135,6 +136,8 @@ struct loader {
 	struct policy *p;
 	struct section *secs;
 	size_t nsecs;
+	unsigned *sec_index; /* open hash of section names: index + 1 or 0 */
+	size_t sec_mask;
 	struct policy_errors *errs;
 	int oom;
 };
@@ -506,30 +509,72 @@ static const char *apply(struct policy_settings *s, enum policy_key k,
 	return "internal: bad key kind";
 }
 
-/* Finds or creates the section named name. */
+/* FNV-1a of a section name. */
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	return (size_t)h;
+}
+
+/* Puts section i into the name index, which has room. */
+static void index_put(struct loader *L, size_t i)
+{
+	size_t slot = name_hash(L->secs[i].name) & L->sec_mask;
+
+	while (L->sec_index[slot])
+		slot = (slot + 1) & L->sec_mask;
+	L->sec_index[slot] = (unsigned)i + 1;
+}
+
+/* Creates the section named name, or reports it as a duplicate.  Sections
+ * grow by doubling (capacity 8, 16, ... implied by nsecs) and are found by
+ * a hash of their names, so that many sections load in linear time. */
 static struct section *section_add(struct loader *L, const char *name,
 				   unsigned line)
 {
-	struct section *grown;
+	struct section *grown, *sec;
+	size_t slot, cap;
+	unsigned *index;
 
-	for (size_t i = 0; i < L->nsecs; i++)
-		if (!strcmp(L->secs[i].name, name)) {
+	for (slot = name_hash(name) & L->sec_mask;
+	     L->sec_index && L->sec_index[slot];
+	     slot = (slot + 1) & L->sec_mask) {
+		sec = &L->secs[L->sec_index[slot] - 1];
+		if (!strcmp(sec->name, name)) {
 			add_error(L, line, "section [%s] is already defined at "
-				  "line %u; merge the two", name,
-				  L->secs[i].line);
+				  "line %u; merge the two", name, sec->line);
 			return NULL;
 		}
-	grown = realloc(L->secs, (L->nsecs + 1) * sizeof *grown);
-	if (!grown) {
-		L->oom = 1;
-		return NULL;
 	}
-	L->secs = grown;
-	memset(&grown[L->nsecs], 0, sizeof *grown);
-	snprintf(grown[L->nsecs].name, POLICY_NAME_MAX, "%s", name);
-	grown[L->nsecs].line = line;
-	grown[L->nsecs].is_default = !strcmp(name, "default");
-	return &grown[L->nsecs++];
+	if (!L->nsecs || (L->nsecs >= 8 && !(L->nsecs & (L->nsecs - 1)))) {
+		cap = L->nsecs ? 2 * L->nsecs : 8;
+		grown = realloc(L->secs, cap * sizeof *grown);
+		index = calloc(2 * cap, sizeof *index);
+		if (grown)
+			L->secs = grown;
+		if (!grown || !index) {
+			free(index);
+			L->oom = 1;
+			return NULL;
+		}
+		free(L->sec_index);
+		L->sec_index = index;
+		L->sec_mask = 2 * cap - 1;
+		for (size_t i = 0; i < L->nsecs; i++)
+			index_put(L, i);
+	}
+	sec = &L->secs[L->nsecs];
+	memset(sec, 0, sizeof *sec);
+	snprintf(sec->name, POLICY_NAME_MAX, "%s", name);
+	sec->line = line;
+	sec->is_default = !strcmp(name, "default");
+	index_put(L, L->nsecs++);
+	return sec;
 }
 
 /* Checks a rule name: letters, digits, '_', '-', '.'. */
@@ -566,6 +611,19 @@ static void on_section(struct loader *L, const char *name)
 		return;
 	}
 	L->where = section_add(L, name, L->line) ? S_RULE : S_IGNORED;
+}
+
+/* True when an inline "; comment" starts before the first '=' or ':' of a
+ * key line: inih would then drop the line without calling the handler. */
+static bool comment_before_equals(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '=' || s[i] == ':')
+			return false;
+		if (s[i] == ';' && i && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+			return true;
+	}
+	return false;
 }
 
 /* Feeds inih one line at a time (so that this file knows the line number),
@@ -617,7 +675,7 @@ static char *reader(char *str, int num, void *stream)
 		on_section(L, name);
 		return str;
 	}
-	if (!memchr(start, '=', n)) {
+	if (!memchr(start, '=', n) || comment_before_equals(start, n)) {
 		add_error(L, L->line, "expected 'key = value', a [section] or "
 			  "a ; comment");
 		return str;
@@ -888,14 +946,12 @@ static void finish(struct loader *L)
 		memset(r->s.key_line, 0, sizeof r->s.key_line);
 		overlay(&r->s, sec, true);
 		cross_check(L, sec, &r->s);
-		/* patterns were numbered by section; renumber by rule */
-		for (size_t j = 0; j < p->npatterns; j++)
-			if (p->patterns[j].rule == i)
-				p->patterns[j].rule = (unsigned)nrules | 0x80000000u;
-		nrules++;
+		L->secs[i].rule = (unsigned)nrules++;
 	}
+	/* patterns were numbered by section (never [default]); renumber
+	 * them by rule in one pass, not one pass per rule */
 	for (size_t j = 0; j < p->npatterns; j++)
-		p->patterns[j].rule &= 0x7fffffffu;
+		p->patterns[j].rule = L->secs[p->patterns[j].rule].rule;
 	p->nrules = nrules;
 }
 
@@ -927,6 +983,7 @@ struct policy *policy_load_string(const char *name, const char *text,
 		free(L.secs[i].entries);
 	}
 	free(L.secs);
+	free(L.sec_index);
 	if (L.oom)
 		goto oom;
 	if (errs->n != before) {
@@ -1160,6 +1217,8 @@ int policy_segment_name(const char *raw, unsigned uid, char *buf,
 {
 	size_t o = 0;
 
+	if (!len)
+		return -ENAMETOOLONG;
 	for (const char *p = raw; *p; p++) {
 		int n;
 		if (p[0] == '%' && p[1] == 'u') {

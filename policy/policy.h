@@ -133,7 +133,7 @@ enum policy_pattern_kind {
  * v4-mapped (::ffff:a.b.c.d), so one index serves both families. */
 struct policy_pattern {
 	enum policy_pattern_kind kind;
-	char *host;        /* lower case; HOST and GLOB (without the "*") */
+	char *host;        /* lower case; HOST and GLOB (the whole glob) */
 	uint8_t addr[16];  /* ADDR and CIDR, masked */
 	unsigned prefix;   /* CIDR prefix in bits of the v6 form */
 	uint16_t port_lo, port_hi;

@@ -3,12 +3,19 @@
  * Each returns 0, -EINVAL (malformed) or -ERANGE, and writes nothing on
  * error. */
 #include "value.h"
+#include "policy.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Rounds a non-negative value to the nearest whole number, halves up; no
+ * libm, so that libpolicy.a links without -lm (the shim, the fuzzer). */
+static uint64_t round_half_up(double v)
+{
+	return (uint64_t)(v + 0.5);
+}
 
 /* Parses a non-negative decimal ("12", "1.5") prefix of s; 0 or -EINVAL. */
 static int parse_decimal(const char *s, double *out, const char **end)
@@ -42,6 +49,7 @@ int value_duration(const char *s, uint64_t *ms)
 {
 	double v, mul;
 	const char *u;
+	uint64_t r;
 
 	if (parse_decimal(s, &v, &u) < 0)
 		return -EINVAL;
@@ -60,9 +68,10 @@ int value_duration(const char *s, uint64_t *ms)
 	v *= mul;
 	if (v > 7 * 24 * 3600000.0)
 		return -ERANGE;
-	*ms = (uint64_t)llround(v);
-	if (v > 0 && *ms == 0)
+	r = round_half_up(v);
+	if (v > 0 && r == 0)
 		return -ERANGE; /* below a millisecond */
+	*ms = r;
 	return 0;
 }
 
@@ -80,7 +89,7 @@ int value_percent(const char *s, uint32_t *ppm)
 		return -EINVAL;
 	if (v > 100)
 		return -ERANGE;
-	*ppm = (uint32_t)llround(v * 10000);
+	*ppm = (uint32_t)round_half_up(v * 10000);
 	return 0;
 }
 
@@ -89,6 +98,7 @@ int value_rate(const char *s, uint64_t *mps)
 {
 	double v;
 	const char *u;
+	uint64_t r;
 
 	if (parse_decimal(s, &v, &u) < 0)
 		return -EINVAL;
@@ -102,9 +112,10 @@ int value_rate(const char *s, uint64_t *mps)
 		return -EINVAL;
 	if (v > 1e12)
 		return -ERANGE;
-	*mps = (uint64_t)llround(v);
-	if (v > 0 && *mps == 0)
+	r = round_half_up(v);
+	if (v > 0 && r == 0)
 		return -ERANGE;
+	*mps = r;
 	return 0;
 }
 
@@ -137,4 +148,13 @@ int value_bool(const char *s)
 	if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false"))
 		return 0;
 	return -EINVAL;
+}
+
+/* Parses a duration ("250ms", "1.5s", "0") into milliseconds; 0, -EINVAL
+ * (malformed or without a unit) or -ERANGE. */
+int policy_parse_duration(const char *v, uint64_t *ms)
+{
+	int r = value_duration(v, ms);
+
+	return r == -ENOENT ? -EINVAL : r;
 }

@@ -1,0 +1,816 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of destination patterns and the most-specific-wins matcher,
+ * with a property test that the indexed policy_match() always agrees with
+ * the plain scan of policy_match_all(). */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "policy/match.h"
+#include "policy/policy.h"
+
+static struct policy_errors errs;
+
+/* Loads text, which must succeed. */
+static struct policy *load_ok(const char *text)
+{
+	struct policy *p = policy_load_string("m.ini", text, &errs);
+
+	cr_assert_not_null(p, "load failed: %s", errs.n ? errs.msgs[0] : "?");
+	return p;
+}
+
+/* A socket address for addr (IPv4 or IPv6 text) and port. */
+static struct sockaddr_storage dest(const char *addr, unsigned port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+	} else {
+		cr_assert_eq(inet_pton(AF_INET6, addr, &in6->sin6_addr), 1,
+			     "bad test address %s", addr);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+	}
+	return ss;
+}
+
+/* Matches a destination with up to one host name, checks that the index
+ * agrees with the reference scan, and returns the pattern index. */
+static int match_pattern(const struct policy *p, const char *addr,
+			 unsigned port, const char *host, int *rule)
+{
+	struct sockaddr_storage ss = dest(addr, port);
+	const char *hosts[1] = {host};
+	size_t nh = host ? 1 : 0;
+	struct policy_match m;
+	unsigned best = 0;
+	size_t n;
+
+	m = policy_match(p, (struct sockaddr *)&ss, hosts, nh);
+	n = policy_match_all(p, (struct sockaddr *)&ss, hosts, nh, &best, 1);
+	if (n) {
+		cr_assert_eq(m.pattern, (int)best,
+			     "%s:%u %s: index picked %d, scan %u", addr, port,
+			     host ? host : "-", m.pattern, best);
+		cr_assert_eq(m.rule, (int)p->patterns[best].rule);
+	} else {
+		cr_assert_eq(m.pattern, -1);
+		cr_assert_eq(m.rule, p->has_default ? -1 : -2);
+	}
+	if (rule)
+		*rule = m.rule;
+	return m.pattern;
+}
+
+/* The name of the rule that wins for a destination; "(default)" or
+ * "(none)" when no rule does. */
+static const char *winner(const struct policy *p, const char *addr,
+			  unsigned port, const char *host)
+{
+	int rule;
+
+	match_pattern(p, addr, port, host, &rule);
+	if (rule == -1)
+		return "(default)";
+	if (rule == -2)
+		return "(none)";
+	return p->rules[rule].name;
+}
+
+Test(match, parses_every_pattern_form)
+{
+	struct policy *p = load_ok(
+	    "[r]\n"
+	    "match = payment-service:8000 Db.Example *.internal a?c\n"
+	    "match = 10.1.2.3 [::1]:80 ::1 10.0.0.0/8 [fd00::]/8\n"
+	    "match = * *:443 h:8000-8100 10.9.9.9/16:22 fd00::/16 h:*\n");
+	const struct policy_pattern *q = p->patterns;
+	uint8_t a[16];
+
+	cr_assert_eq(p->npatterns, 15);
+	cr_assert_eq(q[0].kind, POLICY_PAT_HOST);
+	cr_assert_str_eq(q[0].host, "payment-service");
+	cr_assert_eq(q[0].port_lo, 8000);
+	cr_assert_eq(q[0].port_hi, 8000);
+	cr_assert_str_eq(q[0].text, "payment-service:8000");
+	cr_assert_eq(q[0].line, 2);
+	cr_assert_eq(q[0].rule, 0);
+
+	cr_assert_eq(q[1].kind, POLICY_PAT_HOST);
+	cr_assert_str_eq(q[1].host, "db.example");
+	cr_assert_str_eq(q[1].text, "Db.Example");
+	cr_assert_eq(q[1].port_lo, 0);
+	cr_assert_eq(q[1].port_hi, 65535);
+
+	cr_assert_eq(q[2].kind, POLICY_PAT_GLOB);
+	cr_assert_str_eq(q[2].host, "*.internal");
+	cr_assert_eq(q[2].prefix, 9, "literal characters of a glob");
+	cr_assert_eq(q[3].kind, POLICY_PAT_GLOB);
+	cr_assert_eq(q[3].prefix, 2);
+
+	inet_pton(AF_INET6, "::ffff:10.1.2.3", a);
+	cr_assert_eq(q[4].kind, POLICY_PAT_ADDR);
+	cr_assert_eq(memcmp(q[4].addr, a, 16), 0, "IPv4 kept v4-mapped");
+	inet_pton(AF_INET6, "::1", a);
+	cr_assert_eq(q[5].kind, POLICY_PAT_ADDR);
+	cr_assert_eq(memcmp(q[5].addr, a, 16), 0);
+	cr_assert_eq(q[5].port_lo, 80);
+	cr_assert_eq(q[5].port_hi, 80);
+	cr_assert_eq(q[6].kind, POLICY_PAT_ADDR);
+	cr_assert_eq(memcmp(q[6].addr, a, 16), 0);
+	cr_assert_eq(q[6].port_hi, 65535);
+
+	inet_pton(AF_INET6, "::ffff:10.0.0.0", a);
+	cr_assert_eq(q[7].kind, POLICY_PAT_CIDR);
+	cr_assert_eq(q[7].prefix, 96 + 8);
+	cr_assert_eq(memcmp(q[7].addr, a, 16), 0);
+	inet_pton(AF_INET6, "fd00::", a);
+	cr_assert_eq(q[8].kind, POLICY_PAT_CIDR);
+	cr_assert_eq(q[8].prefix, 8);
+	cr_assert_eq(memcmp(q[8].addr, a, 16), 0);
+
+	cr_assert_eq(q[9].kind, POLICY_PAT_ANY);
+	cr_assert_eq(q[9].port_lo, 0);
+	cr_assert_eq(q[9].port_hi, 65535);
+	cr_assert_eq(q[10].kind, POLICY_PAT_ANY);
+	cr_assert_eq(q[10].port_lo, 443);
+	cr_assert_eq(q[10].port_hi, 443);
+	cr_assert_eq(q[11].kind, POLICY_PAT_HOST);
+	cr_assert_eq(q[11].port_lo, 8000);
+	cr_assert_eq(q[11].port_hi, 8100);
+
+	inet_pton(AF_INET6, "::ffff:10.9.0.0", a);
+	cr_assert_eq(q[12].kind, POLICY_PAT_CIDR);
+	cr_assert_eq(q[12].prefix, 96 + 16);
+	cr_assert_eq(memcmp(q[12].addr, a, 16), 0, "CIDR address masked");
+	cr_assert_eq(q[12].port_lo, 22);
+	cr_assert_eq(q[13].kind, POLICY_PAT_CIDR);
+	cr_assert_eq(q[13].prefix, 16);
+	cr_assert_eq(q[14].kind, POLICY_PAT_HOST);
+	cr_assert_eq(q[14].port_lo, 0);
+	cr_assert_eq(q[14].port_hi, 65535);
+	for (unsigned i = 0; i < 15; i++)
+		cr_assert_eq(q[i].order, i);
+	policy_free(p);
+}
+
+Test(match, lists_split_on_spaces_and_commas)
+{
+	struct policy *p = load_ok("[r]\nmatch = a, b,c  d ,\te\n");
+
+	cr_assert_eq(p->npatterns, 5);
+	cr_assert_str_eq(p->patterns[2].host, "c");
+	cr_assert_str_eq(p->patterns[4].host, "e");
+	policy_free(p);
+}
+
+Test(match, reports_bad_patterns)
+{
+	static const struct {
+		const char *pat, *why;
+	} t[] = {
+	    {"[::1", "'[::1' is not a pattern; use HOST[:PORTS], "
+		     "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8"},
+	    {"[::1]x", "'[::1]x' is not a pattern; use HOST[:PORTS], "
+		       "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8"},
+	    {"bad!host", "'bad!host' is not a hostname, address, CIDR "
+			 "block or *; hostnames use letters, digits, "
+			 "'-', '.', '_'"},
+	    {"[zz::1]:80", "'[zz::1]:80' is not an IPv6 address; write "
+			   "[::1]:8000 when a port follows"},
+	    {"999.1.1.1/8", "'999.1.1.1/8': '999.1.1.1' is not an IPv4 "
+			    "address"},
+	    {"10.0.0.0/x", "'10.0.0.0/x' is not a pattern; use "
+			   "HOST[:PORTS], [IPv6]:PORTS or a CIDR block "
+			   "such as 10.0.0.0/8"},
+	    {"h:80-", "'h:80-': ports are N, N-M or * with N from 1 to "
+		      "65535 (e.g. 8000, 8000-8100)"},
+	    {"h:http", "'h:http': ports are N, N-M or * with N from 1 to "
+		       "65535 (e.g. 8000, 8000-8100)"},
+	};
+	char text[256], want[512];
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		snprintf(text, sizeof text, "[r]\nmatch = ok %s\n", t[i].pat);
+		cr_assert_null(policy_load_string("m.ini", text, &errs),
+			       "%s accepted", t[i].pat);
+		cr_assert_eq(errs.n, 1);
+		snprintf(want, sizeof want, "m.ini:2: match: %s", t[i].why);
+		cr_assert_str_eq(errs.msgs[0], want);
+		policy_errors_free(&errs);
+	}
+	cr_assert_null(policy_load_string("m.ini", "[r]\nmatch =\n", &errs));
+	cr_assert_str_eq(errs.msgs[0], "m.ini:2: match: empty; list "
+				       "destinations such as "
+				       "payment-service:8000");
+	policy_errors_free(&errs);
+}
+
+Test(match, hostname_with_port)
+{
+	struct policy *p = load_ok("[pay]\nmatch = payment-service:8000\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "payment-service"), "pay");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8001, "payment-service"),
+			 "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "payment-services"),
+			 "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, hostname_is_case_insensitive)
+{
+	struct policy *p = load_ok("[pay]\nmatch = Payment-Service\n");
+
+	cr_assert_str_eq(winner(p, "::1", 1, "PAYMENT-service"), "pay");
+	cr_assert_str_eq(winner(p, "::1", 1, "payment-service"), "pay");
+	policy_free(p);
+}
+
+Test(match, hostname_glob_star)
+{
+	struct policy *p = load_ok("[in]\nmatch = *.internal\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "db.internal"), "in");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "a.b.INTERNAL"), "in");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "internal"), "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "db.internal.com"),
+			 "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, hostname_glob_question_mark)
+{
+	struct policy *p = load_ok("[g]\nmatch = a?c\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "abc"), "g");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "a.c"), "g");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "ac"), "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "abbc"), "(none)");
+	policy_free(p);
+}
+
+Test(match, glob_function)
+{
+	cr_assert(match_glob("*", ""));
+	cr_assert(match_glob("*", "anything"));
+	cr_assert(match_glob("*.a.*", "x.a.y"));
+	cr_assert(match_glob("*ab", "aab"));
+	cr_assert(match_glob("a*b*c", "aXbYbZc"));
+	cr_assert(match_glob("??", "ab"));
+	cr_assert_not(match_glob("??", "a"));
+	cr_assert_not(match_glob("a*b", "ac"));
+	cr_assert_not(match_glob("abc", "ab"));
+	cr_assert_not(match_glob("", "a"));
+	cr_assert(match_glob("", ""));
+}
+
+Test(match, ipv4_address)
+{
+	struct policy *p = load_ok("[a]\nmatch = 10.1.2.3\n");
+
+	cr_assert_str_eq(winner(p, "10.1.2.3", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 65535, "x"), "a");
+	cr_assert_str_eq(winner(p, "10.1.2.4", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "::a01:203", 1, NULL), "(none)",
+			 "IPv4-compatible is not v4-mapped");
+	policy_free(p);
+}
+
+Test(match, ipv6_address_in_brackets_with_port)
+{
+	struct policy *p = load_ok("[a]\nmatch = [::1]:80\n");
+
+	cr_assert_str_eq(winner(p, "::1", 80, NULL), "a");
+	cr_assert_str_eq(winner(p, "::1", 81, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "::2", 80, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "127.0.0.1", 80, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, bare_ipv6_address)
+{
+	struct policy *p = load_ok("[a]\nmatch = ::1 2001:DB8::5\n");
+
+	cr_assert_str_eq(winner(p, "::1", 80, NULL), "a");
+	cr_assert_str_eq(winner(p, "::1", 12345, NULL), "a");
+	cr_assert_str_eq(winner(p, "2001:db8:0:0::5", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "2001:db8::6", 1, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, ipv4_cidr)
+{
+	struct policy *p = load_ok("[a]\nmatch = 10.0.0.0/8\n"
+				   "[b]\nmatch = 192.168.1.77/30:443\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.0", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "10.255.255.255", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "11.0.0.1", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "9.255.255.255", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "192.168.1.76", 443, NULL), "b");
+	cr_assert_str_eq(winner(p, "192.168.1.79", 443, NULL), "b");
+	cr_assert_str_eq(winner(p, "192.168.1.80", 443, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "192.168.1.77", 80, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, ipv6_cidr)
+{
+	struct policy *p = load_ok("[a]\nmatch = [fd00::]/8\n"
+				   "[b]\nmatch = 2001:db8::/32\n");
+
+	cr_assert_str_eq(winner(p, "fd12:3456::1", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "fdff:ffff::", 1, NULL), "a");
+	cr_assert_str_eq(winner(p, "fe00::1", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "fc00::1", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "2001:db8:ffff::1", 1, NULL), "b");
+	cr_assert_str_eq(winner(p, "2001:db9::1", 1, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 1, NULL), "(none)");
+	policy_free(p);
+}
+
+Test(match, star_and_star_with_port)
+{
+	struct policy *p = load_ok("[tls]\nmatch = *:443\n[all]\nmatch = *\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.1", 443, NULL), "tls");
+	cr_assert_str_eq(winner(p, "::1", 443, "x"), "tls");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 80, NULL), "all");
+	cr_assert_str_eq(winner(p, "fd00::1", 1, "y"), "all");
+	policy_free(p);
+}
+
+Test(match, port_single_and_range)
+{
+	struct policy *p = load_ok("[one]\nmatch = h:8080\n"
+				   "[range]\nmatch = h:8000-8100\n"
+				   "[all]\nmatch = h:*\n");
+
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8080, "h"), "one");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "h"), "range");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8100, "h"), "range");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 7999, "h"), "all");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8101, "h"), "all");
+	policy_free(p);
+}
+
+/* The rules are written least specific first, so file order cannot be
+ * what ranks them. */
+Test(match, most_specific_wins)
+{
+	struct policy *p = load_ok("[any]\nmatch = *\n"
+				   "[cidr8]\nmatch = 10.0.0.0/8\n"
+				   "[cidr16]\nmatch = 10.1.0.0/16\n"
+				   "[glob]\nmatch = *.internal\n"
+				   "[host]\nmatch = db.internal\n"
+				   "[addr]\nmatch = 10.1.2.3\n");
+
+	cr_assert_str_eq(winner(p, "10.1.2.3", 5432, "db.internal"), "addr");
+	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "db.internal"), "host");
+	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "x.internal"), "glob");
+	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "db.external"), "cidr16");
+	cr_assert_str_eq(winner(p, "10.2.0.1", 5432, NULL), "cidr8");
+	cr_assert_str_eq(winner(p, "11.0.0.1", 5432, NULL), "any");
+	cr_assert_str_eq(winner(p, "fd00::1", 5432, "db.internal"), "host");
+	policy_free(p);
+}
+
+Test(match, longest_cidr_prefix_wins)
+{
+	struct policy *p = load_ok("[p8]\nmatch = 10.0.0.0/8\n"
+				   "[p24]\nmatch = 10.1.2.0/24\n"
+				   "[p16]\nmatch = 10.1.0.0/16\n"
+				   "[p32]\nmatch = 10.1.2.3/32\n"
+				   "[v6]\nmatch = [::ffff:10.1.2.0]/120\n");
+
+	cr_assert_str_eq(winner(p, "10.1.2.3", 1, NULL), "p32");
+	cr_assert_str_eq(winner(p, "10.1.2.4", 1, NULL), "p24",
+			 "/24 written as IPv4 comes before the same /120");
+	cr_assert_str_eq(winner(p, "10.1.3.4", 1, NULL), "p16");
+	cr_assert_str_eq(winner(p, "10.3.3.4", 1, NULL), "p8");
+	policy_free(p);
+}
+
+Test(match, narrower_port_set_wins_a_tie)
+{
+	struct policy *p = load_ok("[wide]\nmatch = db:8000-8100\n"
+				   "[narrow]\nmatch = db:8080\n"
+				   "[cwide]\nmatch = 10.0.0.0/8\n"
+				   "[cnarrow]\nmatch = 10.0.0.0/8:8000-8001\n"
+				   "[gwide]\nmatch = *.svc:1-1000\n"
+				   "[gnarrow]\nmatch = *.svc:80-81\n");
+
+	cr_assert_str_eq(winner(p, "::1", 8080, "db"), "narrow");
+	cr_assert_str_eq(winner(p, "::1", 8081, "db"), "wide");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8001, NULL), "cnarrow");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 8002, NULL), "cwide");
+	cr_assert_str_eq(winner(p, "::1", 80, "a.svc"), "gnarrow");
+	cr_assert_str_eq(winner(p, "::1", 82, "a.svc"), "gwide");
+	policy_free(p);
+}
+
+Test(match, earlier_rule_wins_a_full_tie)
+{
+	struct policy *p = load_ok("[first]\nmatch = db:80 10.0.0.0/8 *.x\n"
+				   "[second]\nmatch = db:80 10.0.0.0/8 *.x\n"
+				   "[third]\nmatch = *\n[fourth]\nmatch = *\n");
+
+	cr_assert_str_eq(winner(p, "::1", 80, "db"), "first");
+	cr_assert_str_eq(winner(p, "10.0.0.1", 1, NULL), "first");
+	cr_assert_str_eq(winner(p, "::1", 1, "a.x"), "first");
+	cr_assert_str_eq(winner(p, "::1", 1, NULL), "third");
+	policy_free(p);
+}
+
+Test(match, longer_glob_wins)
+{
+	struct policy *p = load_ok("[short]\nmatch = *.internal\n"
+				   "[long]\nmatch = *.db.internal\n"
+				   "[q]\nmatch = x?.db.internal\n"
+				   "[tie]\nmatch = ?y.db.internal\n");
+
+	cr_assert_str_eq(winner(p, "::1", 1, "x.db.internal"), "long");
+	cr_assert_str_eq(winner(p, "::1", 1, "xy.db.internal"), "q",
+			 "x? has one literal character more than *");
+	cr_assert_str_eq(winner(p, "::1", 1, "zy.db.internal"), "tie");
+	cr_assert_str_eq(winner(p, "::1", 1, "y.internal"), "short");
+	policy_free(p);
+}
+
+Test(match, v4_mapped_ipv6_matches_ipv4_patterns)
+{
+	struct policy *p = load_ok("[addr]\nmatch = 10.1.2.3:80\n"
+				   "[cidr]\nmatch = 10.0.0.0/8\n"
+				   "[mapped]\nmatch = [::ffff:192.168.0.1]\n");
+
+	cr_assert_str_eq(winner(p, "::ffff:10.1.2.3", 80, NULL), "addr");
+	cr_assert_str_eq(winner(p, "::ffff:10.1.2.3", 81, NULL), "cidr");
+	cr_assert_str_eq(winner(p, "::ffff:10.200.0.1", 81, NULL), "cidr");
+	cr_assert_str_eq(winner(p, "::ffff:11.0.0.1", 81, NULL), "(none)");
+	cr_assert_str_eq(winner(p, "192.168.0.1", 1, NULL), "mapped");
+	cr_assert_str_eq(winner(p, "::ffff:192.168.0.1", 1, NULL), "mapped");
+	policy_free(p);
+}
+
+Test(match, default_or_unguarded)
+{
+	struct policy *p = load_ok("[a]\nmatch = a\n");
+	struct policy *d = load_ok("[default]\n[a]\nmatch = a\n");
+	int rule;
+
+	cr_assert_eq(match_pattern(p, "10.0.0.1", 80, "b", &rule), -1);
+	cr_assert_eq(rule, -2);
+	cr_assert_eq(match_pattern(d, "10.0.0.1", 80, "b", &rule), -1);
+	cr_assert_eq(rule, -1);
+	cr_assert_eq(match_pattern(d, "10.0.0.1", 80, "a", &rule), 0);
+	cr_assert_eq(rule, 0);
+	policy_free(p);
+	policy_free(d);
+}
+
+/* Patterns are numbered by section while parsing and by rule after; a
+ * [default] between rules shifts the numbers. */
+Test(match, patterns_point_at_their_rule)
+{
+	struct policy *p = load_ok("[a]\nmatch = a\n[default]\nretries = 1\n"
+				   "[b]\nmatch = b1 b2\n[c]\nmatch = c\n"
+				   "[b2]\nmatch = 10.0.0.0/8\n");
+
+	cr_assert_eq(p->nrules, 4);
+	cr_assert_eq(p->patterns[0].rule, 0);
+	cr_assert_eq(p->patterns[1].rule, 1);
+	cr_assert_eq(p->patterns[2].rule, 1);
+	cr_assert_eq(p->patterns[3].rule, 2);
+	cr_assert_eq(p->patterns[4].rule, 3);
+	cr_assert_str_eq(winner(p, "::1", 1, "b2"), "b");
+	cr_assert_str_eq(winner(p, "::1", 1, "c"), "c");
+	cr_assert_str_eq(winner(p, "10.9.9.9", 1, NULL), "b2");
+	cr_assert_str_eq(winner(p, "::1", 1, "z"), "(default)");
+	policy_free(p);
+}
+
+Test(match, ignores_non_ip_addresses)
+{
+	struct policy *p = load_ok("[default]\n[a]\nmatch = *\n");
+	struct sockaddr_un un = {.sun_family = AF_UNIX, .sun_path = "/x"};
+	unsigned best = 99;
+	struct policy_match m;
+
+	m = policy_match(p, (struct sockaddr *)&un, NULL, 0);
+	cr_assert_eq(m.rule, -1);
+	cr_assert_eq(m.pattern, -1);
+	cr_assert_eq(
+	    policy_match_all(p, (struct sockaddr *)&un, NULL, 0, &best, 1), 0);
+	cr_assert_eq(best, 99);
+	policy_free(p);
+}
+
+Test(match, any_of_several_hosts)
+{
+	struct policy *p = load_ok("[g]\nmatch = *.svc\n[h]\nmatch = db\n");
+	struct sockaddr_storage ss = dest("10.0.0.1", 80);
+	const char *const hosts[] = {NULL, "x.svc", "DB"};
+	char long_name[300];
+	const char *const too_long[] = {long_name, "y.svc"};
+	struct policy_match m;
+
+	m = policy_match(p, (struct sockaddr *)&ss, hosts, 3);
+	cr_assert_eq(m.rule, 1, "the exact hostname wins over the glob");
+	m = policy_match(p, (struct sockaddr *)&ss, hosts, 2);
+	cr_assert_eq(m.rule, 0);
+	memset(long_name, 'a', sizeof long_name - 5);
+	strcpy(long_name + sizeof long_name - 5, ".svc");
+	m = policy_match(p, (struct sockaddr *)&ss, too_long, 1);
+	cr_assert_eq(m.rule, -2, "a name over 253 characters is skipped");
+	m = policy_match(p, (struct sockaddr *)&ss, too_long, 2);
+	cr_assert_eq(m.rule, 0);
+	policy_free(p);
+}
+
+Test(match, port_miss_falls_through_to_next_class)
+{
+	struct policy *p = load_ok("[addr]\nmatch = 10.1.2.3:80\n"
+				   "[host]\nmatch = db:81\n"
+				   "[glob]\nmatch = *.b:82\n"
+				   "[c24]\nmatch = 10.1.2.0/24:83\n"
+				   "[c16]\nmatch = 10.1.0.0/16:84\n"
+				   "[any]\nmatch = *:85\n");
+
+	cr_assert_str_eq(winner(p, "10.1.2.3", 80, "db"), "addr");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 81, "db"), "host");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 82, "db.b"), "glob");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 83, "db.b"), "c24");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 84, "db.b"), "c16");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 85, "db.b"), "any");
+	cr_assert_str_eq(winner(p, "10.1.2.3", 86, "db.b"), "(none)");
+	policy_free(p);
+}
+
+Test(match, match_all_lists_every_match_best_first)
+{
+	struct policy *p = load_ok("[any]\nmatch = *\n"
+				   "[c]\nmatch = 10.0.0.0/8\n"
+				   "[h]\nmatch = db\n"
+				   "[a]\nmatch = 10.1.2.3\n"
+				   "[miss]\nmatch = 10.1.2.4\n");
+	struct sockaddr_storage ss = dest("10.1.2.3", 80);
+	const char *const hosts[] = {"db"};
+	unsigned got[8], two[2];
+
+	cr_assert_eq(
+	    policy_match_all(p, (struct sockaddr *)&ss, hosts, 1, got, 8), 4);
+	cr_assert_eq(got[0], 3);
+	cr_assert_eq(got[1], 2);
+	cr_assert_eq(got[2], 1);
+	cr_assert_eq(got[3], 0);
+	cr_assert_eq(
+	    policy_match_all(p, (struct sockaddr *)&ss, hosts, 1, two, 2), 4,
+	    "the count is of all matches, not of those kept");
+	cr_assert_eq(two[0], 3);
+	cr_assert_eq(two[1], 2);
+	policy_free(p);
+}
+
+Test(match, kind_names)
+{
+	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_ADDR),
+			 "exact address");
+	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_HOST),
+			 "exact hostname");
+	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_GLOB),
+			 "hostname glob");
+	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_CIDR),
+			 "CIDR block");
+	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_ANY), "wildcard");
+}
+
+/* xorshift64*: the property test's deterministic random numbers. */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned below(unsigned n)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return (unsigned)((rng * 0x2545f4914f6cdd1dull) >> 33) % n;
+}
+
+static const unsigned port_pool[] = {22,   80,	 443,  5432, 6379,
+				     8000, 8001, 8002, 8003, 8080};
+
+/* A port near the ones patterns use. */
+static unsigned some_port(void)
+{
+	if (below(8) == 0)
+		return 1 + below(65535);
+	return port_pool[below(10)] + (below(3) == 0 ? below(4) : 0);
+}
+
+/* Writes a random ":PORTS" suffix (or nothing) to buf. */
+static void some_ports(char *buf, size_t len)
+{
+	unsigned lo;
+
+	switch (below(4)) {
+	case 0:
+		buf[0] = 0;
+		break;
+	case 1:
+		snprintf(buf, len, ":*");
+		break;
+	case 2:
+		snprintf(buf, len, ":%u", port_pool[below(10)]);
+		break;
+	default:
+		lo = port_pool[below(10)] - below(5);
+		snprintf(buf, len, ":%u-%u", lo, lo + below(40));
+	}
+}
+
+/* Writes a random host name near the ones patterns use; some upper case. */
+static void some_host(char *buf, size_t len)
+{
+	switch (below(5)) {
+	case 0:
+	case 1:
+		snprintf(buf, len, "h%u.example", below(220));
+		break;
+	case 2:
+		snprintf(buf, len, "x%u.g%u.example", below(5), below(22));
+		break;
+	case 3:
+		snprintf(buf, len, "h%u.g%u.Example", below(30), below(22));
+		break;
+	default:
+		snprintf(buf, len, "svc%u", below(50));
+	}
+	if (below(4) == 0)
+		buf[0] = (char)(buf[0] - 'a' + 'A');
+}
+
+/* Writes one random pattern of a mixed kind to buf. */
+static void some_pattern(char *buf, size_t len)
+{
+	char ports[32];
+	unsigned k = below(100);
+	static const unsigned v4len[] = {8, 12, 16, 20, 24, 26, 28, 30, 32};
+	static const unsigned v6len[] = {8,  16,  32,  48,  64,
+					 96, 112, 120, 126, 128};
+
+	some_ports(ports, sizeof ports);
+	if (k < 20) {
+		snprintf(buf, len, "10.%u.%u.%u%s", below(4), below(8),
+			 below(32), ports);
+	} else if (k < 25) {
+		if (ports[0])
+			snprintf(buf, len, "[fd00::%x:%x]%s", below(4),
+				 below(64), ports);
+		else
+			snprintf(buf, len, "fd00::%x:%x", below(4), below(64));
+	} else if (k < 27) {
+		snprintf(buf, len, "[::ffff:10.%u.%u.%u]%s", below(4), below(8),
+			 below(32), ports);
+	} else if (k < 47) {
+		some_host(buf, len);
+		strcat(buf, ports);
+	} else if (k < 62) {
+		switch (below(5)) {
+		case 0:
+			snprintf(buf, len, "*.g%u.example%s", below(22), ports);
+			break;
+		case 1:
+			snprintf(buf, len, "h%u*.example%s", below(22), ports);
+			break;
+		case 2:
+			snprintf(buf, len, "h?.example%s", ports);
+			break;
+		case 3:
+			snprintf(buf, len, "*.example%s", ports);
+			break;
+		default:
+			snprintf(buf, len, "*%u*%s", below(10), ports);
+		}
+	} else if (k < 87) {
+		snprintf(buf, len, "10.%u.%u.%u/%u%s", below(4), below(8),
+			 below(256), v4len[below(9)], ports);
+	} else if (k < 95) {
+		if (below(4) == 0)
+			snprintf(buf, len, "[::ffff:10.%u.0.0]/%u%s", below(4),
+				 96 + 8 + below(25), ports);
+		else if (ports[0])
+			snprintf(buf, len, "[fd00::%x:0]/%u%s", below(4),
+				 v6len[below(10)], ports);
+		else
+			snprintf(buf, len, "fd00::%x:%x/%u", below(4),
+				 below(64), v6len[below(10)]);
+	} else if (k < 97) {
+		/* "*" with a port, so that some destinations match nothing */
+		unsigned lo = port_pool[below(10)];
+
+		snprintf(buf, len, "*:%u-%u", lo, lo + below(3));
+	} else {
+		snprintf(buf, len, "svc%u%s", below(50), ports);
+	}
+}
+
+/* A random destination near the patterns: mostly 10.0-3.x.x, some
+ * v4-mapped, some fd00::/16 and some far away. */
+static struct sockaddr_storage some_dest(void)
+{
+	char a[64];
+	unsigned k = below(100);
+
+	if (k < 60)
+		snprintf(a, sizeof a, "10.%u.%u.%u", below(4), below(8),
+			 below(k < 30 ? 32 : 256));
+	else if (k < 70)
+		snprintf(a, sizeof a, "::ffff:10.%u.%u.%u", below(4), below(8),
+			 below(32));
+	else if (k < 90)
+		snprintf(a, sizeof a, "fd00::%x:%x", below(4), below(64));
+	else if (k < 95)
+		snprintf(a, sizeof a, "fd%02x::%x", below(256), below(4));
+	else
+		snprintf(a, sizeof a, "192.168.%u.%u", below(256), below(256));
+	return dest(a, some_port());
+}
+
+Test(match, index_agrees_with_reference_scan)
+{
+	enum { NPAT = 2000, NDEST = 20000, PER_RULE = 10 };
+	size_t cap = NPAT * 64 + 64, o = 0;
+	char *text = malloc(cap);
+	struct policy *p;
+	unsigned wins[5] = {0}, matched = 0;
+
+	cr_assert_not_null(text);
+	o += (size_t)snprintf(text, cap, "[default]\n");
+	for (unsigned i = 0; i < NPAT; i++) {
+		char pat[96];
+
+		if (i % PER_RULE == 0)
+			o += (size_t)snprintf(text + o, cap - o, "[r%u]\n",
+					      i / PER_RULE);
+		some_pattern(pat, sizeof pat);
+		o += (size_t)snprintf(text + o, cap - o, "match = %s\n", pat);
+	}
+	cr_assert_lt(o, cap);
+	p = load_ok(text);
+	free(text);
+	cr_assert_eq(p->npatterns, NPAT);
+	cr_assert_eq(p->nrules, NPAT / PER_RULE);
+
+	for (unsigned d = 0; d < NDEST; d++) {
+		struct sockaddr_storage ss = some_dest();
+		char names[3][64];
+		const char *hosts[3];
+		size_t nh = below(4);
+		struct policy_match m;
+		unsigned best = 0;
+		size_t n;
+
+		for (size_t i = 0; i < nh; i++) {
+			some_host(names[i], sizeof names[i]);
+			hosts[i] = below(20) ? names[i] : NULL;
+		}
+		m = policy_match(p, (struct sockaddr *)&ss, hosts, nh);
+		n = policy_match_all(p, (struct sockaddr *)&ss, hosts, nh,
+				     &best, 1);
+		if (!n) {
+			cr_assert_eq(m.pattern, -1, "destination %u", d);
+			cr_assert_eq(m.rule, -1);
+			continue;
+		}
+		cr_assert_eq(m.pattern, (int)best,
+			     "destination %u: index %d (%s), scan %u (%s)", d,
+			     m.pattern,
+			     m.pattern >= 0 ? p->patterns[m.pattern].text : "-",
+			     best, p->patterns[best].text);
+		cr_assert_eq(m.rule, (int)p->patterns[best].rule);
+		matched++;
+		wins[p->patterns[best].kind]++;
+	}
+	cr_log_info("%u of %u matched; wins: any %u, cidr %u, glob %u, "
+		    "host %u, addr %u",
+		    matched, NDEST, wins[0], wins[1], wins[2], wins[3],
+		    wins[4]);
+	cr_assert_gt(matched, NDEST / 2, "only %u of %u matched", matched,
+		     NDEST);
+	for (int k = 0; k < 5; k++)
+		cr_assert_gt(wins[k], 20, "%s won only %u times",
+			     policy_pattern_kind_name(k), wins[k]);
+	policy_free(p);
+}
