@@ -54,6 +54,8 @@ SHIM_SRC := $(wildcard shim/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
+PROG_SRC := $(wildcard tests/integration/progs/*.c)
+PROGS := $(PROG_SRC:tests/integration/progs/%.c=$(B)/progs/%)
 
 POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/%.o)
@@ -143,9 +145,18 @@ test check: test-unit test-integration
 test-unit: $(B)/test-unit
 	$(B)/test-unit --jobs 2
 
-test-integration: $(TARGETS) $(B)/test-integration $(B)/.deps-test
-	FUSEBOX_BUILD=$(abspath $(B)) FUSEBOX_SRC=$(CURDIR) \
-	  $(B)/test-integration --jobs 2
+$(B)/progs/%: tests/integration/progs/%.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) -lpthread
+
+# ASan's runtime must come first in LD_PRELOAD of the guarded children.
+ifeq ($(SANITIZER),address)
+TEST_PRELOAD = FUSEBOX_TEST_PRELOAD=$$($(CC) -print-file-name=libasan.so)
+endif
+
+test-integration: $(TARGETS) $(PROGS) $(B)/test-integration $(B)/.deps-test
+	$(TEST_PRELOAD) FUSEBOX_BUILD=$(abspath $(B)) FUSEBOX_SRC=$(CURDIR) \
+	  $(B)/test-integration --jobs 2 $(TEST_ARGS)
 
 # --- fuzzing --------------------------------------------------------------
 $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test

@@ -40,6 +40,16 @@ static inline bool aborted(struct conn *c)
 					     memory_order_relaxed) > 0);
 }
 
+/* Starts watching the send queue of a non-blocking socket for
+ * send_timeout, unless the timer already does. */
+static __attribute__((noinline)) void send_stalled(struct conn *c)
+{
+	if (!atomic_load(&c->dl[DL_SEND])) {
+		c->send_since = 0; /* the timer takes the snapshot */
+		timer_arm(c, DL_SEND, clock_ns() + 1);
+	}
+}
+
 /* Bookkeeping after a send-like call on c returned n. */
 static inline void sent(int fd, struct conn *c, ssize_t n, bool blocking)
 {
@@ -57,9 +67,10 @@ static inline void sent(int fd, struct conn *c, ssize_t n, bool blocking)
 			timer_arm(c, DL_RESPONSE,
 				  clock_ns() + c->response_ms * 1000000ull);
 		}
-		if (UNLIKELY(atomic_load_explicit(&c->dl[DL_SEND],
-						  memory_order_relaxed)))
-			atomic_store(&c->dl[DL_SEND], 0);
+		if (UNLIKELY(c->send_ms) && !blocking)
+			/* the program may now wait for POLLOUT, which may never
+			 * come: the timer watches the send queue */
+			send_stalled(c);
 		return;
 	}
 	if (c->send_ms && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -77,10 +88,7 @@ static inline void sent(int fd, struct conn *c, ssize_t n, bool blocking)
 			errno = ETIMEDOUT;
 			return;
 		}
-		if (!atomic_load(&c->dl[DL_SEND])) {
-			c->send_since = 0; /* the timer takes the snapshot */
-			timer_arm(c, DL_SEND, clock_ns() + 1);
-		}
+		send_stalled(c);
 		errno = saved;
 	}
 }
@@ -111,7 +119,7 @@ static inline bool blocking(struct conn *c, int flags)
 }
 
 /* The common shape of the send hooks. */
-#define SEND_HOOK(call, fd, flags)                                          \
+#define SEND_HOOK(call, fd, flags)                                             \
 	do {                                                                 \
 		struct conn *c;                                              \
 		ssize_t ret_;                                                \

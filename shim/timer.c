@@ -13,6 +13,8 @@
 #include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -115,8 +117,12 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			return 0;
 		}
 		return now + limit / 4 + 1;
-	case DL_SEND:
-		/* A send that waits is stalled only if nothing gets acked. */
+	case DL_SEND: {
+		/* Data queued and nothing acked for send_ms: stalled.  An
+		 * empty queue ends the watch until the next send. */
+		int queued = 0;
+		if (real.ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0)
+			return 0;
 		v = acked(fd);
 		limit = (uint64_t)c->send_ms * 1000000u;
 		if (v != c->send_seen || !c->send_since) {
@@ -129,6 +135,7 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			return 0;
 		}
 		return now + limit / 4 + 1;
+	}
 	case DL_COUNT:
 		break;
 	}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers of the integration tests: fixture servers, temporary policy
+ * files, and child programs run with the shim preloaded in their own
+ * environment only, with a time limit. */
+#ifndef FUSEBOX_HARNESS_H
+#define FUSEBOX_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct fixture {
+	pid_t pid;
+	int port;
+};
+
+struct run_opts {
+	bool shim;                /* preload build/libfusebox.so */
+	const char *policy;       /* FUSEBOX_POLICY, or NULL */
+	double timeout;           /* seconds; the child is killed after */
+	const char *const *env;   /* extra KEY=VALUE, NULL-terminated */
+	const char *input;        /* written to stdin, or NULL */
+};
+
+struct run {
+	int status;      /* exit code, or 128 + signal */
+	bool timed_out;  /* killed by the harness */
+	double secs;     /* wall time */
+	char out[1 << 18];
+	size_t outlen;
+	char err[1 << 14];
+	size_t errlen;
+};
+
+/* Starts build/fixture MODE ARGS... (NULL-terminated); 0 or -1. */
+int fixture_start(struct fixture *f, const char *mode, ...);
+
+/* Stops a fixture (SIGTERM, then reaps it). */
+void fixture_stop(struct fixture *f);
+
+/* Writes text to a new temporary policy file; returns its path (static
+ * storage per call site is not needed: the string is malloc'd). */
+char *policy_write(const char *text);
+
+/* Replaces the content of path with text (in place, or by rename). */
+void policy_rewrite(const char *path, const char *text, bool by_rename);
+
+/* Runs argv under opts; fills r (r is large: allocate it). */
+int run_prog(struct run *r, const struct run_opts *opts, char *const argv[]);
+
+/* Path of a file in the build directory (malloc'd). */
+char *build_path(const char *name);
+
+/* Path of a file in the source tree (malloc'd). */
+char *src_path(const char *name);
+
+/* The python3 to run (Debian's when present). */
+const char *python(void);
+
+/* Number of open fds of this process. */
+int count_fds(void);
+
+/* Allocates a zeroed struct run. */
+struct run *run_new(void);
+
+#endif

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/* The four timeouts of fusebox.ini(5), each against a fixture that makes
+ * the program wait, with blocking (python sockets) and event-loop clients
+ * (curl's poll, python asyncio's epoll): fusebox ends the wait with
+ * ETIMEDOUT, and without fusebox the same case still hangs. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POLICY_300MS(key) "[default]\n" key " = 300ms\n"
+
+/* Runs scripts/client.py MODE ACTION PORT; returns the run. */
+static struct run *client(bool shim, const char *policy, const char *mode,
+			  const char *action, int port, double limit)
+{
+	struct run *r = run_new();
+	char *script = src_path("tests/integration/scripts/client.py");
+	char portbuf[16];
+	struct run_opts o = {.shim = shim, .policy = policy, .timeout = limit};
+
+	snprintf(portbuf, sizeof portbuf, "%d", port);
+	char *argv[] = {(char *)python(), script, (char *)mode, (char *)action,
+			portbuf, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	free(script);
+	return r;
+}
+
+/* Asserts that a client.py run failed with ETIMEDOUT in lo..hi seconds. */
+static void assert_timed_out(const struct run *r, double lo, double hi)
+{
+	int err = 0;
+	double secs = 0;
+
+	cr_assert(!r->timed_out, "client hung: %s %s", r->out, r->err);
+	cr_assert_eq(sscanf(r->out, "error %d %lf", &err, &secs), 2,
+		     "expected an error, got '%s' (stderr %s)", r->out,
+		     r->err);
+	cr_assert_eq(err, 110, "errno %d, not ETIMEDOUT (%s)", err, r->out);
+	cr_assert(secs >= lo && secs < hi, "fired after %.3f s, not in "
+		  "[%.2f, %.2f)", secs, lo, hi);
+}
+
+/* Runs curl with args under the shim or not. */
+static struct run *curl(bool shim, const char *policy, double limit,
+			char *const *args)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.shim = shim, .policy = policy, .timeout = limit};
+	char *argv[16] = {"curl", "-sS", "-o", "/dev/null"};
+	int n = 4;
+
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	return r;
+}
+
+/* The URL of a fixture. */
+static char *url(const struct fixture *f)
+{
+	char *u;
+
+	cr_assert(asprintf(&u, "http://127.0.0.1:%d/", f->port) > 0);
+	return u;
+}
+
+Test(timeouts, connect_timeout_blocking_and_asyncio)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("connect_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
+	struct run *b = client(true, pol, "block", "connect", f.port, 10);
+	assert_timed_out(b, 0.28, 1.5);
+	struct run *a = client(true, pol, "async", "connect", f.port, 10);
+	assert_timed_out(a, 0.28, 1.5);
+	/* the fixture really hangs: without fusebox nothing ends it */
+	struct run *n = client(false, NULL, "block", "connect", f.port, 2.5);
+	cr_assert(n->timed_out, "blackhole did not hang: %s", n->out);
+	fixture_stop(&f);
+}
+
+Test(timeouts, connect_timeout_curl)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("connect_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
+	char *u = url(&f);
+	struct run *r = curl(true, pol, 10, (char *[]){"-m", "4", u, NULL});
+	cr_assert_eq(r->status, 28, "curl exit %d: %s", r->status, r->err);
+	cr_assert(r->secs < 1.5, "took %.2f s", r->secs);
+	cr_assert(strstr(r->err, "Failed to connect"), "%s", r->err);
+	struct run *n = curl(false, NULL, 10, (char *[]){"-m", "3", u, NULL});
+	cr_assert_eq(n->status, 28);
+	cr_assert(n->secs >= 2.8, "without fusebox: %.2f s", n->secs);
+	fixture_stop(&f);
+}
+
+Test(timeouts, response_timeout_blocking_and_asyncio)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("response_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	assert_timed_out(client(true, pol, "block", "request", f.port, 10),
+			 0.28, 1.5);
+	assert_timed_out(client(true, pol, "async", "request", f.port, 10),
+			 0.28, 1.5);
+	struct run *n = client(false, NULL, "async", "request", f.port, 2.5);
+	cr_assert(n->timed_out, "hang fixture replied: %s", n->out);
+	fixture_stop(&f);
+}
+
+Test(timeouts, response_timeout_curl)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("response_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *u = url(&f);
+	struct run *r = curl(true, pol, 10, (char *[]){"-m", "4", u, NULL});
+	cr_assert_eq(r->status, 56, "curl exit %d: %s", r->status, r->err);
+	cr_assert(strstr(r->err, "Connection timed out"), "%s", r->err);
+	cr_assert(r->secs < 1.5, "took %.2f s", r->secs);
+	struct run *n = curl(false, NULL, 10, (char *[]){"-m", "3", u, NULL});
+	cr_assert_eq(n->status, 28);
+	cr_assert(n->secs >= 2.8);
+	fixture_stop(&f);
+}
+
+Test(timeouts, response_timeout_spares_a_prompt_reply)
+{
+	struct fixture f;
+	char *pol = policy_write("[default]\nresponse_timeout = 500ms\n");
+
+	cr_assert_eq(fixture_start(&f, "slow", "--delay", "100", NULL), 0);
+	struct run *r = client(true, pol, "block", "request", f.port, 10);
+	cr_assert(!strncmp(r->out, "ok ", 3), "%s %s", r->out, r->err);
+	fixture_stop(&f);
+	cr_assert_eq(fixture_start(&f, "slow", "--delay", "1500", NULL), 0);
+	assert_timed_out(client(true, pol, "block", "request", f.port, 10),
+			 0.45, 1.4);
+	fixture_stop(&f);
+}
+
+Test(timeouts, idle_timeout_blocking_and_asyncio)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("idle_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	/* idle: checked every quarter of the timeout */
+	assert_timed_out(client(true, pol, "block", "idle", f.port, 10), 0.28,
+			 1.6);
+	assert_timed_out(client(true, pol, "async", "idle", f.port, 10), 0.28,
+			 1.6);
+	struct run *n = client(false, NULL, "block", "idle", f.port, 2.5);
+	cr_assert(n->timed_out, "hang fixture closed: %s", n->out);
+	fixture_stop(&f);
+}
+
+Test(timeouts, idle_timeout_curl)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("idle_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *u = url(&f);
+	struct run *r = curl(true, pol, 10, (char *[]){"-m", "4", u, NULL});
+	cr_assert_eq(r->status, 56, "curl exit %d: %s", r->status, r->err);
+	cr_assert(r->secs < 1.6, "took %.2f s", r->secs);
+	fixture_stop(&f);
+}
+
+Test(timeouts, idle_timeout_spares_a_busy_connection)
+{
+	struct fixture f;
+	char *pol = policy_write("[default]\nidle_timeout = 400ms\n");
+
+	/* 3 s of traffic every 100 ms never sits idle for 400 ms */
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import socket,time\n"
+			   "s=socket.create_connection(('127.0.0.1',%d))\n"
+			   "for i in range(30):\n"
+			   "  s.sendall(b'x'); assert s.recv(1)==b'x'\n"
+			   "  time.sleep(0.1)\n"
+			   "print('ok')\n",
+			   f.port) > 0);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_str_eq(r->out, "ok\n", "%s", r->err);
+	fixture_stop(&f);
+}
+
+Test(timeouts, send_timeout_blocking_and_asyncio)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("send_timeout"));
+
+	cr_assert_eq(fixture_start(&f, "noread", NULL), 0);
+	/* the buffers fill first, then the send stalls for 300 ms+ */
+	assert_timed_out(client(true, pol, "block", "send", f.port, 15), 0.28,
+			 3.0);
+	assert_timed_out(client(true, pol, "async", "send", f.port, 15), 0.28,
+			 3.0);
+	struct run *n = client(false, NULL, "block", "send", f.port, 3.5);
+	cr_assert(n->timed_out, "noread fixture read: %s", n->out);
+	fixture_stop(&f);
+}
+
+Test(timeouts, send_timeout_curl_upload)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("send_timeout"));
+	char file[] = "/tmp/fusebox-upload-XXXXXX";
+	int fd = mkstemp(file);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(ftruncate(fd, 64 << 20), 0);
+	close(fd);
+	cr_assert_eq(fixture_start(&f, "noread", NULL), 0);
+	char *u = url(&f);
+	struct run *r =
+		curl(true, pol, 15, (char *[]){"-m", "6", "-T", file, u, NULL});
+	/* 55 or 56: whichever of send and recv curl calls first */
+	cr_assert(r->status == 55 || r->status == 56, "curl exit %d: %s",
+		  r->status, r->err);
+	cr_assert(strstr(r->err, "Connection timed out"), "%s", r->err);
+	cr_assert(r->secs < 3.0, "took %.2f s", r->secs);
+	struct run *n =
+		curl(false, NULL, 15, (char *[]){"-m", "3", "-T", file, u, NULL});
+	cr_assert_eq(n->status, 28, "without fusebox: exit %d", n->status);
+	unlink(file);
+	fixture_stop(&f);
+}
+
+Test(timeouts, unguarded_destination_keeps_waiting)
+{
+	struct fixture f;
+	/* a rule for another port guards nothing here, and no [default] */
+	char *pol = policy_write("[other]\nmatch = 127.0.0.1:1\n"
+				 "connect_timeout = 300ms\n");
+
+	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
+	struct run *r = client(true, pol, "block", "connect", f.port, 2.0);
+	cr_assert(r->timed_out, "an unmatched destination was guarded: %s",
+		  r->out);
+	fixture_stop(&f);
+}
