@@ -173,8 +173,12 @@ fuzz: $(B)/fuzz-policy
 $(B)/bench-match: bench/bench_match.c $(B)/libpolicy.a
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS)
 
-bench: $(B)/bench-match
+$(B)/bench-io: bench/bench_io.c | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS)
+
+bench: $(B)/bench-match $(B)/bench-io $(LIB) $(B)/.deps-test
 	$(B)/bench-match
+	bench/callgrind.sh $(B)
 
 # --- style and ABI --------------------------------------------------------
 FORMAT_SRC = $(wildcard policy/*.[ch] shim/*.[ch] cli/*.[ch] \

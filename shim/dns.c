@@ -13,14 +13,17 @@
 #include <strings.h>
 
 #define DNS_SLOTS 512
+#define DNS_BUCKETS 1024 /* power of two */
 
 struct dns_entry {
 	uint8_t addr[16]; /* v6 or v4-mapped */
 	uint32_t stamp;   /* 0: free; else insertion order */
+	int16_t next;     /* next entry of the bucket, or -1 */
 	char name[256];
 };
 
 static struct dns_entry table[DNS_SLOTS];
+static int16_t buckets[DNS_BUCKETS]; /* entry index + 1; 0: empty */
 static uint32_t clock_stamp;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -36,6 +39,35 @@ static void key(int family, const void *addr, uint8_t out[16])
 	}
 }
 
+/* The bucket of an address key. */
+static unsigned bucket(const uint8_t k[16])
+{
+	uint64_t a, b;
+
+	memcpy(&a, k, 8);
+	memcpy(&b, k + 8, 8);
+	a ^= b * 0x9e3779b97f4a7c15ull;
+	return (unsigned)((a * 0xff51afd7ed558ccdull) >> 54) &
+	       (DNS_BUCKETS - 1);
+}
+
+/* Unlinks entry i from its bucket; caller holds the lock. */
+static void unlink_entry(int i)
+{
+	unsigned b = bucket(table[i].addr);
+	int j = buckets[b] - 1;
+
+	if (j == i) {
+		buckets[b] = (int16_t)(table[i].next + 1);
+		return;
+	}
+	for (; j >= 0; j = table[j].next)
+		if (table[j].next == i) {
+			table[j].next = table[i].next;
+			return;
+		}
+}
+
 /* True when name is an address literal rather than a hostname. */
 static bool literal(const char *name)
 {
@@ -49,31 +81,38 @@ static bool literal(const char *name)
 void dns_remember_raw(const char *name, int family, const void *addr)
 {
 	uint8_t k[16];
-	size_t n, victim = 0;
+	size_t n;
+	int victim = 0;
 	uint32_t oldest = UINT32_MAX;
+	unsigned b;
 
 	if (!name || !*name || (family != AF_INET && family != AF_INET6) ||
 	    strlen(name) > 255 || literal(name))
 		return;
 	key(family, addr, k);
+	b = bucket(k);
 	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < DNS_SLOTS; i++) {
-		struct dns_entry *e = &table[i];
-		if (e->stamp && !memcmp(e->addr, k, 16) &&
-		    !strcasecmp(e->name, name)) {
-			e->stamp = ++clock_stamp;
+	for (int i = buckets[b] - 1; i >= 0; i = table[i].next)
+		if (!memcmp(table[i].addr, k, 16) &&
+		    !strcasecmp(table[i].name, name)) {
+			table[i].stamp = ++clock_stamp;
 			goto out;
 		}
-		if (e->stamp < oldest) {
-			oldest = e->stamp;
+	/* the least recently resolved entry makes room */
+	for (int i = 0; i < DNS_SLOTS; i++)
+		if (table[i].stamp < oldest) {
+			oldest = table[i].stamp;
 			victim = i;
 		}
-	}
+	if (table[victim].stamp)
+		unlink_entry(victim);
 	memcpy(table[victim].addr, k, 16);
 	n = strlen(name);
 	for (size_t i = 0; i <= n; i++)
 		table[victim].name[i] = (char)tolower((unsigned char)name[i]);
 	table[victim].stamp = ++clock_stamp;
+	table[victim].next = (int16_t)(buckets[b] - 1);
+	buckets[b] = (int16_t)(victim + 1);
 out:
 	pthread_mutex_unlock(&lock);
 }
@@ -90,7 +129,7 @@ void dns_remember(const char *name, const struct sockaddr *sa)
 			&((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
-/* Fills names for the address in sa, newest first; returns how many. */
+/* Fills names for the address in sa; returns how many. */
 size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 {
 	uint8_t k[16];
@@ -104,8 +143,9 @@ size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 	else
 		return 0;
 	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < DNS_SLOTS && n < max; i++)
-		if (table[i].stamp && !memcmp(table[i].addr, k, 16))
+	for (int i = buckets[bucket(k)] - 1; i >= 0 && n < max;
+	     i = table[i].next)
+		if (!memcmp(table[i].addr, k, 16))
 			memcpy(names[n++], table[i].name, 256);
 	pthread_mutex_unlock(&lock);
 	return n;

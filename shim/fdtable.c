@@ -76,8 +76,10 @@ void fdt_copy(int oldfd, int newfd)
 	to->send_ms = from->send_ms;
 	to->rule = from->rule;
 	to->sndtimeo_ms = from->sndtimeo_ms;
-	atomic_store(&to->flags, atomic_load(&from->flags) & ~CONN_AWAITING);
+	atomic_store(&to->nonblock, atomic_load(&from->nonblock));
+	atomic_store(&to->awaiting, false);
 	atomic_store(&to->abort_errno, atomic_load(&from->abort_errno));
+	atomic_store(&to->watch, atomic_load(&from->watch) & ~W_CONNECTING);
 	atomic_store(&to->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&to->dl[d], 0, memory_order_relaxed);

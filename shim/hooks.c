@@ -25,24 +25,28 @@ static __attribute__((noinline)) ssize_t deliver(struct conn *c)
 {
 	int e = atomic_exchange(&c->abort_errno, -1);
 
-	if (e <= 0) {
-		errno = EPIPE;
-		return -1;
-	}
-	errno = e;
+	atomic_fetch_and(&c->watch, ~W_ABORTED);
+	errno = e > 0 ? e : EPIPE;
 	return -1;
 }
 
 /* True when fusebox aborted c and the program has not been told yet. */
 static inline bool aborted(struct conn *c)
 {
-	return UNLIKELY(atomic_load_explicit(&c->abort_errno,
-					     memory_order_relaxed) > 0);
+	return atomic_load_explicit(&c->watch, memory_order_relaxed) &
+	       W_ABORTED;
+}
+
+/* True when a call on c with these flags may block. */
+static inline bool blocking(struct conn *c, int flags)
+{
+	return !(flags & MSG_DONTWAIT) &&
+	       !atomic_load_explicit(&c->nonblock, memory_order_relaxed);
 }
 
 /* Starts watching the send queue of a non-blocking socket for
  * send_timeout, unless the timer already does. */
-static __attribute__((noinline)) void send_stalled(struct conn *c)
+static void send_stalled(struct conn *c)
 {
 	if (!atomic_load(&c->dl[DL_SEND])) {
 		c->send_since = 0; /* the timer takes the snapshot */
@@ -50,109 +54,125 @@ static __attribute__((noinline)) void send_stalled(struct conn *c)
 	}
 }
 
-/* Bookkeeping after a send-like call on c returned n. */
-static inline void sent(int fd, struct conn *c, ssize_t n, bool blocking)
+/* The common case after a send that moved data: idle and response
+ * bookkeeping only.  False: send_done() has more to do. */
+static inline bool send_quick(struct conn *c, uint32_t w)
 {
-	uint64_t a;
-
-	if (LIKELY(n > 0)) {
-		a = atomic_load_explicit(&c->activity, memory_order_relaxed);
-		atomic_store_explicit(&c->activity, a + 1,
-				      memory_order_relaxed);
-		if (c->response_ms) {
-			/* the reply must start response_ms after the last
-			 * byte the program sent */
-			atomic_fetch_or_explicit(&c->flags, CONN_AWAITING,
-						 memory_order_relaxed);
-			timer_arm(c, DL_RESPONSE,
-				  clock_ns() + c->response_ms * 1000000ull);
-		}
-		if (UNLIKELY(c->send_ms) && !blocking)
-			/* the program may now wait for POLLOUT, which may never
-			 * come: the timer watches the send queue */
-			send_stalled(c);
-		return;
+	if (w & (W_SEND | W_CONNECTING))
+		return false;
+	if (w & W_IDLE)
+		atomic_store_explicit(
+			&c->activity,
+			atomic_load_explicit(&c->activity,
+					     memory_order_relaxed) + 1,
+			memory_order_relaxed);
+	if (w & W_RESPONSE) {
+		/* the reply must start response_ms after the last byte
+		 * the program sent */
+		atomic_store_explicit(&c->awaiting, true, memory_order_relaxed);
+		timer_arm(c, DL_RESPONSE,
+			  clock_coarse_ns() + c->response_ms * 1000000ull);
 	}
-	if (c->send_ms && n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		int saved = errno;
-		if (blocking) {
-			/* SO_SNDTIMEO (ours) ran out: the send is stalled */
-			if (c->sndtimeo_ms && c->sndtimeo_ms <= c->send_ms)
-				return; /* the program's own timeout */
+	return true;
+}
+
+/* The common case after a receive that got data. */
+static inline bool recv_quick(struct conn *c, uint32_t w)
+{
+	if (w & W_CONNECTING)
+		return false;
+	if (w & W_IDLE)
+		atomic_store_explicit(
+			&c->activity,
+			atomic_load_explicit(&c->activity,
+					     memory_order_relaxed) + 1,
+			memory_order_relaxed);
+	if ((w & W_RESPONSE) &&
+	    atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
+		atomic_store_explicit(&c->awaiting, false, memory_order_relaxed);
+		atomic_store_explicit(&c->dl[DL_RESPONSE], 0,
+				      memory_order_relaxed);
+	}
+	return true;
+}
+
+/* After a send-like call on a watched socket returned n. */
+static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags)
+{
+	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
+	int saved = errno;
+
+	if (n <= 0 && (w & W_ABORTED))
+		return deliver(c);
+	if (n > 0) {
+		if (w & W_CONNECTING)
+			atomic_fetch_and(&c->watch, ~W_CONNECTING);
+		send_quick(c, w & ~(W_SEND | W_CONNECTING));
+		/* a non-blocking sender may now wait for POLLOUT, which
+		 * may never come: the timer watches the send queue */
+		if ((w & W_SEND) && !blocking(c, flags))
+			send_stalled(c);
+	} else if ((w & W_SEND) && (saved == EAGAIN || saved == EWOULDBLOCK)) {
+		if (!blocking(c, flags)) {
+			send_stalled(c);
+		} else if (!c->sndtimeo_ms || c->sndtimeo_ms > c->send_ms) {
+			/* our SO_SNDTIMEO ran out: the send is stalled */
 			conn_lock(c);
 			timer_abort(fd, c, ETIMEDOUT);
-			atomic_store(&c->abort_errno, -1);
 			conn_unlock(c);
 			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
 				 "fired", fd, c->send_ms);
-			errno = ETIMEDOUT;
-			return;
-		}
-		send_stalled(c);
-		errno = saved;
-	}
-}
-
-/* Bookkeeping after a receive-like call on c returned n. */
-static inline void received(struct conn *c, ssize_t n)
-{
-	uint64_t a;
-
-	if (LIKELY(n > 0)) {
-		a = atomic_load_explicit(&c->activity, memory_order_relaxed);
-		atomic_store_explicit(&c->activity, a + 1,
-				      memory_order_relaxed);
-		if (atomic_load_explicit(&c->flags, memory_order_relaxed) &
-		    CONN_AWAITING) {
-			atomic_fetch_and(&c->flags, ~CONN_AWAITING);
-			atomic_store(&c->dl[DL_RESPONSE], 0);
+			return deliver(c);
 		}
 	}
+	errno = saved;
+	return n;
 }
 
-/* True when a call on c with these flags may block. */
-static inline bool blocking(struct conn *c, int flags)
+/* After a receive-like call on a watched socket returned n. */
+static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags)
 {
-	return !(flags & MSG_DONTWAIT) &&
-	       !(atomic_load_explicit(&c->flags, memory_order_relaxed) &
-		 CONN_NONBLOCK);
+	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
+
+	(void)fd;
+	(void)flags;
+	if (n <= 0 && (w & W_ABORTED))
+		return deliver(c);
+	if (n > 0) {
+		if (w & W_CONNECTING)
+			atomic_fetch_and(&c->watch, ~W_CONNECTING);
+		recv_quick(c, w & ~W_CONNECTING);
+	}
+	return n;
 }
 
-/* The common shape of the send hooks. */
-#define SEND_HOOK(call, fd, flags)                                             \
-	do {                                                                 \
-		struct conn *c;                                              \
-		ssize_t ret_;                                                \
-		shim_ensure();                                               \
-		c = fdt_get(fd);                                             \
-		if (LIKELY(!c))                                              \
-			return call;                                         \
-		if (aborted(c))                                              \
-			return deliver(c);                                   \
-		ret_ = call;                                                 \
-		if (UNLIKELY(ret_ <= 0) && aborted(c))                       \
-			return deliver(c);                                   \
-		sent(fd, c, ret_, blocking(c, flags));                       \
-		return ret_;                                                 \
-	} while (0)
+#define UNPAREN(...) __VA_ARGS__
 
-/* The common shape of the receive hooks. */
-#define RECV_HOOK(call, fd)                                                  \
-	do {                                                                 \
-		struct conn *c;                                              \
-		ssize_t ret_;                                                \
-		shim_ensure();                                               \
-		c = fdt_get(fd);                                             \
-		if (LIKELY(!c))                                              \
-			return call;                                         \
-		if (aborted(c))                                              \
-			return deliver(c);                                   \
-		ret_ = call;                                                 \
-		if (UNLIKELY(ret_ <= 0) && aborted(c))                       \
-			return deliver(c);                                   \
-		received(c, ret_);                                           \
-		return ret_;                                                 \
-	} while (0)
+/* An I/O hook: a socket that is not guarded, or guarded with nothing to
+ * watch, costs the table lookup and one load; the rest is out of line. */
+#define IO_HOOK(dir, ret, name, field, params, args, fd, flags)              \
+	static __attribute__((noinline)) ret name##_watched(                 \
+		struct conn *c, UNPAREN params)                              \
+	{                                                                    \
+		uint32_t w = atomic_load_explicit(&c->watch,                 \
+						  memory_order_relaxed);     \
+		ret n;                                                       \
+		if (w & W_ABORTED)                                           \
+			return (ret)deliver(c);                              \
+		n = real.field args;                                         \
+		if (LIKELY(n > 0) && dir##_quick(c, w))                      \
+			return n;                                            \
+		return (ret)dir##_done(fd, c, n, flags);                     \
+	}                                                                    \
+	EXPORT ret name params                                               \
+	{                                                                    \
+		struct conn *c = fdt_get(fd);                                \
+		if (LIKELY(!c) ||                                            \
+		    LIKELY(!atomic_load_explicit(&c->watch,                  \
+						 memory_order_relaxed)))     \
+			return real.field args;                              \
+		return name##_watched(c, UNPAREN args);                      \
+	}
 
 /* The fortified entry points have no prototype in the public headers. */
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
@@ -160,92 +180,77 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
 		       int flags, struct sockaddr *from, socklen_t *fromlen);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
-EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
-{
-	SEND_HOOK(real.send(fd, buf, len, flags), fd, flags);
-}
-
-EXPORT ssize_t write(int fd, const void *buf, size_t len)
-{
-	SEND_HOOK(real.write(fd, buf, len), fd, 0);
-}
-
-EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
-	SEND_HOOK(real.writev(fd, iov, cnt), fd, 0);
-}
-
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
-{
-	SEND_HOOK(real.sendmsg(fd, msg, flags), fd, flags);
-}
-
-EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned vlen, int flags)
-{
-	SEND_HOOK(real.sendmmsg(fd, v, vlen, flags), fd, flags);
-}
-
-EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
-{
-	RECV_HOOK(real.recv(fd, buf, len, flags), fd);
-}
-
-EXPORT ssize_t read(int fd, void *buf, size_t len)
-{
-	RECV_HOOK(real.read(fd, buf, len), fd);
-}
-
-EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
-{
-	RECV_HOOK(real.readv(fd, iov, cnt), fd);
-}
-
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
-			struct sockaddr *from, socklen_t *fromlen)
-{
-	RECV_HOOK(real.recvfrom(fd, buf, len, flags, from, fromlen), fd);
-}
-
-EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
-{
-	RECV_HOOK(real.recvmsg(fd, msg, flags), fd);
-}
-
-EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned vlen, int flags,
-		    struct timespec *timeout)
-{
-	RECV_HOOK(real.recvmmsg(fd, v, vlen, flags, timeout), fd);
-}
-
-EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen,
-			  int flags)
-{
-	RECV_HOOK(real.recv_chk(fd, buf, len, buflen, flags), fd);
-}
-
-EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
-			      int flags, struct sockaddr *from,
-			      socklen_t *fromlen)
-{
-	RECV_HOOK(real.recvfrom_chk(fd, buf, len, buflen, flags, from,
-				    fromlen),
-		  fd);
-}
-
-EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
-{
-	RECV_HOOK(real.read_chk(fd, buf, len, buflen), fd);
-}
+IO_HOOK(send, ssize_t, send, send,
+	(int fd, const void *buf, size_t len, int flags),
+	(fd, buf, len, flags), fd, flags)
+IO_HOOK(send, ssize_t, write, write, (int fd, const void *buf, size_t len),
+	(fd, buf, len), fd, 0)
+IO_HOOK(send, ssize_t, writev, writev,
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0)
+IO_HOOK(send, ssize_t, sendmsg, sendmsg,
+	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
+	flags)
+IO_HOOK(send, int, sendmmsg, sendmmsg,
+	(int fd, struct mmsghdr *v, unsigned vlen, int flags),
+	(fd, v, vlen, flags), fd, flags)
+IO_HOOK(recv, ssize_t, recv, recv,
+	(int fd, void *buf, size_t len, int flags), (fd, buf, len, flags), fd,
+	flags)
+IO_HOOK(recv, ssize_t, read, read, (int fd, void *buf, size_t len),
+	(fd, buf, len), fd, 0)
+IO_HOOK(recv, ssize_t, readv, readv,
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0)
+IO_HOOK(recv, ssize_t, recvfrom, recvfrom,
+	(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+	 socklen_t *fromlen),
+	(fd, buf, len, flags, from, fromlen), fd, flags)
+IO_HOOK(recv, ssize_t, recvmsg, recvmsg,
+	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd, flags)
+IO_HOOK(recv, int, recvmmsg, recvmmsg,
+	(int fd, struct mmsghdr *v, unsigned vlen, int flags,
+	 struct timespec *timeout),
+	(fd, v, vlen, flags, timeout), fd, flags)
+IO_HOOK(recv, ssize_t, __recv_chk, recv_chk,
+	(int fd, void *buf, size_t len, size_t buflen, int flags),
+	(fd, buf, len, buflen, flags), fd, flags)
+IO_HOOK(recv, ssize_t, __recvfrom_chk, recvfrom_chk,
+	(int fd, void *buf, size_t len, size_t buflen, int flags,
+	 struct sockaddr *from, socklen_t *fromlen),
+	(fd, buf, len, buflen, flags, from, fromlen), fd, flags)
+IO_HOOK(recv, ssize_t, __read_chk, read_chk,
+	(int fd, void *buf, size_t len, size_t buflen),
+	(fd, buf, len, buflen), fd, 0)
 
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 static void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
 
+static __attribute__((noinline)) ssize_t
+sendto_slow(int fd, const void *buf, size_t len, int flags,
+	    const struct sockaddr *to, socklen_t tolen)
+{
+	struct conn *c;
+
+	if ((flags & MSG_FASTOPEN) && to)
+		fastopen(fd, to, tolen);
+	c = fdt_get(fd);
+	if (!c || !atomic_load(&c->watch))
+		return real.sendto(fd, buf, len, flags, to, tolen);
+	if (aborted(c))
+		return deliver(c);
+	return send_done(fd, c, real.sendto(fd, buf, len, flags, to, tolen),
+			 flags);
+}
+
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 		      const struct sockaddr *to, socklen_t tolen)
 {
-	if (UNLIKELY((flags & MSG_FASTOPEN) && to))
-		fastopen(fd, to, tolen);
-	SEND_HOOK(real.sendto(fd, buf, len, flags, to, tolen), fd, flags);
+	struct conn *c = fdt_get(fd);
+
+	if (LIKELY(!(flags & MSG_FASTOPEN)) &&
+	    (LIKELY(!c) || LIKELY(!atomic_load_explicit(
+				   &c->watch, memory_order_relaxed))))
+		return real.sendto(fd, buf, len, flags, to, tolen);
+	return sendto_slow(fd, buf, len, flags, to, tolen);
 }
 
 /* Waits for a blocking connect in progress on fd until deadline (ns);
@@ -269,7 +274,7 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 		if (r < 0 && errno == EINTR) {
 			/* like the kernel: the connect goes on in the
 			 * background, and our deadline with it */
-			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			atomic_fetch_or(&c->watch, W_CONNECTING);
 			timer_arm(c, DL_CONNECT, deadline);
 			errno = EINTR;
 			return -1;
@@ -280,7 +285,7 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 			continue;
 		if (prog_deadline && prog_deadline < deadline) {
 			/* the program's SO_SNDTIMEO ran out first */
-			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			atomic_fetch_or(&c->watch, W_CONNECTING);
 			timer_arm(c, DL_CONNECT, deadline);
 			errno = EINPROGRESS;
 			return -1;
@@ -313,10 +318,10 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
 	if (len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
 		return NULL;
+	if (!state_classify(sa, &tmp))
+		return NULL;
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
 	    type != SOCK_STREAM)
-		return NULL;
-	if (!state_classify(sa, &tmp))
 		return NULL;
 	c = fdt_slot(fd);
 	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0)
@@ -331,7 +336,11 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
 	c->send_ms = tmp.send_ms;
 	c->sndtimeo_ms = 0;
 	c->idle_seen = c->idle_since = c->send_seen = c->send_since = 0;
-	atomic_store(&c->flags, (fl & O_NONBLOCK) ? CONN_NONBLOCK : 0);
+	atomic_store(&c->nonblock, (fl & O_NONBLOCK) != 0);
+	atomic_store(&c->awaiting, false);
+	atomic_store(&c->watch, (tmp.response_ms ? W_RESPONSE : 0u) |
+					(tmp.idle_ms ? W_IDLE : 0u) |
+					(tmp.send_ms ? W_SEND : 0u));
 	atomic_store(&c->abort_errno, 0);
 	atomic_store(&c->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
@@ -372,7 +381,7 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 	c = guard(fd, sa, len);
 	if (c) {
 		if (c->connect_ms) {
-			atomic_fetch_or(&c->flags, CONN_CONNECTING);
+			atomic_fetch_or(&c->watch, W_CONNECTING);
 			timer_arm(c, DL_CONNECT,
 				  clock_ns() + c->connect_ms * 1000000ull);
 		}
@@ -386,7 +395,6 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct conn *c;
 	int r, e, saved = errno;
 
-	shim_ensure();
 	if (shim_busy || !sa || len < sizeof(sa_family_t) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
 	    atomic_load_explicit(&shim_disabled, memory_order_relaxed))
@@ -394,13 +402,13 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	c = fdt_get(fd);
 	if (c && aborted(c))
 		return (int)deliver(c);
-	if (c && (atomic_load(&c->flags) & CONN_CONNECTING)) {
+	if (c && (atomic_load(&c->watch) & W_CONNECTING)) {
 		/* the program polls a non-blocking connect by calling it
 		 * again: EALREADY, EISCONN, or the outcome */
 		r = real.connect(fd, sa, len);
 		e = errno;
 		if (r == 0 || e == EISCONN)
-			atomic_fetch_and(&c->flags, ~CONN_CONNECTING);
+			atomic_fetch_and(&c->watch, ~W_CONNECTING);
 		errno = e;
 		return r;
 	}
@@ -410,7 +418,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);
-	if (c->connect_ms && !(atomic_load(&c->flags) & CONN_NONBLOCK)) {
+	if (c->connect_ms && !atomic_load(&c->nonblock)) {
 		uint64_t now = clock_ns();
 		uint64_t deadline = now + c->connect_ms * 1000000ull;
 		uint64_t prog = c->sndtimeo_ms
@@ -432,7 +440,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	r = real.connect(fd, sa, len);
 	e = errno;
 	if (r < 0 && e == EINPROGRESS && c->connect_ms) {
-		atomic_fetch_or(&c->flags, CONN_CONNECTING);
+		atomic_fetch_or(&c->watch, W_CONNECTING);
 		timer_arm(c, DL_CONNECT, clock_ns() + c->connect_ms * 1000000ull);
 	}
 	if (r == 0 || e == EINPROGRESS)
@@ -446,7 +454,6 @@ EXPORT int getsockopt(int fd, int level, int name, void *val,
 {
 	struct conn *c;
 
-	shim_ensure();
 	c = fdt_get(fd);
 	if (c && level == SOL_SOCKET && name == SO_ERROR && val && len &&
 	    *len >= sizeof(int) && aborted(c)) {
@@ -466,7 +473,6 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 	struct conn *c;
 	int r;
 
-	shim_ensure();
 	r = real.setsockopt(fd, level, name, val, len);
 	c = fdt_get(fd);
 	if (!c || r < 0 || level != SOL_SOCKET || name != SO_SNDTIMEO ||
@@ -493,7 +499,6 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 
 EXPORT int close(int fd)
 {
-	shim_ensure();
 	if (UNLIKELY(fdt_get(fd) != NULL)) {
 		int saved = errno;
 		fdt_forget(fd);
@@ -506,7 +511,6 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	int max;
 
-	shim_ensure();
 	if (!real.close_range) {
 		errno = ENOSYS;
 		return -1;
@@ -526,7 +530,6 @@ EXPORT int dup(int fd)
 {
 	int r;
 
-	shim_ensure();
 	r = real.dup(fd);
 	if (r >= 0 && fdt_get(fd)) {
 		int saved = errno;
@@ -555,13 +558,11 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 
 EXPORT int dup2(int oldfd, int newfd)
 {
-	shim_ensure();
 	return dup_to(oldfd, newfd, 0, false);
 }
 
 EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	shim_ensure();
 	return dup_to(oldfd, newfd, flags, true);
 }
 
@@ -578,10 +579,7 @@ static int do_fcntl(int fd, int cmd, void *arg)
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		fdt_copy(fd, r);
 	else if (cmd == F_SETFL) {
-		if ((long)arg & O_NONBLOCK)
-			atomic_fetch_or(&c->flags, CONN_NONBLOCK);
-		else
-			atomic_fetch_and(&c->flags, ~CONN_NONBLOCK);
+		atomic_store(&c->nonblock, ((long)arg & O_NONBLOCK) != 0);
 	}
 	errno = saved;
 	return r;
@@ -595,7 +593,6 @@ EXPORT int fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	shim_ensure();
 	return do_fcntl(fd, cmd, arg);
 }
 
@@ -607,7 +604,6 @@ EXPORT int fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	shim_ensure();
 	return do_fcntl(fd, cmd, arg);
 }
 
@@ -621,13 +617,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	shim_ensure();
 	r = real.ioctl(fd, req, arg);
 	if (r == 0 && req == FIONBIO && arg && (c = fdt_get(fd))) {
-		if (*(const int *)arg)
-			atomic_fetch_or(&c->flags, CONN_NONBLOCK);
-		else
-			atomic_fetch_and(&c->flags, ~CONN_NONBLOCK);
+		atomic_store(&c->nonblock, *(const int *)arg != 0);
 	}
 	return r;
 }
@@ -637,7 +629,6 @@ EXPORT int getaddrinfo(const char *node, const char *service,
 {
 	int r;
 
-	shim_ensure();
 	r = real.getaddrinfo(node, service, hints, res);
 	if (r == 0 && node && !shim_busy) {
 		int saved = errno;
@@ -664,7 +655,6 @@ EXPORT struct hostent *gethostbyname(const char *name)
 {
 	struct hostent *h;
 
-	shim_ensure();
 	h = real.gethostbyname(name);
 	remember_hostent(name, h);
 	return h;
@@ -674,7 +664,6 @@ EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
 	struct hostent *h;
 
-	shim_ensure();
 	h = real.gethostbyname2(name, af);
 	remember_hostent(name, h);
 	return h;
@@ -685,7 +674,6 @@ EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
 {
 	int r;
 
-	shim_ensure();
 	r = real.gethostbyname_r(name, ret, buf, len, result, herr);
 	if (r == 0 && result && *result)
 		remember_hostent(name, *result);
@@ -698,7 +686,6 @@ EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret,
 {
 	int r;
 
-	shim_ensure();
 	r = real.gethostbyname2_r(name, af, ret, buf, len, result, herr);
 	if (r == 0 && result && *result)
 		remember_hostent(name, *result);

@@ -1,54 +1,20 @@
 /* SPDX-License-Identifier: MIT */
-/* Binds the next definition (RTLD_NEXT) of every libc symbol the shim
- * replaces, once, before the first hook needs it. */
+/* The next definition (RTLD_NEXT) of every libc symbol the shim replaces.
+ * Each pointer starts at a trampoline that binds them all (once, under
+ * pthread_once) and then calls through, so a hook never tests whether it
+ * is bound: a call that comes before our constructor still works. */
 #include "shim.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
-
-struct real real;
-atomic_int shim_bound;
+#include <stdarg.h>
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-#define BIND(field, name) real.field = dlsym(RTLD_NEXT, name)
-
-/* Looks every symbol up; missing ones stay NULL and their hooks fail
- * with ENOSYS (close_range on old glibc). */
-static void bind_all(void)
-{
-	BIND(connect, "connect");
-	BIND(close, "close");
-	BIND(close_range, "close_range");
-	BIND(dup, "dup");
-	BIND(dup2, "dup2");
-	BIND(dup3, "dup3");
-	BIND(fcntl, "fcntl");
-	BIND(ioctl, "ioctl");
-	BIND(send, "send");
-	BIND(sendto, "sendto");
-	BIND(sendmsg, "sendmsg");
-	BIND(sendmmsg, "sendmmsg");
-	BIND(recv, "recv");
-	BIND(recvfrom, "recvfrom");
-	BIND(recvmsg, "recvmsg");
-	BIND(recvmmsg, "recvmmsg");
-	BIND(read, "read");
-	BIND(write, "write");
-	BIND(readv, "readv");
-	BIND(writev, "writev");
-	BIND(recv_chk, "__recv_chk");
-	BIND(recvfrom_chk, "__recvfrom_chk");
-	BIND(read_chk, "__read_chk");
-	BIND(getsockopt, "getsockopt");
-	BIND(setsockopt, "setsockopt");
-	BIND(getaddrinfo, "getaddrinfo");
-	BIND(gethostbyname, "gethostbyname");
-	BIND(gethostbyname2, "gethostbyname2");
-	BIND(gethostbyname_r, "gethostbyname_r");
-	BIND(gethostbyname2_r, "gethostbyname2_r");
-	atomic_store_explicit(&shim_bound, 1, memory_order_release);
-}
+/* Looks every symbol up; a missing one (close_range on old glibc) is
+ * left to a trampoline that fails with ENOSYS. */
+static void bind_all(void);
 
 /* Binds every real_* pointer once; safe from any thread, any time. */
 void real_bind(void)
@@ -56,7 +22,58 @@ void real_bind(void)
 	pthread_once(&once, bind_all);
 }
 
-/* Binds at load time, before main, so hooks seldom take the slow path. */
+#define TRAMPOLINE(ret, fail, name, field, params, args)                      \
+	static ret first_##field params                                      \
+	{                                                                    \
+		real_bind();                                                 \
+		if (real.field == first_##field) {                           \
+			errno = ENOSYS;                                      \
+			return fail;                                         \
+		}                                                            \
+		return real.field args;                                      \
+	}
+#define VARIADIC(ret, name, field, params, args)                              \
+	static ret first_##field params                                      \
+	{                                                                    \
+		va_list ap;                                                  \
+		void *c;                                                     \
+		va_start(ap, b);                                             \
+		c = va_arg(ap, void *);                                      \
+		va_end(ap);                                                  \
+		real_bind();                                                 \
+		if (real.field == first_##field) {                           \
+			errno = ENOSYS;                                      \
+			return -1;                                           \
+		}                                                            \
+		return real.field args;                                      \
+	}
+#include "real.def"
+#undef TRAMPOLINE
+#undef VARIADIC
+
+struct real real = {
+#define TRAMPOLINE(ret, fail, name, field, params, args) .field = first_##field,
+#define VARIADIC(ret, name, field, params, args) .field = first_##field,
+#include "real.def"
+#undef TRAMPOLINE
+#undef VARIADIC
+};
+
+static void bind_all(void)
+{
+	void *p;
+
+#define TRAMPOLINE(ret, fail, name, field, params, args)                      \
+	if ((p = dlsym(RTLD_NEXT, name)))                                    \
+		real.field = (ret(*) params)p;
+#define VARIADIC(ret, name, field, params, args)                              \
+	TRAMPOLINE(ret, -1, name, field, params, args)
+#include "real.def"
+#undef TRAMPOLINE
+#undef VARIADIC
+}
+
+/* Binds at load time, before main, so trampolines seldom run. */
 __attribute__((constructor)) static void real_init(void)
 {
 	real_bind();

@@ -15,6 +15,9 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* Everything declared here is internal: direct, GOT-free access. */
+#pragma GCC visibility push(hidden)
+
 #define EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -22,56 +25,17 @@
 
 /* --- real.c: the next definition of every symbol we replace ----------- */
 struct real {
-	int (*connect)(int, const struct sockaddr *, socklen_t);
-	int (*close)(int);
-	int (*close_range)(unsigned, unsigned, int);
-	int (*dup)(int);
-	int (*dup2)(int, int);
-	int (*dup3)(int, int, int);
-	int (*fcntl)(int, int, ...);
-	int (*ioctl)(int, unsigned long, ...);
-	ssize_t (*send)(int, const void *, size_t, int);
-	ssize_t (*sendto)(int, const void *, size_t, int,
-			  const struct sockaddr *, socklen_t);
-	ssize_t (*sendmsg)(int, const struct msghdr *, int);
-	int (*sendmmsg)(int, struct mmsghdr *, unsigned, int);
-	ssize_t (*recv)(int, void *, size_t, int);
-	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
-			    socklen_t *);
-	ssize_t (*recvmsg)(int, struct msghdr *, int);
-	int (*recvmmsg)(int, struct mmsghdr *, unsigned, int,
-			struct timespec *);
-	ssize_t (*read)(int, void *, size_t);
-	ssize_t (*write)(int, const void *, size_t);
-	ssize_t (*readv)(int, const struct iovec *, int);
-	ssize_t (*writev)(int, const struct iovec *, int);
-	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
-	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int,
-				struct sockaddr *, socklen_t *);
-	ssize_t (*read_chk)(int, void *, size_t, size_t);
-	int (*getsockopt)(int, int, int, void *, socklen_t *);
-	int (*setsockopt)(int, int, int, const void *, socklen_t);
-	int (*getaddrinfo)(const char *, const char *,
-			   const struct addrinfo *, struct addrinfo **);
-	struct hostent *(*gethostbyname)(const char *);
-	struct hostent *(*gethostbyname2)(const char *, int);
-	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
-			       struct hostent **, int *);
-	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
-				size_t, struct hostent **, int *);
+#define TRAMPOLINE(ret, fail, name, field, params, args) ret(*field) params;
+#define VARIADIC(ret, name, field, params, args) ret(*field) params;
+#include "real.def"
+#undef TRAMPOLINE
+#undef VARIADIC
 };
 
 extern struct real real;
-extern atomic_int shim_bound;
 
 /* Binds every real_* pointer once; safe from any thread, any time. */
 void real_bind(void);
-
-static inline void shim_ensure(void)
-{
-	if (UNLIKELY(!atomic_load_explicit(&shim_bound, memory_order_acquire)))
-		real_bind();
-}
 
 /* --- conn: what we know of one guarded socket, in the fd table -------- */
 enum conn_deadline {
@@ -82,17 +46,23 @@ enum conn_deadline {
 	DL_COUNT
 };
 
-#define CONN_NONBLOCK 0x1u  /* O_NONBLOCK is set on the file */
-#define CONN_CONNECTING 0x2u /* a non-blocking connect is in progress */
-#define CONN_AWAITING 0x4u  /* data sent, no reply byte yet */
+/* conn.watch: what a hook must do besides calling libc.  Zero for a
+ * guarded socket with nothing to watch, so its hooks cost a lookup. */
+#define W_ABORTED 0x1u    /* abort_errno waits to be delivered */
+#define W_CONNECTING 0x2u /* a non-blocking connect is in progress */
+#define W_RESPONSE 0x4u   /* response_timeout: arm on send, disarm on recv */
+#define W_IDLE 0x8u       /* idle_timeout: count activity */
+#define W_SEND 0x10u      /* send_timeout */
 
 struct conn {
 	_Atomic uint32_t live;    /* nonzero: guarded; read without lock */
+	_Atomic uint32_t watch;   /* W_* */
 	atomic_flag lock;         /* taken by close paths and the timer */
-	_Atomic uint32_t flags;   /* CONN_* */
+	_Atomic bool nonblock;    /* O_NONBLOCK is set on the file */
+	_Atomic bool awaiting;    /* data sent, no reply byte yet */
 	_Atomic int abort_errno;  /* set when fusebox aborted the socket */
+	_Atomic uint64_t activity;     /* bumped by I/O when W_IDLE */
 	_Atomic uint64_t dl[DL_COUNT]; /* monotonic ns; 0: not armed */
-	_Atomic uint64_t activity;     /* bumped by each successful I/O */
 	uint64_t ino;             /* socket inode: the timer's identity check */
 	uint32_t connect_ms, response_ms, idle_ms, send_ms; /* copied */
 	uint64_t idle_seen, idle_since; /* timer-only bookkeeping */
@@ -149,8 +119,31 @@ static inline void conn_unlock(struct conn *c)
 /* Monotonic clock in ns (CLOCK_MONOTONIC). */
 uint64_t clock_ns(void);
 
-/* Arms deadline d of c at when (ns); starts the thread on first use. */
-void timer_arm(struct conn *c, enum conn_deadline d, uint64_t when);
+/* A cheaper monotonic clock, never behind clock_ns(): the coarse clock
+ * plus its resolution.  For deadlines, which may then be a tick late. */
+uint64_t clock_coarse_ns(void);
+
+extern atomic_int timer_started;
+extern _Atomic uint64_t timer_next;
+
+/* Starts the thread if needed and wakes it to rescan. */
+void timer_kick(void);
+
+/* Arms deadline d of c at when (ns); starts the thread on first use.  The
+ * store is sequentially consistent so that the thread, which publishes
+ * timer_next = 0 before it scans, either sees it or gets woken. */
+static inline void timer_arm(struct conn *c, enum conn_deadline d,
+			     uint64_t when)
+{
+	uint64_t next;
+
+	atomic_store(&c->dl[d], when);
+	next = atomic_load(&timer_next);
+	if (UNLIKELY(when < next || !next ||
+		     !atomic_load_explicit(&timer_started,
+					   memory_order_relaxed)))
+		timer_kick();
+}
 
 /* Aborts the socket of c with err: the program's next I/O fails with err
  * and its event loop wakes.  Caller holds c's lock. */
@@ -186,5 +179,7 @@ void shim_log(int level, const char *fmt, ...)
 /* Decides whether a connect to sa is guarded: copies the timeouts of the
  * matching rule into c and returns true; false means pass through. */
 bool state_classify(const struct sockaddr *sa, struct conn *c);
+
+#pragma GCC visibility pop
 
 #endif

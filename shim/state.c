@@ -22,6 +22,7 @@ static bool log_from_env;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
 static struct policy *cur; /* under plock */
+static bool cur_names;     /* cur has hostname patterns: look names up */
 static char path[4096];    /* empty: no policy file */
 static struct stat seen;   /* of the file last tried */
 static _Atomic uint64_t next_check;
@@ -36,7 +37,6 @@ void shim_log(int level, const char *fmt, ...)
 
 	if (level > atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
-	shim_ensure();
 	n = snprintf(buf, sizeof buf, "fusebox[%d]: ", (int)getpid());
 	va_start(ap, fmt);
 	n += vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
@@ -95,6 +95,11 @@ static void load(bool first)
 	pthread_rwlock_wrlock(&plock);
 	old = cur;
 	cur = p;
+	cur_names = false;
+	for (size_t i = 0; i < p->npatterns; i++)
+		if (p->patterns[i].kind == POLICY_PAT_HOST ||
+		    p->patterns[i].kind == POLICY_PAT_GLOB)
+			cur_names = true;
 	pthread_rwlock_unlock(&plock);
 	policy_free(old);
 	if (!first)
@@ -108,7 +113,6 @@ static void init(void)
 	const char *v;
 	int r;
 
-	shim_ensure();
 	v = getenv("FUSEBOX_DISABLE");
 	if (v && *v && strcmp(v, "0")) {
 		atomic_store(&shim_disabled, 1);
@@ -161,11 +165,11 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	pthread_once(&init_once, init);
 	if (atomic_load(&shim_disabled) || !path[0])
 		return false;
-	maybe_reload(clock_ns());
-	n = dns_lookup(sa, names, 4);
+	maybe_reload(clock_coarse_ns());
+	pthread_rwlock_rdlock(&plock);
+	n = cur_names ? dns_lookup(sa, names, 4) : 0;
 	for (size_t i = 0; i < n; i++)
 		hosts[i] = names[i];
-	pthread_rwlock_rdlock(&plock);
 	if (cur) {
 		m = policy_match(cur, sa, hosts, n);
 		if (m.rule != -2) {

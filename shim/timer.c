@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int started;             /* 0 none, 1 starting/running */
-static _Atomic uint64_t next_wake = 1; /* 0 while scanning */
+atomic_int timer_started;       /* 0 none, 1 starting/running */
+_Atomic uint64_t timer_next = 1; /* when the thread wakes; 0 while scanning */
 static _Atomic uint32_t seq;           /* futex word: bumped to wake */
 static pthread_mutex_t act_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -33,6 +33,20 @@ uint64_t clock_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A cheaper monotonic clock, never behind clock_ns(). */
+uint64_t clock_coarse_ns(void)
+{
+	static uint64_t res;
+	struct timespec ts;
+
+	if (UNLIKELY(!res)) {
+		clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
+		res = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + res;
 }
 
 /* Wakes the thread so that it rescans. */
@@ -52,6 +66,7 @@ void timer_abort(int fd, struct conn *c, int err)
 	int saved = errno;
 
 	atomic_store(&c->abort_errno, err);
+	atomic_fetch_or(&c->watch, W_ABORTED);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&c->dl[d], 0, memory_order_relaxed);
 	/* On TCP, connect(AF_UNSPEC) is tcp_disconnect(): an RST to the
@@ -91,8 +106,10 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 	switch (d) {
 	case DL_CONNECT:
 		/* Connected but the program has not looked yet: fine. */
-		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0) {
+			atomic_fetch_and(&c->watch, ~W_CONNECTING);
 			return 0;
+		}
 		timer_abort(fd, c, ETIMEDOUT);
 		shim_log(POLICY_LOG_INFO, "fd %d: connect_timeout (%ums) "
 			 "fired", fd, c->connect_ms);
@@ -206,10 +223,10 @@ static void *run(void *arg)
 		uint64_t now, next;
 		struct timespec ts, *tp = NULL;
 
-		atomic_store(&next_wake, 0);
+		atomic_store(&timer_next, 0);
 		now = clock_ns();
 		next = scan(now);
-		atomic_store(&next_wake, next);
+		atomic_store(&timer_next, next);
 		if (next != UINT64_MAX) {
 			uint64_t wait = next > now ? next - now : 0;
 			ts.tv_sec = (time_t)(wait / 1000000000u);
@@ -229,7 +246,7 @@ static void start(void)
 	pthread_t tid;
 	int expected = 0;
 
-	if (!atomic_compare_exchange_strong(&started, &expected, 1))
+	if (!atomic_compare_exchange_strong(&timer_started, &expected, 1))
 		return;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -237,7 +254,7 @@ static void start(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	if (pthread_create(&tid, &attr, run, NULL) != 0) {
-		atomic_store(&started, 0);
+		atomic_store(&timer_started, 0);
 		shim_log(POLICY_LOG_WARN, "cannot start the timeout thread; "
 			 "timeouts of non-blocking sockets will not fire");
 	}
@@ -245,14 +262,13 @@ static void start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Arms deadline d of c at when (ns). */
-void timer_arm(struct conn *c, enum conn_deadline d, uint64_t when)
+/* Starts the thread if needed and wakes it: a deadline came that is
+ * earlier than its next wake. */
+void timer_kick(void)
 {
-	atomic_store(&c->dl[d], when);
-	if (UNLIKELY(!atomic_load_explicit(&started, memory_order_relaxed)))
+	if (!atomic_load(&timer_started))
 		start();
-	if (when < atomic_load(&next_wake) || !atomic_load(&next_wake))
-		wake();
+	wake();
 }
 
 /* Keeps the thread out of its critical section across fork. */
@@ -270,6 +286,6 @@ void timer_atfork_parent(void)
 void timer_atfork_child(void)
 {
 	pthread_mutex_init(&act_lock, NULL);
-	atomic_store(&started, 0);
-	atomic_store(&next_wake, 1);
+	atomic_store(&timer_started, 0);
+	atomic_store(&timer_next, 1);
 }

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/* The workload that bench/callgrind.sh counts instructions of: a TCP
+ * connection over loopback inside one process, then N send+recv pairs on
+ * the connected (guardable) socket, on the accepted (never guarded) one,
+ * or N connect+close.  Run with and without the shim, twice with
+ * different N, the difference is what the shim adds per iteration. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Fails loudly: a benchmark that silently measures nothing is worse. */
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+/* A listener on 127.0.0.1:0; *sa receives its address. */
+static int listener(struct sockaddr_in *sa)
+{
+	socklen_t len = sizeof *sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof *sa) < 0 ||
+	    listen(fd, 128) < 0 ||
+	    getsockname(fd, (struct sockaddr *)sa, &len) < 0)
+		die("listen");
+	return fd;
+}
+
+/* Moves one byte each way n times on fd after the peer queued n bytes. */
+static void pingpong(int fd, int peer, long n)
+{
+	char buf[4096];
+
+	memset(buf, 'x', sizeof buf);
+	for (long left = n; left > 0; left -= (long)sizeof buf)
+		if (send(peer, buf, left < 4096 ? (size_t)left : 4096, 0) < 0)
+			die("fill");
+	for (long i = 0; i < n; i++) {
+		if (send(fd, buf, 1, 0) != 1)
+			die("send");
+		if (recv(fd, buf, 1, 0) != 1)
+			die("recv");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_in sa;
+	long n;
+	int l, c, s;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: bench-io guarded|unguarded|connect N\n");
+		return 2;
+	}
+	n = atol(argv[2]);
+	l = listener(&sa);
+	if (!strcmp(argv[1], "connect")) {
+		for (long i = 0; i < n; i++) {
+			c = socket(AF_INET, SOCK_STREAM, 0);
+			if (c < 0 || connect(c, (struct sockaddr *)&sa,
+					     sizeof sa) < 0)
+				die("connect");
+			s = accept(l, NULL, NULL);
+			if (s < 0)
+				die("accept");
+			close(c);
+			close(s);
+		}
+		return 0;
+	}
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("connect");
+	s = accept(l, NULL, NULL);
+	if (s < 0)
+		die("accept");
+	if (!strcmp(argv[1], "guarded"))
+		pingpong(c, s, n);
+	else
+		pingpong(s, c, n);
+	return 0;
+}

@@ -1,0 +1,55 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Instructions the shim adds per call, counted by callgrind (stable on a
+# noisy machine, unlike time).  Each workload runs with N1 and N2
+# iterations, with and without libfusebox.so; the difference of the
+# differences divided by N2-N1 is the cost per iteration.
+#   bench/callgrind.sh BUILD_DIR
+set -eu
+B=${1:-build}
+N1=2000
+N2=12000
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf '[default]\nconnect_timeout = 5s\n' > "$tmp/guard.ini"
+printf '[default]\nconnect_timeout = 5s\nresponse_timeout = 5s\nidle_timeout = 5m\n' \
+	> "$tmp/timeouts.ini"
+printf '; nothing guarded\n' > "$tmp/empty.ini"
+
+# count WORKLOAD N [POLICY]: instructions of one run
+count() {
+	if [ -n "${3:-}" ]; then
+		env LD_PRELOAD="$(realpath "$B/libfusebox.so")" \
+		    FUSEBOX_POLICY="$3" valgrind --tool=callgrind \
+		    --callgrind-out-file=/dev/null "$B/bench-io" "$1" "$2" \
+		    2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+	else
+		valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+		    "$B/bench-io" "$1" "$2" 2>&1 |
+		    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+	fi
+}
+
+# per WORKLOAD [POLICY]: instructions per iteration
+per() {
+	a=$(count "$1" $N1 "${2:-}")
+	b=$(count "$1" $N2 "${2:-}")
+	echo $(( (b - a) / (N2 - N1) ))
+}
+
+row() { # row LABEL WORKLOAD CALLS POLICY
+	base=$(per "$2")
+	with=$(per "$2" "$4")
+	added=$(( with - base ))
+	printf '%-44s %8d %8d %8d %8d\n' "$1" "$base" "$with" "$added" \
+		$(( added / $3 ))
+}
+
+printf '%-44s %8s %8s %8s %8s\n' "workload (per iteration)" "bare" \
+	"fusebox" "added" "per call"
+row "send+recv, unguarded socket, empty policy" unguarded 2 "$tmp/empty.ini"
+row "send+recv, unguarded socket, [default]" unguarded 2 "$tmp/guard.ini"
+row "send+recv, guarded socket, connect_timeout" guarded 2 "$tmp/guard.ini"
+row "send+recv, guarded, response+idle timeouts" guarded 2 "$tmp/timeouts.ini"
+row "connect+close, guarded, connect_timeout" connect 1 "$tmp/guard.ini"
+row "connect+close, empty policy" connect 1 "$tmp/empty.ini"
