@@ -20,8 +20,9 @@ struct policy *cli_load_policy(const char *path, char **found)
 	if (!path) {
 		int r = policy_locate(buf, sizeof buf);
 		if (r < 0) {
-			fprintf(stderr, "fusebox: no policy file: set "
-				"FUSEBOX_POLICY, use -p FILE, or create "
+			fprintf(stderr,
+				"fusebox: no policy file: set "
+				"FUSEBOX_POLICY, pass a FILE, or create "
 				"./fusebox.ini\n");
 			return NULL;
 		}
@@ -60,8 +61,8 @@ void cli_print_settings(FILE *f, const struct policy *p,
 		} else {
 			from = "built-in";
 		}
-		fprintf(f, "%s%-22s %-28s %s\n", indent,
-			policy_key_name(k), v, from);
+		fprintf(f, "%s%-22s %-28s %s\n", indent, policy_key_name(k), v,
+			from);
 	}
 }
 
@@ -85,8 +86,7 @@ int cmd_check(int argc, char **argv)
 	if (argc > 2)
 		return cli_usage_error("check", "one FILE at a time");
 	if (argc == 2 && argv[1][0] == '-' && argv[1][1])
-		return cli_usage_error("check", "unknown option '%s'",
-				       argv[1]);
+		return cli_usage_error("check", "unknown option '%s'", argv[1]);
 	p = cli_load_policy(argc == 2 ? argv[1] : NULL, &path);
 	if (!p)
 		return CLI_FAIL;
@@ -94,17 +94,20 @@ int cmd_check(int argc, char **argv)
 	       p->nrules == 1 ? "" : "s", p->npatterns,
 	       p->npatterns == 1 ? "" : "s");
 	printf("[global]\n  %-22s %s\n  %-22s %s\n", "segment", p->segment,
-	       "log", (const char *[]){"error", "warn", "info", "debug"}[p->log]);
-	if (p->reload_ms % 1000 == 0)
+	       "log",
+	       (const char *[]){"error", "warn", "info", "debug"}[p->log]);
+	if (p->reload_ms == 0)
+		printf("  %-22s never\n\n", "reload");
+	else if (p->reload_ms % 1000 == 0)
 		printf("  %-22s %llus\n\n", "reload",
 		       (unsigned long long)(p->reload_ms / 1000));
 	else
 		printf("  %-22s %llums\n\n", "reload",
 		       (unsigned long long)p->reload_ms);
-	printf("[default]  %s\n", p->has_default
-		       ? "guards TCP destinations no rule matches"
-		       : "(absent: destinations no rule matches pass "
-			 "through)");
+	printf("[default]  %s\n",
+	       p->has_default ? "guards TCP destinations no rule matches"
+			      : "(absent: destinations no rule matches pass "
+				"through)");
 	cli_print_settings(stdout, p, &p->defaults, true, "  ");
 	for (size_t r = 0; r < p->nrules; r++) {
 		printf("\n[%s]  line %u\n", p->rules[r].name, p->rules[r].line);
@@ -117,8 +120,7 @@ int cmd_check(int argc, char **argv)
 }
 
 /* Splits "HOST[:PORT]" or "[V6]:PORT" into host and port. */
-static int split_target(const char *t, char *host, size_t len,
-			unsigned *port)
+static int split_target(const char *t, char *host, size_t len, unsigned *port)
 {
 	const char *colon = NULL;
 	size_t n;
@@ -171,10 +173,9 @@ static void describe(const struct policy *p, unsigned i, const char *tag)
 	       p->rules[pat->rule].name, pat->line,
 	       policy_pattern_kind_name(pat->kind));
 	if (pat->kind == POLICY_PAT_CIDR)
-		printf(" /%u", pat->prefix >= 96 &&
-				       pat->addr[10] == 0xff
-			       ? pat->prefix - 96
-			       : pat->prefix);
+		printf(" /%u", pat->prefix >= 96 && pat->addr[10] == 0xff
+				   ? pat->prefix - 96
+				   : pat->prefix);
 	else if (pat->kind == POLICY_PAT_GLOB)
 		printf(" (%u literal characters)", pat->prefix);
 	printf(", %s\n", ports);
@@ -227,7 +228,7 @@ static void explain_one(const struct policy *p, const struct sockaddr *sa,
 int cmd_explain(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'}, {0}};
+	    {"policy", required_argument, NULL, 'p'}, {0}};
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
 	const char *file = NULL;
 	char host[256], *path = NULL;
@@ -237,11 +238,25 @@ int cmd_explain(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+p:", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:p:", opts, NULL)) != -1) {
 		if (c == 'p')
 			file = optarg;
+		else if (c == ':')
+			return cli_usage_error("explain",
+					       "option '%s' needs a "
+					       "FILE",
+					       argv[optind - 1]);
+		else if (optopt)
+			return cli_usage_error("explain",
+					       "unknown option "
+					       "'-%c'",
+					       optopt);
 		else
-			return cli_usage_error("explain", "unknown option");
+			return cli_usage_error("explain",
+					       "unknown option "
+					       "'%s'",
+					       argv[optind - 1]);
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("explain", "expected one HOST[:PORT]");
@@ -264,13 +279,17 @@ int cmd_explain(int argc, char **argv)
 		literal = inet_pton(AF_INET, host, tmp) == 1 ||
 			  inet_pton(AF_INET6, host, tmp) == 1;
 	}
-	printf("policy %s\n%s:%u resolves to", path, host, port);
+	printf("policy %s\n%s%s%s:%u resolves to", path,
+	       strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+	       port);
 	for (ai = res; ai; ai = ai->ai_next) {
 		char a[INET6_ADDRSTRLEN];
 		const void *src =
-			ai->ai_family == AF_INET
-				? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-				: (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+		    ai->ai_family == AF_INET
+			? (const void *)&((struct sockaddr_in *)ai->ai_addr)
+			      ->sin_addr
+			: (const void *)&((struct sockaddr_in6 *)ai->ai_addr)
+			      ->sin6_addr;
 		inet_ntop(ai->ai_family, src, a, sizeof a);
 		printf(" %s", a);
 	}
@@ -278,10 +297,10 @@ int cmd_explain(int argc, char **argv)
 	for (ai = res; ai; ai = ai->ai_next) {
 		if (ai->ai_family == AF_INET)
 			((struct sockaddr_in *)ai->ai_addr)->sin_port =
-				htons((uint16_t)port);
+			    htons((uint16_t)port);
 		else if (ai->ai_family == AF_INET6)
 			((struct sockaddr_in6 *)ai->ai_addr)->sin6_port =
-				htons((uint16_t)port);
+			    htons((uint16_t)port);
 		else
 			continue;
 		explain_one(p, ai->ai_addr, literal ? NULL : host);

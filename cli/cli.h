@@ -16,7 +16,7 @@ int cmd_run(int argc, char **argv);
 
 /* Prints a usage error with a hint and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Loads the policy at path (or the one policy_locate finds when path is
  * NULL); prints every error on stderr and returns NULL on failure.  *found

@@ -15,23 +15,27 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"run", cmd_run, "run [-p FILE] [--] COMMAND [ARG...]",
-	 "Runs COMMAND with libfusebox.so preloaded and the policy FILE\n"
-	 "(validated first: an invalid policy exits 2 and COMMAND never\n"
-	 "starts).  Exits with COMMAND's status.\n"
-	 "  -p, --policy FILE   policy file (default: FUSEBOX_POLICY, then\n"
-	 "                      ./fusebox.ini, ~/.config/fusebox/fusebox.ini,\n"
-	 "                      /etc/fusebox/fusebox.ini)\n"
-	 "  -q, --quiet         no warning when COMMAND cannot be guarded\n"},
-	{"check", cmd_check, "check [FILE]",
-	 "Validates a policy file.  Exits 0 and prints the effective rules\n"
-	 "(every key; inherited values marked), or exits 1 and prints every\n"
-	 "error as FILE:LINE: message.\n"},
-	{"explain", cmd_explain, "explain [-p FILE] HOST[:PORT]",
-	 "Resolves HOST and tells, for each address, which rule guards it,\n"
-	 "which patterns matched and which lost, and the settings that\n"
-	 "apply.  PORT defaults to 80.\n"
-	 "  -p, --policy FILE   policy file (default as for run)\n"},
+    {"run", cmd_run, "run [-p FILE] [--] COMMAND [ARG...]",
+     "Runs COMMAND with libfusebox.so preloaded and the policy FILE\n"
+     "(validated first: an invalid policy exits 2 and COMMAND never\n"
+     "starts).  Exits with COMMAND's status.\n"
+     "  -p, --policy FILE   policy file (default: FUSEBOX_POLICY, then\n"
+     "                      ./fusebox.ini, ~/.config/fusebox/fusebox.ini,\n"
+     "                      /etc/fusebox/fusebox.ini)\n"
+     "  -q, --quiet         no warning when COMMAND cannot be guarded\n"},
+    {"check", cmd_check, "check [FILE]",
+     "Validates a policy file.  Exits 0 and prints the effective rules\n"
+     "(every key; inherited values marked), or exits 1 and prints every\n"
+     "error as FILE:LINE: message.\n"},
+    {"explain", cmd_explain, "explain [-p FILE] HOST[:PORT]",
+     "Resolves HOST and tells, for each address, which rule guards it,\n"
+     "which patterns matched and which lost, and the settings that\n"
+     "apply.  PORT defaults to 80.\n"
+     "  -p, --policy FILE   policy file (default as for run)\n"},
+    {"help", NULL, "help [COMMAND]",
+     "Prints the overview of the commands, or the usage and options of\n"
+     "COMMAND.\n"},
+    {"version", NULL, "version", "Prints the version of fusebox.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -44,9 +48,8 @@ static void usage(FILE *f)
 		   "unmodified programs.\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s\n", commands[i].usage);
-	fprintf(f, "  help COMMAND\n  version\n\n"
-		   "See 'fusebox help COMMAND', fusebox(1), fusebox.ini(5) and "
-		   "libfusebox(7).\n");
+	fprintf(f, "\nSee 'fusebox help COMMAND', fusebox(1), fusebox.ini(5) "
+		   "and libfusebox(7).\n");
 }
 
 /* Finds a command by name, or NULL. */
@@ -67,7 +70,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nSee 'fusebox help %s'.\n", cmd ? cmd : "");
+	if (cmd)
+		fprintf(stderr, "\nSee 'fusebox help %s'.\n", cmd);
+	else
+		fprintf(stderr, "\nSee 'fusebox --help'.\n");
 	return CLI_USAGE;
 }
 
@@ -83,6 +89,7 @@ static int help(const char *name)
 	return CLI_OK;
 }
 
+/* Dispatches argv[1] to its command; returns the exit status. */
 int main(int argc, char **argv)
 {
 	const struct command *c;
@@ -107,9 +114,11 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	c = find(argv[1]);
-	if (!c) {
-		fprintf(stderr, "fusebox: '%s' is not a fusebox command. See "
-			"'fusebox --help'.\n", argv[1]);
+	if (!c || !c->fn) {
+		fprintf(stderr,
+			"fusebox: '%s' is not a fusebox command. See "
+			"'fusebox --help'.\n",
+			argv[1]);
 		return CLI_USAGE;
 	}
 	/* run stops at its command; the others take --help anywhere */

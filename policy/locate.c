@@ -41,8 +41,8 @@ int policy_locate(char *buf, size_t len)
 	}
 	if (access("/etc/fusebox/fusebox.ini", R_OK) == 0)
 		return put(buf, len, "/etc/fusebox/fusebox.ini", "") < 0
-			       ? -ENAMETOOLONG
-			       : 2;
+			   ? -ENAMETOOLONG
+			   : 2;
 	buf[0] = 0;
 	return -ENOENT;
 }

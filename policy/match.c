@@ -15,6 +15,8 @@
 
 #define HOST_MAX 254
 
+static const char oom_msg[] = "out of memory";
+
 struct bucket {
 	uint64_t hash;
 	uint32_t start, count; /* range in the class's sorted array */
@@ -29,7 +31,7 @@ struct table {
 struct policy_index {
 	struct table addr, host, cidr;
 	struct table suffix; /* "*LITERAL" globs, keyed by the literal */
-	unsigned lens[129]; /* distinct CIDR prefix lengths, longest first */
+	unsigned lens[129];  /* distinct CIDR prefix lengths, longest first */
 	size_t nlens;
 	unsigned *globs, *any; /* ranked; globs: the other globs */
 	size_t nglobs, nany;
@@ -118,6 +120,21 @@ static bool valid_host(const char *s, bool glob)
 	return true;
 }
 
+/* True when the last label of a name (a trailing dot aside) is all
+ * digits: "10.0.0.256", "1.2.3" and "8000" are mistyped addresses or
+ * ports, never hostnames. */
+static bool digits_last_label(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n && s[n - 1] == '.')
+		n--;
+	for (i = n; i > 0 && s[i - 1] != '.'; i--)
+		if (!isdigit((unsigned char)s[i - 1]))
+			return false;
+	return i < n;
+}
+
 /* Parses one pattern token into pat; NULL or a message in buf. */
 static const char *parse_one(const char *tok, struct policy_pattern *pat,
 			     char *buf, size_t len)
@@ -171,8 +188,10 @@ static const char *parse_one(const char *tok, struct policy_pattern *pat,
 			ports = colon + 1;
 	}
 	if (parse_ports(ports, &pat->port_lo, &pat->port_hi) < 0) {
-		snprintf(buf, len, "'%s': ports are N, N-M or * with N from "
-			 "1 to 65535 (e.g. 8000, 8000-8100)", tok);
+		snprintf(buf, len,
+			 "'%s': ports are N, N-M or * with N from "
+			 "1 to 65535 (e.g. 8000, 8000-8100)",
+			 tok);
 		return buf;
 	}
 	memset(pat->addr, 0, 16);
@@ -197,14 +216,17 @@ static const char *parse_one(const char *tok, struct policy_pattern *pat,
 			goto bad;
 		if (v6 ? inet_pton(AF_INET6, a, pat->addr) != 1
 		       : inet_pton(AF_INET, a, pat->addr + 12) != 1) {
-			snprintf(buf, len, "'%s': '%s' is not an IPv%c "
-				 "address", tok, a, v6 ? '6' : '4');
+			snprintf(buf, len,
+				 "'%s': '%s' is not an IPv%c "
+				 "address",
+				 tok, a, v6 ? '6' : '4');
 			return buf;
 		}
 		if (plen > max) {
-			snprintf(buf, len, "'%s': the prefix length of an "
-				 "IPv%c block is 0 to %u", tok, v6 ? '6' : '4',
-				 max);
+			snprintf(buf, len,
+				 "'%s': the prefix length of an "
+				 "IPv%c block is 0 to %u",
+				 tok, v6 ? '6' : '4', max);
 			return buf;
 		}
 		if (!v6) {
@@ -214,13 +236,15 @@ static const char *parse_one(const char *tok, struct policy_pattern *pat,
 		pat->kind = POLICY_PAT_CIDR;
 		pat->prefix = (unsigned)plen;
 		for (unsigned bit = pat->prefix; bit < 128; bit++)
-			pat->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+			pat->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 		return NULL;
 	}
 	if (v6) {
 		if (inet_pton(AF_INET6, host, pat->addr) != 1) {
-			snprintf(buf, len, "'%s' is not an IPv6 address; "
-				 "write [::1]:8000 when a port follows", tok);
+			snprintf(buf, len,
+				 "'%s' is not an IPv6 address; "
+				 "write [::1]:8000 when a port follows",
+				 tok);
 			return buf;
 		}
 		pat->kind = POLICY_PAT_ADDR;
@@ -230,6 +254,20 @@ static const char *parse_one(const char *tok, struct policy_pattern *pat,
 		pat->addr[10] = pat->addr[11] = 0xff;
 		pat->kind = POLICY_PAT_ADDR;
 		return NULL;
+	}
+	if (!strpbrk(host, "*?") && digits_last_label(host)) {
+		if (strcmp(host, tok))
+			snprintf(buf, len,
+				 "'%s': '%s' is not an IPv4 address, and the "
+				 "last label of a hostname must contain a "
+				 "letter",
+				 tok, host);
+		else
+			snprintf(buf, len,
+				 "'%s' is not an IPv4 address, and the last "
+				 "label of a hostname must contain a letter",
+				 tok);
+		return buf;
 	}
 	for (char *c = host; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
@@ -247,15 +285,19 @@ static const char *parse_one(const char *tok, struct policy_pattern *pat,
 	}
 	pat->host = strdup(host);
 	if (!pat->host)
-		return "out of memory";
+		return oom_msg;
 	return NULL;
 badhost:
-	snprintf(buf, len, "'%s' is not a hostname, address, CIDR block or "
-		 "*; hostnames use letters, digits, '-', '.', '_'", tok);
+	snprintf(buf, len,
+		 "'%s' is not a hostname, address, CIDR block or "
+		 "*; hostnames use letters, digits, '-', '.', '_'",
+		 tok);
 	return buf;
 bad:
-	snprintf(buf, len, "'%s' is not a pattern; use HOST[:PORTS], "
-		 "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8", tok);
+	snprintf(buf, len,
+		 "'%s' is not a pattern; use HOST[:PORTS], "
+		 "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8",
+		 tok);
 	return buf;
 }
 
@@ -276,17 +318,19 @@ static int patterns_reserve(struct policy *p)
 	return 0;
 }
 
-/* Parses the patterns of one "match" value into p->patterns. */
-void match_parse(struct policy *p, size_t sec, const char *value,
-		 unsigned line, char *buf, size_t len, const char **why)
+/* Parses the patterns of one "match" value into p->patterns for section
+ * sec; reports each bad pattern through report(ctx, message) and keeps the
+ * good ones; 0 or -ENOMEM. */
+int match_parse(struct policy *p, size_t sec, const char *value, unsigned line,
+		void (*report)(void *ctx, const char *why), void *ctx)
 {
 	const char *s = value;
-	char tok[HOST_MAX + 32];
+	char tok[HOST_MAX + 32], buf[512];
 
-	*why = NULL;
 	if (!*value) {
-		*why = "empty; list destinations such as payment-service:8000";
-		return;
+		report(ctx, "empty; list destinations such as "
+			    "payment-service:8000");
+		return 0;
 	}
 	while (*s) {
 		size_t n = strcspn(s, " \t,");
@@ -298,18 +342,23 @@ void match_parse(struct policy *p, size_t sec, const char *value,
 			continue;
 		}
 		if (n >= sizeof tok) {
-			snprintf(buf, len, "a pattern longer than %zu "
-				 "characters", sizeof tok - 1);
-			*why = buf;
-			return;
+			snprintf(buf, sizeof buf,
+				 "'%.20s...': a pattern longer than %zu "
+				 "characters",
+				 s, sizeof tok - 1);
+			report(ctx, buf);
+			s += n;
+			continue;
 		}
 		memcpy(tok, s, n);
 		tok[n] = 0;
 		s += n;
-		err = parse_one(tok, &pat, buf, len);
+		err = parse_one(tok, &pat, buf, sizeof buf);
 		if (err) {
-			*why = err;
 			free(pat.host);
+			if (err == oom_msg)
+				return -ENOMEM;
+			report(ctx, err);
 			continue;
 		}
 		pat.rule = (unsigned)sec;
@@ -319,11 +368,11 @@ void match_parse(struct policy *p, size_t sec, const char *value,
 		if (!pat.text || patterns_reserve(p) < 0) {
 			free(pat.text);
 			free(pat.host);
-			*why = "out of memory";
-			return;
+			return -ENOMEM;
 		}
 		p->patterns[p->npatterns++] = pat;
 	}
+	return 0;
 }
 
 /* Orders two patterns best first: kind, then prefix or glob length, then
@@ -450,7 +499,8 @@ static int rank_only_cmp(const void *x, const void *y, void *ctx)
 {
 	const struct policy_pattern *pats = ctx;
 
-	return rank_cmp(&pats[*(const unsigned *)x], &pats[*(const unsigned *)y]);
+	return rank_cmp(&pats[*(const unsigned *)x],
+			&pats[*(const unsigned *)y]);
 }
 
 /* Collects the patterns of one class, sorted with cmp; n receives the
@@ -559,8 +609,7 @@ void match_free(struct policy *p)
 }
 
 /* Converts a socket address into the v6 key and port; false if not IP. */
-static bool sa_key(const struct sockaddr *sa, uint8_t addr[16],
-		   uint16_t *port)
+static bool sa_key(const struct sockaddr *sa, uint8_t addr[16], uint16_t *port)
 {
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const void *)sa;
@@ -585,7 +634,7 @@ static int range_pick(const struct policy *p, const struct table *t,
 {
 	for (uint32_t i = 0; i < b->count; i++) {
 		const struct policy_pattern *pat =
-			&p->patterns[t->sorted[b->start + i]];
+		    &p->patterns[t->sorted[b->start + i]];
 		if (port >= pat->port_lo && port <= pat->port_hi)
 			return (int)t->sorted[b->start + i];
 	}
@@ -718,8 +767,9 @@ struct policy_match policy_match(const struct policy *p,
 		unsigned bits = x->lens[l];
 		memcpy(key, probe.addr, 16);
 		for (unsigned i = bits / 8; i < 16; i++)
-			key[i] &= i == bits / 8 ? (uint8_t)(0xff00u >> (bits % 8))
-						: 0;
+			key[i] &= i == bits / 8
+				      ? (uint8_t)(0xff00u >> (bits % 8))
+				      : 0;
 		struct policy_pattern q = {.kind = POLICY_PAT_CIDR,
 					   .prefix = bits};
 		memcpy(q.addr, key, 16);
@@ -768,8 +818,8 @@ static bool pattern_matches(const struct policy_pattern *pat,
 			if (!hosts[i] || !lower(hosts[i], name))
 				continue;
 			if (pat->kind == POLICY_PAT_HOST
-				    ? !strcmp(pat->host, name)
-				    : match_glob(pat->host, name))
+				? !strcmp(pat->host, name)
+				: match_glob(pat->host, name))
 				return true;
 		}
 		return false;

@@ -6,10 +6,10 @@
 #include "policy.h"
 
 /* Parses the patterns of one "match" value into p->patterns for section
- * sec; on a bad pattern sets *why to a message (in buf) and keeps the
- * good ones. */
-void match_parse(struct policy *p, size_t sec, const char *value,
-		 unsigned line, char *buf, size_t len, const char **why);
+ * sec; reports each bad pattern through report(ctx, message), one call per
+ * pattern, and keeps the good ones; 0 or -ENOMEM. */
+int match_parse(struct policy *p, size_t sec, const char *value, unsigned line,
+		void (*report)(void *ctx, const char *why), void *ctx);
 
 /* Builds the lookup index of p; 0 or -ENOMEM. */
 int match_build(struct policy *p);

@@ -6,20 +6,22 @@
 #include "match.h"
 #include "value.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 enum vkind {
-	V_DURATION,  /* ms; "none" or 0 clears */
-	V_TIMEOUT,   /* like V_DURATION, 0/none = no timeout */
-	V_COUNT,
+	V_DURATION, /* ms; 0 allowed, "none" is not */
+	V_TIMEOUT,  /* like V_DURATION, 0/none = no timeout */
+	V_COUNT,    /* max_connections, rate_burst: "none" is 0 */
 	V_PERCENT,
 	V_RATE,
-	V_SPECIAL,   /* parsed by apply_special() */
+	V_SPECIAL, /* parsed by apply_special() */
 };
 
 struct keydef {
@@ -33,80 +35,103 @@ struct keydef {
 #define OFF(f) offsetof(struct policy_settings, f)
 
 static const struct keydef keys[POLICY_KEY_COUNT] = {
-	[POLICY_KEY_CONNECT_TIMEOUT] = {"connect_timeout", V_TIMEOUT,
-		OFF(connect_timeout_ms), 0, 0, "longest a connect may take"},
-	[POLICY_KEY_RESPONSE_TIMEOUT] = {"response_timeout", V_TIMEOUT,
-		OFF(response_timeout_ms), 0, 0, "first reply byte within"},
-	[POLICY_KEY_IDLE_TIMEOUT] = {"idle_timeout", V_TIMEOUT,
-		OFF(idle_timeout_ms), 0, 0, "abort after this long idle"},
-	[POLICY_KEY_SEND_TIMEOUT] = {"send_timeout", V_TIMEOUT,
-		OFF(send_timeout_ms), 0, 0, "a stalled send fails after"},
-	[POLICY_KEY_RETRIES] = {"retries", V_COUNT, OFF(retries), 0, 10,
-		"extra connect attempts"},
-	[POLICY_KEY_RETRY_ON] = {"retry_on", V_SPECIAL, OFF(retry_on), 0, 0,
-		"connect failures retried"},
-	[POLICY_KEY_RETRY_BACKOFF] = {"retry_backoff", V_DURATION,
-		OFF(retry_backoff_ms), 0, 0, "base retry delay"},
-	[POLICY_KEY_RETRY_BACKOFF_MAX] = {"retry_backoff_max", V_DURATION,
-		OFF(retry_backoff_max_ms), 0, 0, "cap of one retry delay"},
-	[POLICY_KEY_RETRY_BUDGET] = {"retry_budget", V_PERCENT,
-		OFF(retry_budget_ppm), 0, 0, "retries per first attempts"},
-	[POLICY_KEY_RETRY_BUDGET_MIN] = {"retry_budget_min", V_RATE,
-		OFF(retry_budget_min_mps), 0, 0, "retries/s on top"},
-	[POLICY_KEY_FAILOVER] = {"failover", V_SPECIAL, OFF(failover), 0, 0,
-		"retry other resolved addresses"},
-	[POLICY_KEY_BREAKER] = {"breaker", V_SPECIAL, OFF(breaker), 0, 0,
-		"on, off or dry-run"},
-	[POLICY_KEY_BREAKER_FAILURES] = {"breaker_failures", V_COUNT,
-		OFF(breaker_failures), 1, 1000, "consecutive failures to open"},
-	[POLICY_KEY_BREAKER_FAILURE_RATE] = {"breaker_failure_rate", V_PERCENT,
-		OFF(breaker_failure_rate_ppm), 0, 0, "failure share to open"},
-	[POLICY_KEY_BREAKER_WINDOW] = {"breaker_window", V_SPECIAL,
-		OFF(breaker_window_calls), 0, 0, "last N calls or duration"},
-	[POLICY_KEY_BREAKER_MIN_CALLS] = {"breaker_min_calls", V_COUNT,
-		OFF(breaker_min_calls), 1, 10000, "calls before rates count"},
-	[POLICY_KEY_BREAKER_SLOW] = {"breaker_slow", V_TIMEOUT,
-		OFF(breaker_slow_ms), 0, 0, "a call slower than this is slow"},
-	[POLICY_KEY_BREAKER_SLOW_RATE] = {"breaker_slow_rate", V_PERCENT,
-		OFF(breaker_slow_rate_ppm), 0, 0, "slow share to open"},
-	[POLICY_KEY_BREAKER_OPEN] = {"breaker_open", V_DURATION,
-		OFF(breaker_open_ms), 0, 0, "first open period"},
-	[POLICY_KEY_BREAKER_OPEN_MAX] = {"breaker_open_max", V_DURATION,
-		OFF(breaker_open_max_ms), 0, 0, "longest open period"},
-	[POLICY_KEY_BREAKER_PROBES] = {"breaker_probes", V_COUNT,
-		OFF(breaker_probes), 1, 100, "half-open trial calls"},
-	[POLICY_KEY_BREAKER_SCOPE] = {"breaker_scope", V_SPECIAL,
-		OFF(breaker_scope), 0, 0, "address or rule"},
-	[POLICY_KEY_MAX_CONNECTIONS] = {"max_connections", V_COUNT,
-		OFF(max_connections), 1, 1000000, "open connections, all hosts"},
-	[POLICY_KEY_MAX_PENDING] = {"max_pending", V_COUNT, OFF(max_pending),
-		0, 10000, "connects that may wait"},
-	[POLICY_KEY_QUEUE_TIMEOUT] = {"queue_timeout", V_DURATION,
-		OFF(queue_timeout_ms), 0, 0, "longest wait for a slot"},
-	[POLICY_KEY_RATE] = {"rate", V_RATE, OFF(rate_mps), 0, 0,
-		"new connections per s or m"},
-	[POLICY_KEY_RATE_BURST] = {"rate_burst", V_COUNT, OFF(rate_burst), 1,
-		1000000, "token bucket size"},
-	[POLICY_KEY_REJECT_ERRNO] = {"reject_errno", V_SPECIAL,
-		OFF(reject_errno), 0, 0, "errno of refused connects"},
-	[POLICY_KEY_CLASSIFY] = {"classify", V_SPECIAL, OFF(classify), 0, 0,
-		"tcp, or http (5xx fails)"},
-	[POLICY_KEY_FAULT_ABORT] = {"fault_abort", V_PERCENT,
-		OFF(fault_abort_ppm), 0, 0, "chaos: refuse this share"},
-	[POLICY_KEY_FAULT_DELAY] = {"fault_delay", V_SPECIAL,
-		OFF(fault_delay_ms), 0, 0, "chaos: DURATION@SHARE"},
+    [POLICY_KEY_CONNECT_TIMEOUT] = {"connect_timeout", V_TIMEOUT,
+				    OFF(connect_timeout_ms), 0, 0,
+				    "longest a connect may take"},
+    [POLICY_KEY_RESPONSE_TIMEOUT] = {"response_timeout", V_TIMEOUT,
+				     OFF(response_timeout_ms), 0, 0,
+				     "first reply byte within"},
+    [POLICY_KEY_IDLE_TIMEOUT] = {"idle_timeout", V_TIMEOUT,
+				 OFF(idle_timeout_ms), 0, 0,
+				 "abort after this long idle"},
+    [POLICY_KEY_SEND_TIMEOUT] = {"send_timeout", V_TIMEOUT,
+				 OFF(send_timeout_ms), 0, 0,
+				 "a stalled send fails after"},
+    [POLICY_KEY_RETRIES] = {"retries", V_COUNT, OFF(retries), 0, 10,
+			    "extra connect attempts"},
+    [POLICY_KEY_RETRY_ON] = {"retry_on", V_SPECIAL, OFF(retry_on), 0, 0,
+			     "connect failures retried"},
+    [POLICY_KEY_RETRY_BACKOFF] = {"retry_backoff", V_DURATION,
+				  OFF(retry_backoff_ms), 0, 0,
+				  "base retry delay"},
+    [POLICY_KEY_RETRY_BACKOFF_MAX] = {"retry_backoff_max", V_DURATION,
+				      OFF(retry_backoff_max_ms), 0, 0,
+				      "cap of one retry delay"},
+    [POLICY_KEY_RETRY_BUDGET] = {"retry_budget", V_PERCENT,
+				 OFF(retry_budget_ppm), 0, 0,
+				 "retries per first attempts"},
+    [POLICY_KEY_RETRY_BUDGET_MIN] = {"retry_budget_min", V_RATE,
+				     OFF(retry_budget_min_mps), 0, 0,
+				     "retries/s on top"},
+    [POLICY_KEY_FAILOVER] = {"failover", V_SPECIAL, OFF(failover), 0, 0,
+			     "retry other resolved addresses"},
+    [POLICY_KEY_BREAKER] = {"breaker", V_SPECIAL, OFF(breaker), 0, 0,
+			    "on, off or dry-run"},
+    [POLICY_KEY_BREAKER_FAILURES] = {"breaker_failures", V_COUNT,
+				     OFF(breaker_failures), 1, 1000,
+				     "consecutive failures to open"},
+    [POLICY_KEY_BREAKER_FAILURE_RATE] = {"breaker_failure_rate", V_PERCENT,
+					 OFF(breaker_failure_rate_ppm), 0, 0,
+					 "failure share to open"},
+    [POLICY_KEY_BREAKER_WINDOW] = {"breaker_window", V_SPECIAL,
+				   OFF(breaker_window_calls), 0, 0,
+				   "last N calls or duration"},
+    [POLICY_KEY_BREAKER_MIN_CALLS] = {"breaker_min_calls", V_COUNT,
+				      OFF(breaker_min_calls), 1, 10000,
+				      "calls before rates count"},
+    [POLICY_KEY_BREAKER_SLOW] = {"breaker_slow", V_TIMEOUT,
+				 OFF(breaker_slow_ms), 0, 0,
+				 "a call slower than this is slow"},
+    [POLICY_KEY_BREAKER_SLOW_RATE] = {"breaker_slow_rate", V_PERCENT,
+				      OFF(breaker_slow_rate_ppm), 0, 0,
+				      "slow share to open"},
+    [POLICY_KEY_BREAKER_OPEN] = {"breaker_open", V_DURATION,
+				 OFF(breaker_open_ms), 0, 0,
+				 "first open period"},
+    [POLICY_KEY_BREAKER_OPEN_MAX] = {"breaker_open_max", V_DURATION,
+				     OFF(breaker_open_max_ms), 0, 0,
+				     "longest open period"},
+    [POLICY_KEY_BREAKER_PROBES] = {"breaker_probes", V_COUNT,
+				   OFF(breaker_probes), 1, 100,
+				   "half-open trial calls"},
+    [POLICY_KEY_BREAKER_SCOPE] = {"breaker_scope", V_SPECIAL,
+				  OFF(breaker_scope), 0, 0, "address or rule"},
+    [POLICY_KEY_MAX_CONNECTIONS] = {"max_connections", V_COUNT,
+				    OFF(max_connections), 1, 1000000,
+				    "open connections, all hosts"},
+    [POLICY_KEY_MAX_PENDING] = {"max_pending", V_COUNT, OFF(max_pending), 0,
+				10000, "connects that may wait"},
+    [POLICY_KEY_QUEUE_TIMEOUT] = {"queue_timeout", V_DURATION,
+				  OFF(queue_timeout_ms), 0, 0,
+				  "longest wait for a slot"},
+    [POLICY_KEY_RATE] = {"rate", V_RATE, OFF(rate_mps), 0, 0,
+			 "new connections per s or m"},
+    [POLICY_KEY_RATE_BURST] = {"rate_burst", V_COUNT, OFF(rate_burst), 1,
+			       1000000, "token bucket size"},
+    [POLICY_KEY_REJECT_ERRNO] = {"reject_errno", V_SPECIAL, OFF(reject_errno),
+				 0, 0, "errno of refused connects"},
+    [POLICY_KEY_CLASSIFY] = {"classify", V_SPECIAL, OFF(classify), 0, 0,
+			     "tcp, or http (5xx fails)"},
+    [POLICY_KEY_FAULT_ABORT] = {"fault_abort", V_PERCENT, OFF(fault_abort_ppm),
+				0, 0, "chaos: refuse this share"},
+    [POLICY_KEY_FAULT_DELAY] = {"fault_delay", V_SPECIAL, OFF(fault_delay_ms),
+				0, 0, "chaos: DURATION@SHARE"},
 };
 
 static const struct {
 	const char *name;
 	int value;
 } errnos[] = {
-	{"ECONNREFUSED", ECONNREFUSED}, {"ECONNRESET", ECONNRESET},
-	{"ETIMEDOUT", ETIMEDOUT},       {"EHOSTUNREACH", EHOSTUNREACH},
-	{"EAGAIN", EAGAIN},
+    {"ECONNREFUSED", ECONNREFUSED},
+    {"ECONNRESET", ECONNRESET},
+    {"ETIMEDOUT", ETIMEDOUT},
+    {"EHOSTUNREACH", EHOSTUNREACH},
+    {"EAGAIN", EAGAIN},
 };
 
 static const char *const global_keys[] = {"segment", "log", "reload"};
+
+static void format_ms(uint64_t ms, char *buf, size_t len);
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
 /* One key = value of a section, kept until every section is read. */
@@ -130,6 +155,8 @@ struct loader {
 	const char *file; /* as the user named it */
 	const char *text, *pos;
 	unsigned line;
+	/* S_IGNORED: a section with an error of its own; its keys are still
+	 * checked, in scratch, but never used */
 	enum { S_NONE, S_GLOBAL, S_RULE, S_IGNORED } where;
 	bool seen_global;
 	unsigned global_line[3];
@@ -138,13 +165,18 @@ struct loader {
 	size_t nsecs;
 	unsigned *sec_index; /* open hash of section names: index + 1 or 0 */
 	size_t sec_mask;
+	struct section scratch;
+	char scratch_name[128]; /* as written, which may be too long */
 	struct policy_errors *errs;
+	size_t first_err;    /* errs->msgs[first_err..] are this load's */
+	unsigned *err_lines; /* their lines, for sorting; NULL: not kept */
+	bool keep_lines;
 	int oom;
 };
 
 /* Appends "FILE:LINE: message" to errs. */
 static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
 {
 	char msg[512], *full;
@@ -159,6 +191,18 @@ static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
 		n = snprintf(NULL, 0, "%s:%u: %s", L->file, line, msg);
 	else
 		n = snprintf(NULL, 0, "%s: %s", L->file, msg);
+	if (L->keep_lines) {
+		size_t k = L->errs->n - L->first_err;
+		unsigned *lines =
+		    realloc(L->err_lines, (k + 1) * sizeof *lines);
+
+		if (!lines) {
+			L->oom = 1;
+			return;
+		}
+		L->err_lines = lines;
+		lines[k] = line;
+	}
 	full = malloc((size_t)n + 1);
 	grown = realloc(L->errs->msgs, (L->errs->n + 1) * sizeof *grown);
 	if (!full || !grown) {
@@ -271,9 +315,8 @@ static int key_index(const char *name)
 }
 
 /* Parses the value of a V_SPECIAL key into s; 0 or an error message. */
-static const char *apply_special(struct policy_settings *s,
-				 enum policy_key k, const char *v, char *buf,
-				 size_t len)
+static const char *apply_special(struct policy_settings *s, enum policy_key k,
+				 const char *v, char *buf, size_t len)
 {
 	int b;
 
@@ -300,11 +343,12 @@ static const char *apply_special(struct policy_settings *s,
 				else if (!strcmp(word, "none"))
 					;
 				else {
-					snprintf(buf, len,
-						 "'%s' is not a failure; use "
-						 "refused, timeout, unreachable,"
-						 " reset or none",
-						 word);
+					snprintf(
+					    buf, len,
+					    "'%s' is not a failure; use "
+					    "refused, timeout, unreachable,"
+					    " reset or none",
+					    word);
 					return buf;
 				}
 				p += n;
@@ -317,11 +361,11 @@ static const char *apply_special(struct policy_settings *s,
 	}
 	case POLICY_KEY_FAILOVER:
 		if ((b = value_bool(v)) < 0)
-			return "use on or off";
+			return "use on or off (yes/no, true/false)";
 		s->failover = b;
 		return NULL;
 	case POLICY_KEY_BREAKER:
-		if (!strcmp(v, "dry-run"))
+		if (!strcasecmp(v, "dry-run"))
 			s->breaker = POLICY_BREAKER_DRY_RUN;
 		else if ((b = value_bool(v)) >= 0)
 			s->breaker = b ? POLICY_BREAKER_ON : POLICY_BREAKER_OFF;
@@ -351,7 +395,8 @@ static const char *apply_special(struct policy_settings *s,
 			return "a window of time lasts 1s to 1h";
 		snprintf(buf, len,
 			 "'%s' is neither a number of calls (20) nor a "
-			 "duration (30s)", v);
+			 "duration (30s)",
+			 v);
 		return buf;
 	}
 	case POLICY_KEY_BREAKER_SCOPE:
@@ -372,7 +417,8 @@ static const char *apply_special(struct policy_settings *s,
 			}
 		snprintf(buf, len,
 			 "'%s' is not one of ECONNREFUSED, ECONNRESET, "
-			 "ETIMEDOUT, EHOSTUNREACH, EAGAIN", v);
+			 "ETIMEDOUT, EHOSTUNREACH, EAGAIN",
+			 v);
 		return buf;
 	case POLICY_KEY_CLASSIFY:
 		if (!strcmp(v, "tcp"))
@@ -415,6 +461,13 @@ static const char *apply_special(struct policy_settings *s,
 	}
 }
 
+/* True for the counts that also take "none": max_connections (no limit)
+ * and rate_burst (back to the rate per second). */
+static bool optional_count(enum policy_key k)
+{
+	return k == POLICY_KEY_MAX_CONNECTIONS || k == POLICY_KEY_RATE_BURST;
+}
+
 /* Parses v for key k into s; NULL, or a message saying how to fix it. */
 static const char *apply(struct policy_settings *s, enum policy_key k,
 			 const char *v, char *buf, size_t len)
@@ -432,11 +485,25 @@ static const char *apply(struct policy_settings *s, enum policy_key k,
 			memset(field, 0, sizeof(uint64_t));
 			return NULL;
 		}
+		if (!strcmp(v, "none")) {
+			struct policy_settings def;
+			char ex[32];
+
+			policy_settings_init(&def);
+			memcpy(&u64, (char *)&def + d->off, sizeof u64);
+			format_ms(u64, ex, sizeof ex);
+			snprintf(buf, len,
+				 "'none' is not allowed; %s needs a duration "
+				 "(the default is %s)",
+				 d->name, ex);
+			return buf;
+		}
 		r = value_duration(v, &u64);
 		if (r == -ENOENT) {
 			snprintf(buf, len,
 				 "'%s' needs a unit: ms, s, m or h (e.g. "
-				 "%sms or %ss)", v, v, v);
+				 "%sms or %ss)",
+				 v, v, v);
 			return buf;
 		}
 		if (r == -ERANGE)
@@ -444,23 +511,34 @@ static const char *apply(struct policy_settings *s, enum policy_key k,
 		if (r < 0) {
 			snprintf(buf, len,
 				 "'%s' is not a duration; write a number and "
-				 "a unit: ms, s, m or h (e.g. 500ms, 1.5s)", v);
+				 "a unit: ms, s, m or h (e.g. 500ms, 1.5s)",
+				 v);
 			return buf;
 		}
 		memcpy(field, &u64, sizeof u64);
 		return NULL;
 	case V_COUNT:
+		if (optional_count(k) && !strcmp(v, "none")) {
+			memset(field, 0, sizeof(uint32_t));
+			return NULL;
+		}
 		r = value_count(v, d->lo, d->hi, &u64);
 		if (r == -ERANGE) {
-			snprintf(buf, len, "%s is out of range; use %llu to "
-				 "%llu", v, (unsigned long long)d->lo,
-				 (unsigned long long)d->hi);
+			snprintf(buf, len,
+				 "%s is out of range; use %llu to "
+				 "%llu%s",
+				 v, (unsigned long long)d->lo,
+				 (unsigned long long)d->hi,
+				 optional_count(k) ? ", or none" : "");
 			return buf;
 		}
 		if (r < 0) {
-			snprintf(buf, len, "'%s' is not a whole number; use "
-				 "%llu to %llu", v, (unsigned long long)d->lo,
-				 (unsigned long long)d->hi);
+			snprintf(buf, len,
+				 "'%s' is not a whole number; use "
+				 "%llu to %llu%s",
+				 v, (unsigned long long)d->lo,
+				 (unsigned long long)d->hi,
+				 optional_count(k) ? ", or none" : "");
 			return buf;
 		}
 		u32 = (uint32_t)u64;
@@ -478,8 +556,10 @@ static const char *apply(struct policy_settings *s, enum policy_key k,
 			return buf;
 		}
 		if (r < 0) {
-			snprintf(buf, len, "'%s' is not a percentage; use 0%% "
-				 "to 100%% (e.g. 20%%)", v);
+			snprintf(buf, len,
+				 "'%s' is not a percentage; use 0%% "
+				 "to 100%% (e.g. 20%%)",
+				 v);
 			return buf;
 		}
 		memcpy(field, &u32, sizeof u32);
@@ -491,14 +571,17 @@ static const char *apply(struct policy_settings *s, enum policy_key k,
 		}
 		r = value_rate(v, &u64);
 		if (r == -ENOENT) {
-			snprintf(buf, len, "'%s' needs a unit: /s or /m (e.g. "
-				 "%s/s)", v, v);
+			snprintf(buf, len,
+				 "'%s' needs a unit: /s or /m (e.g. "
+				 "%s/s)",
+				 v, v);
 			return buf;
 		}
 		if (r < 0 || (u64 == 0 && k == POLICY_KEY_RATE)) {
-			snprintf(buf, len, "'%s' is not a rate; write N/s or "
-				 "N/m (e.g. 100/s, 600/m)%s", v,
-				 k == POLICY_KEY_RATE ? ", or none" : "");
+			snprintf(buf, len,
+				 "'%s' is not a rate; write N/s or "
+				 "N/m (e.g. 100/s, 600/m)%s",
+				 v, k == POLICY_KEY_RATE ? ", or none" : "");
 			return buf;
 		}
 		memcpy(field, &u64, sizeof u64);
@@ -546,8 +629,10 @@ static struct section *section_add(struct loader *L, const char *name,
 	     slot = (slot + 1) & L->sec_mask) {
 		sec = &L->secs[L->sec_index[slot] - 1];
 		if (!strcmp(sec->name, name)) {
-			add_error(L, line, "section [%s] is already defined at "
-				  "line %u; merge the two", name, sec->line);
+			add_error(L, line,
+				  "section [%s] is already defined at "
+				  "line %u; merge the two",
+				  name, sec->line);
 			return NULL;
 		}
 	}
@@ -592,21 +677,53 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* Sees a "[name]" line; keeps track of where keys go. */
+/* Checks a key name of n bytes: letters, digits and '_'. */
+static bool valid_key(const char *s, size_t n)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* Forgets the keys of the unused section, and names the next one. */
+static void scratch_reset(struct loader *L, const char *name, size_t n)
+{
+	for (size_t i = 0; i < L->scratch.nentries; i++)
+		free(L->scratch.entries[i].value);
+	free(L->scratch.entries);
+	memset(&L->scratch, 0, sizeof L->scratch);
+	if (n >= sizeof L->scratch_name)
+		n = sizeof L->scratch_name - 1;
+	memcpy(L->scratch_name, name, n);
+	L->scratch_name[n] = 0;
+	L->scratch.is_default = !strcmp(L->scratch_name, "default");
+	L->scratch.line = L->line;
+}
+
+/* Sees a "[name]" line; keeps track of where keys go.  A section that
+ * cannot be used still has its keys checked, so that every error shows. */
 static void on_section(struct loader *L, const char *name)
 {
+	scratch_reset(L, name, strlen(name));
 	if (!strcmp(name, "global")) {
 		if (L->seen_global)
-			add_error(L, L->line, "section [global] is already "
+			add_error(L, L->line,
+				  "section [global] is already "
 				  "defined; merge the two");
 		L->seen_global = true;
 		L->where = S_GLOBAL;
 		return;
 	}
 	if (!valid_name(name)) {
-		add_error(L, L->line, "[%s]: a rule name is 1 to %d letters, "
-			  "digits, '_', '-' or '.'", name,
-			  POLICY_NAME_MAX - 1);
+		add_error(L, L->line,
+			  "[%s]: a rule name is 1 to %d letters, "
+			  "digits, '_', '-' or '.'",
+			  name, POLICY_NAME_MAX - 1);
 		L->where = S_IGNORED;
 		return;
 	}
@@ -626,9 +743,76 @@ static bool comment_before_equals(const char *s, size_t n)
 	return false;
 }
 
+/* Reports a key line whose key, the n bytes at s, is not a key name: with
+ * a suggestion when it looks like a misspelt key ("connect-timeout"), else
+ * with the form of a key line ("retries: 2", "match: a = b"). */
+static void bad_key_name(struct loader *L, const char *s, size_t n)
+{
+	const char *names[POLICY_KEY_COUNT + 1], *near = NULL;
+	char key[128];
+
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (n >= sizeof key)
+		n = sizeof key - 1;
+	memcpy(key, s, n);
+	key[n] = 0;
+	if (!memchr(key, ':', n)) {
+		if (L->where == S_GLOBAL) {
+			near = suggest(key, global_keys, 3);
+		} else {
+			for (int i = 0; i < POLICY_KEY_COUNT; i++)
+				names[i] = keys[i].name;
+			names[POLICY_KEY_COUNT] = "match";
+			near = suggest(key, names, POLICY_KEY_COUNT + 1);
+		}
+	}
+	if (near)
+		add_error(L, L->line,
+			  "'%s' is not a key name; did you mean '%s'?", key,
+			  near);
+	else
+		add_error(L, L->line,
+			  "'%s' is not a key name; write key = value", key);
+}
+
+/* Checks the key of a key line of n bytes at s: true when inih may have
+ * it, else the error is reported. */
+static bool check_key_line(struct loader *L, const char *s, size_t n)
+{
+	const char *eq = memchr(s, '=', n), *colon = memchr(s, ':', n);
+	size_t k;
+
+	if (comment_before_equals(s, n))
+		goto malformed;
+	if (!eq) {
+		/* "retries: 2": a key, then ':' instead of '=' */
+		if (!colon || !valid_key(s, (size_t)(colon - s)))
+			goto malformed;
+		for (k = 0; k + 1 < n; k++)
+			if (s[k + 1] == ';' && (s[k] == ' ' || s[k] == '\t'))
+				break;
+		bad_key_name(L, s, k + 1 < n ? k : n);
+		return false;
+	}
+	k = (size_t)(eq - s);
+	while (k && (s[k - 1] == ' ' || s[k - 1] == '\t'))
+		k--;
+	if (!valid_key(s, k)) {
+		bad_key_name(L, s, k);
+		return false;
+	}
+	return true;
+malformed:
+	add_error(L, L->line,
+		  "expected 'key = value', a [section] or a ; comment");
+	return false;
+}
+
 /* Feeds inih one line at a time (so that this file knows the line number),
  * with leading blanks removed (no inih continuation lines) and section
- * headers and malformed lines handled here, so every error is reported. */
+ * headers and malformed lines handled here, so every error is reported.
+ * A UTF-8 byte order mark before the first line is skipped. */
 static char *reader(char *str, int num, void *stream)
 {
 	struct loader *L = stream;
@@ -644,6 +828,8 @@ static char *reader(char *str, int num, void *stream)
 	L->pos = *end ? end + 1 : end;
 	L->line++;
 	str[0] = '\0';
+	if (L->line == 1 && !strncmp(start, "\xef\xbb\xbf", 3))
+		start += 3;
 	n = (size_t)(end - start);
 	if (n && start[n - 1] == '\r')
 		n--;
@@ -662,8 +848,15 @@ static char *reader(char *str, int num, void *stream)
 		while (p && p < start + n && (*p == ' ' || *p == '\t'))
 			p++;
 		if (!close || (p < start + n && *p != ';' && *p != '#')) {
-			add_error(L, L->line, "malformed section header; write "
+			add_error(L, L->line,
+				  "malformed section header; write "
 				  "[name]");
+			/* its keys are checked under the name it seems to
+			 * have */
+			k = close ? (size_t)(close - start - 1) : n - 1;
+			while (k && (start[k] == ' ' || start[k] == '\t'))
+				k--;
+			scratch_reset(L, start + 1, k);
 			L->where = S_IGNORED;
 			return str;
 		}
@@ -675,13 +868,11 @@ static char *reader(char *str, int num, void *stream)
 		on_section(L, name);
 		return str;
 	}
-	if (!memchr(start, '=', n) || comment_before_equals(start, n)) {
-		add_error(L, L->line, "expected 'key = value', a [section] or "
-			  "a ; comment");
+	if (!check_key_line(L, start, n))
 		return str;
-	}
 	if (n >= (size_t)num - 1) {
-		add_error(L, L->line, "line is longer than %d characters; "
+		add_error(L, L->line,
+			  "line is longer than %d characters; "
 			  "split a long 'match' over several match lines",
 			  num - 2);
 		return str;
@@ -706,18 +897,22 @@ static void on_global(struct loader *L, const char *name, const char *value)
 	if (which < 0) {
 		const char *s = suggest(name, global_keys, nglobal);
 		if (s)
-			add_error(L, L->line, "unknown key '%s' in [global]; "
-				  "did you mean '%s'?", name, s);
+			add_error(L, L->line,
+				  "unknown key '%s' in [global]; "
+				  "did you mean '%s'?",
+				  name, s);
 		else
-			add_error(L, L->line, "unknown key '%s' in [global]; "
+			add_error(L, L->line,
+				  "unknown key '%s' in [global]; "
 				  "[global] takes segment, log and reload",
 				  name);
 		return;
 	}
 	if (L->global_line[which]) {
-		add_error(L, L->line, "duplicate key '%s' in [global] (first "
-			  "set at line %u); remove one", name,
-			  L->global_line[which]);
+		add_error(L, L->line,
+			  "duplicate key '%s' in [global] (first "
+			  "set at line %u); remove one",
+			  name, L->global_line[which]);
 		return;
 	}
 	L->global_line[which] = L->line;
@@ -732,16 +927,21 @@ static void on_global(struct loader *L, const char *name, const char *value)
 					  *p == '_' || *p == '-' || *p == '.'))
 				bad = p;
 		if (!*value || bad) {
-			add_error(L, L->line, "segment: '%s' is not a segment "
+			add_error(L, L->line,
+				  "segment: '%s' is not a segment "
 				  "name; use letters, digits, '_', '-', '.' "
-				  "and %%u for the uid", value);
+				  "and %%u for the uid",
+				  value);
 			return;
 		}
 		if (policy_segment_name(value, 4294967295u, probe,
 					sizeof probe) < 0) {
-			add_error(L, L->line, "segment: '%s' is too long; use "
-				  "at most %d characters", value,
-				  POLICY_SEGMENT_MAX - 11);
+			add_error(
+			    L, L->line,
+			    "segment: '%s' is too long; with "
+			    "each %%u counted as 10 digits, the name must "
+			    "fit in %d characters",
+			    value, POLICY_SEGMENT_MAX - 1);
 			return;
 		}
 		snprintf(L->p->segment, sizeof L->p->segment, "%s", value);
@@ -749,8 +949,10 @@ static void on_global(struct loader *L, const char *name, const char *value)
 	} else if (which == 1) {
 		int lvl = policy_log_level(value);
 		if (lvl < 0) {
-			add_error(L, L->line, "log: '%s' is not one of error, "
-				  "warn, info, debug", value);
+			add_error(L, L->line,
+				  "log: '%s' is not one of error, "
+				  "warn, info, debug",
+				  value);
 			return;
 		}
 		L->p->log = lvl;
@@ -758,16 +960,26 @@ static void on_global(struct loader *L, const char *name, const char *value)
 		uint64_t ms;
 		int r = value_duration(value, &ms);
 		if (r == -ENOENT)
-			add_error(L, L->line, "reload: '%s' needs a unit: ms, "
+			add_error(L, L->line,
+				  "reload: '%s' needs a unit: ms, "
 				  "s, m or h (e.g. %ss), or 0 for never",
 				  value, value);
 		else if (r < 0 || (ms && ms < 100))
-			add_error(L, L->line, "reload: '%s' is not a duration "
+			add_error(L, L->line,
+				  "reload: '%s' is not a duration "
 				  "of at least 100ms (e.g. 2s), or 0 for never",
 				  value);
 		else
 			L->p->reload_ms = ms;
 	}
+}
+
+/* Reports one bad pattern of the "match" line being read. */
+static void report_match(void *ctx, const char *why)
+{
+	struct loader *L = ctx;
+
+	add_error(L, L->line, "match: %s", why);
 }
 
 /* inih callback: one "name = value" line. */
@@ -778,36 +990,52 @@ static int handler(void *user, const char *section, const char *name,
 	struct section *sec;
 	struct entry *grown;
 	struct policy_settings scratch;
-	const char *why;
+	const char *why, *shown;
 	char buf[256];
 	int k;
 
 	(void)section;
 	switch (L->where) {
 	case S_NONE:
-		add_error(L, L->line, "'%s' is outside any section; put it "
-			  "under [global], [default] or a rule", name);
-		return 1;
-	case S_IGNORED:
+		add_error(L, L->line,
+			  "'%s' is outside any section; put it "
+			  "under [global], [default] or a rule",
+			  name);
 		return 1;
 	case S_GLOBAL:
 		on_global(L, name, value);
 		return 1;
+	case S_IGNORED:
+		sec = &L->scratch;
+		shown = L->scratch_name;
+		break;
 	case S_RULE:
+	default:
+		sec = &L->secs[L->nsecs - 1];
+		shown = sec->name;
 		break;
 	}
-	sec = &L->secs[L->nsecs - 1];
 	if (!strcmp(name, "match")) {
 		if (sec->is_default) {
-			add_error(L, L->line, "'match' is not allowed in "
+			add_error(L, L->line,
+				  "'match' is not allowed in "
 				  "[default]; put it in a rule section");
 			return 1;
 		}
 		sec->has_match = true;
-		match_parse(L->p, L->nsecs - 1, value, L->line, buf,
-			    sizeof buf, &why);
-		if (why)
-			add_error(L, L->line, "match: %s", why);
+		if (L->where == S_RULE) {
+			if (match_parse(L->p, L->nsecs - 1, value, L->line,
+					report_match, L) < 0)
+				L->oom = 1;
+		} else {
+			/* checked, then thrown away with the section */
+			struct policy tmp = {0};
+
+			if (match_parse(&tmp, 0, value, L->line, report_match,
+					L) < 0)
+				L->oom = 1;
+			match_free(&tmp);
+		}
 		return 1;
 	}
 	k = key_index(name);
@@ -819,19 +1047,23 @@ static int handler(void *user, const char *section, const char *name,
 		names[POLICY_KEY_COUNT] = "match";
 		s = suggest(name, names, POLICY_KEY_COUNT + 1);
 		if (s)
-			add_error(L, L->line, "unknown key '%s' in [%s]; did "
-				  "you mean '%s'?", name, sec->name, s);
+			add_error(L, L->line,
+				  "unknown key '%s' in [%s]; did "
+				  "you mean '%s'?",
+				  name, shown, s);
 		else
-			add_error(L, L->line, "unknown key '%s' in [%s]; see "
-				  "fusebox.ini(5) for the keys", name,
-				  sec->name);
+			add_error(L, L->line,
+				  "unknown key '%s' in [%s]; see "
+				  "fusebox.ini(5) for the keys",
+				  name, shown);
 		return 1;
 	}
 	for (size_t i = 0; i < sec->nentries; i++)
 		if (sec->entries[i].key == (enum policy_key)k) {
-			add_error(L, L->line, "duplicate key '%s' in [%s] "
-				  "(first set at line %u); remove one", name,
-				  sec->name, sec->entries[i].line);
+			add_error(L, L->line,
+				  "duplicate key '%s' in [%s] "
+				  "(first set at line %u); remove one",
+				  name, shown, sec->entries[i].line);
 			return 1;
 		}
 	policy_settings_init(&scratch);
@@ -872,39 +1104,75 @@ static void overlay(struct policy_settings *s, const struct section *sec,
 	}
 }
 
+/* Reports a conflict between settings of sec.  It is blamed on the first
+ * of keys a and b (b may be -1) that sec sets itself, at that key's line;
+ * a rule that sets neither only inherits the conflict from [default],
+ * which reports it once, so the rule does not. */
+static void conflict(struct loader *L, const struct section *sec,
+		     const struct policy_settings *s, int a, int b,
+		     const char *msg)
+{
+	unsigned line = sec->line;
+
+	if (s->set >> a & 1)
+		line = s->key_line[a];
+	else if (b >= 0 && s->set >> b & 1)
+		line = s->key_line[b];
+	else if (!sec->is_default)
+		return;
+	add_error(L, line, "[%s]: %s", sec->name, msg);
+}
+
 /* Checks settings that only make sense together. */
 static void cross_check(struct loader *L, const struct section *sec,
 			const struct policy_settings *s)
 {
-	unsigned line = sec->line;
-#define LINE_OF(k) (s->key_line[k] ? s->key_line[k] : line)
-
 	if (s->retry_backoff_max_ms < s->retry_backoff_ms)
-		add_error(L, LINE_OF(POLICY_KEY_RETRY_BACKOFF_MAX),
-			  "[%s]: retry_backoff_max is less than retry_backoff;"
-			  " raise it or lower retry_backoff", sec->name);
+		conflict(L, sec, s, POLICY_KEY_RETRY_BACKOFF_MAX,
+			 POLICY_KEY_RETRY_BACKOFF,
+			 "retry_backoff_max is less than retry_backoff; raise "
+			 "it or lower retry_backoff");
 	if (s->breaker_open_max_ms < s->breaker_open_ms)
-		add_error(L, LINE_OF(POLICY_KEY_BREAKER_OPEN_MAX),
-			  "[%s]: breaker_open_max is less than breaker_open; "
-			  "raise it or lower breaker_open", sec->name);
+		conflict(L, sec, s, POLICY_KEY_BREAKER_OPEN_MAX,
+			 POLICY_KEY_BREAKER_OPEN,
+			 "breaker_open_max is less than breaker_open; raise it "
+			 "or lower breaker_open");
 	if (s->breaker_open_ms == 0)
-		add_error(L, LINE_OF(POLICY_KEY_BREAKER_OPEN),
-			  "[%s]: breaker_open must be at least 1ms", sec->name);
+		conflict(L, sec, s, POLICY_KEY_BREAKER_OPEN, -1,
+			 "breaker_open must be at least 1ms");
 	if (s->breaker_slow_rate_ppm && !s->breaker_slow_ms)
-		add_error(L, LINE_OF(POLICY_KEY_BREAKER_SLOW_RATE),
-			  "[%s]: breaker_slow_rate needs breaker_slow (how "
-			  "long a slow call takes, e.g. breaker_slow = 1s)",
-			  sec->name);
-	if ((s->set >> POLICY_KEY_RATE_BURST & 1) && !s->rate_mps)
-		add_error(L, LINE_OF(POLICY_KEY_RATE_BURST),
-			  "[%s]: rate_burst needs rate (e.g. rate = 100/s)",
-			  sec->name);
+		conflict(L, sec, s, POLICY_KEY_BREAKER_SLOW_RATE,
+			 POLICY_KEY_BREAKER_SLOW,
+			 "breaker_slow_rate needs breaker_slow (how long a "
+			 "slow call takes, e.g. breaker_slow = 1s)");
+	/* these two are errors only where the key itself is set: a rule
+	 * may turn off rate or max_connections and leave the other unused */
+	if ((s->set >> POLICY_KEY_RATE_BURST & 1) && s->rate_burst &&
+	    !s->rate_mps)
+		conflict(L, sec, s, POLICY_KEY_RATE_BURST, -1,
+			 "rate_burst needs rate (e.g. rate = 100/s)");
 	if ((s->set >> POLICY_KEY_MAX_PENDING & 1) && s->max_pending &&
 	    !s->max_connections)
-		add_error(L, LINE_OF(POLICY_KEY_MAX_PENDING),
-			  "[%s]: max_pending needs max_connections",
-			  sec->name);
-#undef LINE_OF
+		conflict(L, sec, s, POLICY_KEY_MAX_PENDING, -1,
+			 "max_pending needs max_connections");
+}
+
+/* The special section a misspelt name was probably meant to be, or NULL:
+ * "[defualt]", "[globl]" and "[DEFAULT]" are otherwise rules without a
+ * match. */
+static const char *meant_special(const char *name)
+{
+	char low[POLICY_NAME_MAX];
+	size_t i;
+
+	for (i = 0; name[i] && i < sizeof low - 1; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[i] = 0;
+	if (distance(low, "default") <= 2)
+		return "default";
+	if (distance(low, "global") <= 2)
+		return "global";
+	return NULL;
 }
 
 /* Turns the sections read into rules with inherited settings. */
@@ -934,10 +1202,16 @@ static void finish(struct loader *L)
 
 		if (sec->is_default)
 			continue;
-		if (!sec->has_match)
-			add_error(L, sec->line, "[%s] has no 'match'; add the "
+		if (!sec->has_match) {
+			const char *meant = meant_special(sec->name);
+
+			add_error(L, sec->line,
+				  "[%s] has no 'match'; add the "
 				  "destinations it guards, e.g. 'match = "
-				  "payment-service:8000'", sec->name);
+				  "payment-service:8000'%s%s%s",
+				  sec->name, meant ? "; did you mean [" : "",
+				  meant ? meant : "", meant ? "]?" : "");
+		}
 		r = &p->rules[nrules];
 		snprintf(r->name, sizeof r->name, "%s", sec->name);
 		r->line = sec->line;
@@ -955,6 +1229,50 @@ static void finish(struct loader *L)
 	p->nrules = nrules;
 }
 
+/* One error of this load, for sorting: its line, then its position. */
+struct err_ref {
+	unsigned line;
+	size_t pos;
+	char *msg;
+};
+
+/* qsort comparator: by line, then in the order found (a stable sort). */
+static int err_ref_cmp(const void *x, const void *y)
+{
+	const struct err_ref *a = x, *b = y;
+
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+/* Puts the errors of this load in line order, keeping every one; errors
+ * found at the same line stay in the order they were found. */
+static void sort_errors(struct loader *L)
+{
+	size_t n = L->errs->n - L->first_err;
+	struct err_ref *refs;
+
+	if (n < 2 || !L->err_lines)
+		return;
+	refs = malloc(n * sizeof *refs);
+	if (!refs) {
+		L->oom = 1;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		refs[i].line = L->err_lines[i];
+		refs[i].pos = i;
+		refs[i].msg = L->errs->msgs[L->first_err + i];
+	}
+	qsort(refs, n, sizeof *refs, err_ref_cmp);
+	for (size_t i = 0; i < n; i++) {
+		L->errs->msgs[L->first_err + i] = refs[i].msg;
+		L->err_lines[i] = refs[i].line;
+	}
+	free(refs);
+}
+
 /* Same as policy_load, from a string; name is what errors call the file. */
 struct policy *policy_load_string(const char *name, const char *text,
 				  struct policy_errors *errs)
@@ -966,6 +1284,8 @@ struct policy *policy_load_string(const char *name, const char *text,
 	L.file = name;
 	L.text = L.pos = text;
 	L.errs = errs;
+	L.first_err = before;
+	L.keep_lines = true;
 	L.p = p;
 	if (!p || !(p->path = strdup(name)))
 		goto oom;
@@ -984,6 +1304,10 @@ struct policy *policy_load_string(const char *name, const char *text,
 	}
 	free(L.secs);
 	free(L.sec_index);
+	scratch_reset(&L, "", 0);
+	sort_errors(&L);
+	free(L.err_lines);
+	L.keep_lines = false;
 	if (L.oom)
 		goto oom;
 	if (errs->n != before) {
@@ -997,20 +1321,27 @@ oom:
 	return NULL;
 }
 
+#define POLICY_FILE_MAX (64u << 20) /* a policy file is far smaller */
+
 /* Parses the file at path; returns a new policy, or NULL with every error
  * appended to errs. */
 struct policy *policy_load(const char *path, struct policy_errors *errs)
 {
+	struct loader L = {.file = path, .errs = errs};
 	struct policy *p = NULL;
 	char *text = NULL;
-	size_t len = 0, cap = 0, n;
+	size_t len = 0, cap = 0, n, before = errs->n;
+	struct stat st;
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
-		struct loader L = {.file = path, .errs = errs};
 		add_error(&L, 0, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
+	/* a regular file is measured first; a pipe as it is read */
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size > POLICY_FILE_MAX)
+		goto too_big;
 	for (;;) {
 		if (cap - len < 4096) {
 			char *g = realloc(text, cap ? cap * 2 : 8192);
@@ -1021,24 +1352,26 @@ struct policy *policy_load(const char *path, struct policy_errors *errs)
 		}
 		n = fread(text + len, 1, cap - len - 1, f);
 		len += n;
+		if (len > POLICY_FILE_MAX)
+			goto too_big;
 		if (n == 0)
-			break;
-		if (len > 64u << 20)
 			break;
 	}
 	if (ferror(f) || memchr(text, 0, len)) {
-		struct loader L = {.file = path, .errs = errs};
-		add_error(&L, 0, ferror(f) ? "read error" :
-			  "contains a NUL byte; is this a policy file?");
+		add_error(&L, 0,
+			  ferror(f)
+			      ? "read error"
+			      : "contains a NUL byte; is this a policy file?");
 		goto out;
 	}
 	text[len] = 0;
 	p = policy_load_string(path, text, errs);
+	goto out;
+too_big:
+	add_error(&L, 0, "larger than 64 MiB; is this a policy file?");
 out:
-	if (!p && !errs->n) {
-		struct loader L = {.file = path, .errs = errs};
+	if (!p && errs->n == before)
 		add_error(&L, 0, "out of memory");
-	}
 	free(text);
 	fclose(f);
 	return p;
@@ -1084,6 +1417,16 @@ static void format_ppm(uint32_t ppm, char *buf, size_t len)
 		snprintf(buf, len, "%u%%", ppm / 10000);
 	else
 		snprintf(buf, len, "%g%%", ppm / 10000.0);
+}
+
+/* The whole number N for which "N/m" parses to mps, or 0: a rate stored
+ * in thousandths per second is exact per minute only after rounding, as
+ * 7/m is 116.67 and kept as 117. */
+static uint64_t per_minute(uint64_t mps)
+{
+	uint64_t n = (mps * 60 + 500) / 1000;
+
+	return n && (n * 1000 + 30) / 60 == mps ? n : 0;
 }
 
 /* Formats the value of key k in s as the file would write it. */
@@ -1133,9 +1476,9 @@ void policy_format_value(const struct policy_settings *s, enum policy_key k,
 		else if (u64 % 1000 == 0)
 			snprintf(buf, len, "%llu/s",
 				 (unsigned long long)(u64 / 1000));
-		else if (u64 * 60 % 1000 == 0)
+		else if (per_minute(u64))
 			snprintf(buf, len, "%llu/m",
-				 (unsigned long long)(u64 * 60 / 1000));
+				 (unsigned long long)per_minute(u64));
 		else
 			snprintf(buf, len, "%g/s", u64 / 1000.0);
 		return;
@@ -1148,7 +1491,7 @@ void policy_format_value(const struct policy_settings *s, enum policy_key k,
 			 s->retry_on & POLICY_RETRY_REFUSED ? "refused " : "",
 			 s->retry_on & POLICY_RETRY_TIMEOUT ? "timeout " : "",
 			 s->retry_on & POLICY_RETRY_UNREACHABLE ? "unreachable "
-								 : "",
+								: "",
 			 s->retry_on & POLICY_RETRY_RESET ? "reset " : "",
 			 s->retry_on ? "" : "none");
 		if (s->retry_on && strlen(buf))
@@ -1159,7 +1502,7 @@ void policy_format_value(const struct policy_settings *s, enum policy_key k,
 		return;
 	case POLICY_KEY_BREAKER:
 		snprintf(buf, len, "%s",
-			 s->breaker == POLICY_BREAKER_ON	    ? "on"
+			 s->breaker == POLICY_BREAKER_ON	? "on"
 			 : s->breaker == POLICY_BREAKER_DRY_RUN ? "dry-run"
 								: "off");
 		return;
@@ -1212,8 +1555,7 @@ int policy_log_level(const char *name)
 }
 
 /* Expands %u in a segment name into buf; 0 or -ENAMETOOLONG. */
-int policy_segment_name(const char *raw, unsigned uid, char *buf,
-			size_t len)
+int policy_segment_name(const char *raw, unsigned uid, char *buf, size_t len)
 {
 	size_t o = 0;
 

@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-#define POLICY_NAME_MAX 64   /* rule names, including the NUL */
-#define POLICY_SEGMENT_MAX 64 /* shm names, including the NUL */
-#define POLICY_PPM 1000000u  /* shares are stored in parts per million */
+#define POLICY_NAME_MAX	   64	    /* rule names, including the NUL */
+#define POLICY_SEGMENT_MAX 64	    /* shm names, including the NUL */
+#define POLICY_PPM	   1000000u /* shares are stored in parts per million */
 
 enum policy_breaker_mode {
 	POLICY_BREAKER_OFF,
@@ -32,10 +32,10 @@ enum policy_classify {
 };
 
 /* retry_on bits */
-#define POLICY_RETRY_REFUSED 0x1u
-#define POLICY_RETRY_TIMEOUT 0x2u
+#define POLICY_RETRY_REFUSED	 0x1u
+#define POLICY_RETRY_TIMEOUT	 0x2u
 #define POLICY_RETRY_UNREACHABLE 0x4u
-#define POLICY_RETRY_RESET 0x8u
+#define POLICY_RETRY_RESET	 0x8u
 
 enum policy_log {
 	POLICY_LOG_ERROR,
@@ -98,11 +98,11 @@ struct policy_settings {
 	enum policy_breaker_mode breaker;
 	uint32_t breaker_failures;
 	uint32_t breaker_failure_rate_ppm; /* 0: none */
-	uint32_t breaker_window_calls;     /* one of these two is set */
+	uint32_t breaker_window_calls;	   /* one of these two is set */
 	uint64_t breaker_window_ms;
 	uint32_t breaker_min_calls;
-	uint64_t breaker_slow_ms;          /* 0: none */
-	uint32_t breaker_slow_rate_ppm;    /* 0: none */
+	uint64_t breaker_slow_ms;	/* 0: none */
+	uint32_t breaker_slow_rate_ppm; /* 0: none */
 	uint64_t breaker_open_ms;
 	uint64_t breaker_open_max_ms;
 	uint32_t breaker_probes;
@@ -110,37 +110,37 @@ struct policy_settings {
 	uint32_t max_connections; /* 0: none */
 	uint32_t max_pending;
 	uint64_t queue_timeout_ms;
-	uint64_t rate_mps;  /* milli-connections per second; 0: none */
+	uint64_t rate_mps;   /* milli-connections per second; 0: none */
 	uint32_t rate_burst; /* 0: the rate per second, at least 1 */
 	int reject_errno;
 	enum policy_classify classify;
 	uint32_t fault_abort_ppm;
 	uint64_t fault_delay_ms;
 	uint32_t fault_delay_ppm;
-	uint64_t set;      /* bit (1 << key): set in this section itself */
+	uint64_t set; /* bit (1 << key): set in this section itself */
 	uint32_t key_line[POLICY_KEY_COUNT]; /* line of that setting, or 0 */
 };
 
 enum policy_pattern_kind {
-	POLICY_PAT_ANY,   /* "*" */
-	POLICY_PAT_CIDR,  /* 10.0.0.0/8, [fd00::]/8 */
-	POLICY_PAT_GLOB,  /* *.internal */
-	POLICY_PAT_HOST,  /* payment-service */
-	POLICY_PAT_ADDR,  /* 10.1.0.5, [::1] */
+	POLICY_PAT_ANY,	 /* "*" */
+	POLICY_PAT_CIDR, /* 10.0.0.0/8, [fd00::]/8 */
+	POLICY_PAT_GLOB, /* *.internal */
+	POLICY_PAT_HOST, /* payment-service */
+	POLICY_PAT_ADDR, /* 10.1.0.5, [::1] */
 };
 
 /* One destination pattern of a rule.  Addresses are kept as IPv6, IPv4 as
  * v4-mapped (::ffff:a.b.c.d), so one index serves both families. */
 struct policy_pattern {
 	enum policy_pattern_kind kind;
-	char *host;        /* lower case; HOST and GLOB (the whole glob) */
-	uint8_t addr[16];  /* ADDR and CIDR, masked */
-	unsigned prefix;   /* CIDR prefix in bits of the v6 form */
+	char *host;	  /* lower case; HOST and GLOB (the whole glob) */
+	uint8_t addr[16]; /* ADDR and CIDR, masked */
+	unsigned prefix;  /* CIDR prefix in bits of the v6 form */
 	uint16_t port_lo, port_hi;
-	unsigned rule;     /* index into policy.rules */
-	unsigned order;    /* position in the file, for the final tie-break */
+	unsigned rule;	/* index into policy.rules */
+	unsigned order; /* position in the file, for the final tie-break */
 	unsigned line;
-	char *text;        /* as written */
+	char *text; /* as written */
 };
 
 struct policy_rule {
@@ -152,12 +152,12 @@ struct policy_rule {
 struct policy_index; /* the hash tables built by policy_load */
 
 struct policy {
-	char *path;              /* as the user named it */
+	char *path;			  /* as the user named it */
 	char segment[POLICY_SEGMENT_MAX]; /* raw, before %u expansion */
 	unsigned segment_line;
 	enum policy_log log;
 	uint64_t reload_ms;
-	bool has_default;        /* a [default] section guards unmatched TCP */
+	bool has_default; /* a [default] section guards unmatched TCP */
 	struct policy_settings defaults;
 	struct policy_rule *rules;
 	size_t nrules;
@@ -174,8 +174,8 @@ struct policy_errors {
 
 /* The outcome of matching one destination. */
 struct policy_match {
-	int rule;          /* index into rules; -1: [default]; -2: unguarded */
-	int pattern;       /* index into patterns that won, or -1 */
+	int rule;    /* index into rules; -1: [default]; -2: unguarded */
+	int pattern; /* index into patterns that won, or -1 */
 };
 
 /* Fills *s with the built-in defaults of SPEC §2. */
@@ -230,8 +230,7 @@ const char *policy_pattern_kind_name(enum policy_pattern_kind k);
 int policy_log_level(const char *name);
 
 /* Expands %u in a segment name into buf; 0 or -ENAMETOOLONG. */
-int policy_segment_name(const char *raw, unsigned uid, char *buf,
-			size_t len);
+int policy_segment_name(const char *raw, unsigned uid, char *buf, size_t len);
 
 /* Finds the policy file into buf: 1 when FUSEBOX_POLICY names it, 2 when
  * found in the search list of SPEC §1, -ENOENT when there is none. */

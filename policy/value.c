@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Rounds a non-negative value to the nearest whole number, halves up; no
  * libm, so that libpolicy.a links without -lm (the shim, the fuzzer). */
@@ -64,7 +65,8 @@ int value_duration(const char *s, uint64_t *ms)
 	else if (!*u && v == 0)
 		mul = 0;
 	else
-		return *u ? -EINVAL : -ENOENT; /* -ENOENT: the unit is missing */
+		return *u ? -EINVAL
+			  : -ENOENT; /* -ENOENT: the unit is missing */
 	v *= mul;
 	if (v > 7 * 24 * 3600000.0)
 		return -ERANGE;
@@ -140,12 +142,14 @@ int value_count(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
-/* Parses on/off style switches; 1, 0 or -EINVAL. */
+/* Parses on/off style switches, in any case; 1, 0 or -EINVAL. */
 int value_bool(const char *s)
 {
-	if (!strcmp(s, "on") || !strcmp(s, "yes") || !strcmp(s, "true"))
+	if (!strcasecmp(s, "on") || !strcasecmp(s, "yes") ||
+	    !strcasecmp(s, "true"))
 		return 1;
-	if (!strcmp(s, "off") || !strcmp(s, "no") || !strcmp(s, "false"))
+	if (!strcasecmp(s, "off") || !strcasecmp(s, "no") ||
+	    !strcasecmp(s, "false"))
 		return 0;
 	return -EINVAL;
 }

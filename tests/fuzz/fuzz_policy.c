@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer harness of the policy loader: parses the input as a policy
  * file and, when it loads, matches fixed destinations (checking the index
- * against the reference scan) and formats every setting. */
+ * against the reference scan) and formats every setting.  Errors must come
+ * in line order, and a segment name must fit once %u is expanded. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -83,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const unsigned ports[] = {8000, 80, 443, 1, 65535};
 	const char *hosts[8] = {"payment-service", "db.internal", "A.B.C", NULL,
 				"x.svc3.internal"};
-	char names[3][256], seg[128];
+	char names[3][256], seg[POLICY_SEGMENT_MAX];
 	struct policy_errors errs = {0};
 	struct policy *p;
 	char *text = malloc(size + 1);
@@ -96,9 +97,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = policy_load_string("fuzz.ini", text, &errs);
 	if (p ? errs.n != 0 : errs.n == 0)
 		abort();
-	for (size_t i = 0; i < errs.n; i++)
+	for (size_t i = 0, last = 0; i < errs.n; i++) {
+		unsigned long line;
+
 		if (strncmp(errs.msgs[i], "fuzz.ini:", 9))
 			abort();
+		/* errors come in line order (those without a line first) */
+		line = strtoul(errs.msgs[i] + 9, NULL, 10);
+		if (line < last)
+			abort();
+		last = line;
+	}
 	if (p) {
 		/* names of the policy's own host patterns, globs made
 		 * concrete, so that the host paths are reached */

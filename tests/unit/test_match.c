@@ -216,6 +216,92 @@ Test(match, reports_bad_patterns)
 	policy_errors_free(&errs);
 }
 
+/* Collects the messages match_parse reports, one a call. */
+struct reports {
+	char msgs[8][512];
+	size_t n;
+};
+
+static void collect_report(void *ctx, const char *why)
+{
+	struct reports *r = ctx;
+
+	if (r->n < 8)
+		snprintf(r->msgs[r->n], sizeof r->msgs[0], "%s", why);
+	r->n++;
+}
+
+Test(match, parse_reports_every_bad_pattern)
+{
+	struct policy p = {0};
+	struct reports r = {0};
+
+	cr_assert_eq(match_parse(&p, 3, "x:0 good, [::1 10.0.0.0/33 h:80", 9,
+				 collect_report, &r),
+		     0);
+	cr_assert_eq(r.n, 3);
+	cr_assert_str_eq(r.msgs[0], "'x:0': ports are N, N-M or * with N "
+				    "from 1 to 65535 (e.g. 8000, 8000-8100)");
+	cr_assert_str_eq(r.msgs[1], "'[::1' is not a pattern; use "
+				    "HOST[:PORTS], [IPv6]:PORTS or a CIDR "
+				    "block such as 10.0.0.0/8");
+	cr_assert_str_eq(r.msgs[2], "'10.0.0.0/33': the prefix length of an "
+				    "IPv4 block is 0 to 32");
+	cr_assert_eq(p.npatterns, 2, "the good patterns are kept");
+	cr_assert_str_eq(p.patterns[0].text, "good");
+	cr_assert_eq(p.patterns[0].rule, 3);
+	cr_assert_eq(p.patterns[0].line, 9);
+	cr_assert_str_eq(p.patterns[1].text, "h:80");
+	match_free(&p);
+	r.n = 0;
+	cr_assert_eq(match_parse(&p, 0, "", 1, collect_report, &r), 0);
+	cr_assert_eq(r.n, 1);
+	cr_assert_str_eq(r.msgs[0], "empty; list destinations such as "
+				    "payment-service:8000");
+	cr_assert_eq(p.npatterns, 0);
+	match_free(&p);
+}
+
+Test(match, all_digit_hosts_are_bad_ipv4_addresses)
+{
+	static const struct {
+		const char *pat, *why;
+	} t[] = {
+	    {"10.0.0.256", "'10.0.0.256' is not an IPv4 address, and the "
+			   "last label of a hostname must contain a letter"},
+	    {"1.2.3", "'1.2.3' is not an IPv4 address, and the last label "
+		      "of a hostname must contain a letter"},
+	    {"1.2.3.4.5:80", "'1.2.3.4.5:80': '1.2.3.4.5' is not an IPv4 "
+			     "address, and the last label of a hostname "
+			     "must contain a letter"},
+	    {"127.1", "'127.1' is not an IPv4 address, and the last label "
+		      "of a hostname must contain a letter"},
+	    {"8000", "'8000' is not an IPv4 address, and the last label of "
+		     "a hostname must contain a letter"},
+	    {"host.123.", "'host.123.' is not an IPv4 address, and the "
+			  "last label of a hostname must contain a letter"},
+	};
+	char text[256], want[512];
+	struct policy *p;
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		snprintf(text, sizeof text, "[r]\nmatch = %s\n", t[i].pat);
+		cr_assert_null(policy_load_string("m.ini", text, &errs),
+			       "%s accepted", t[i].pat);
+		cr_assert_eq(errs.n, 1);
+		snprintf(want, sizeof want, "m.ini:2: match: %s", t[i].why);
+		cr_assert_str_eq(errs.msgs[0], want);
+		policy_errors_free(&errs);
+	}
+	/* digits elsewhere, a letter in the last label, and globs are fine */
+	p = load_ok("[r]\nmatch = 123.example 10.0.0.x a1 1a 0x7f "
+		    "web-01.internal 10.0.0.* db.example.\n");
+	cr_assert_eq(p->npatterns, 8);
+	cr_assert_eq(p->patterns[0].kind, POLICY_PAT_HOST);
+	cr_assert_eq(p->patterns[6].kind, POLICY_PAT_GLOB);
+	policy_free(p);
+}
+
 Test(match, hostname_with_port)
 {
 	struct policy *p = load_ok("[pay]\nmatch = payment-service:8000\n");

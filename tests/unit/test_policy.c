@@ -418,10 +418,10 @@ Test(policy, reports_unknown_key_with_suggestion)
 		      "t.ini:3: unknown key 'conect_timeout' in [r]; did you "
 		      "mean 'connect_timeout'?");
 	EXPECT_ERRORS("[r]\nmach = h\n",
-		      "t.ini:2: unknown key 'mach' in [r]; did you mean "
-		      "'match'?",
 		      "t.ini:1: [r] has no 'match'; add the destinations it "
-		      "guards, e.g. 'match = payment-service:8000'");
+		      "guards, e.g. 'match = payment-service:8000'",
+		      "t.ini:2: unknown key 'mach' in [r]; did you mean "
+		      "'match'?");
 	EXPECT_ERRORS("[default]\nbreaker_failure = 3\n",
 		      "t.ini:2: unknown key 'breaker_failure' in [default]; "
 		      "did you mean 'breaker_failures'?");
@@ -453,9 +453,8 @@ Test(policy, reports_malformed_values)
 		      "write a number and a unit: ms, s, m or h (e.g. 500ms, "
 		      "1.5s)");
 	EXPECT_ERRORS("[r]\nmatch = h\nretry_backoff = none\n",
-		      "t.ini:3: retry_backoff: 'none' is not a duration; "
-		      "write a number and a unit: ms, s, m or h (e.g. 500ms, "
-		      "1.5s)");
+		      "t.ini:3: retry_backoff: 'none' is not allowed; "
+		      "retry_backoff needs a duration (the default is 25ms)");
 	EXPECT_ERRORS("[r]\nmatch = h\nretries = two\n",
 		      "t.ini:3: retries: 'two' is not a whole number; use 0 "
 		      "to 10");
@@ -466,7 +465,7 @@ Test(policy, reports_malformed_values)
 		      "t.ini:3: retry_on: 'crashed' is not a failure; use "
 		      "refused, timeout, unreachable, reset or none");
 	EXPECT_ERRORS("[r]\nmatch = h\nfailover = maybe\n",
-		      "t.ini:3: failover: use on or off");
+		      "t.ini:3: failover: use on or off (yes/no, true/false)");
 	EXPECT_ERRORS("[r]\nmatch = h\nbreaker_scope = host\n",
 		      "t.ini:3: breaker_scope: 'host' is not address or rule");
 	EXPECT_ERRORS("[r]\nmatch = h\nreject_errno = EPERM\n",
@@ -799,9 +798,9 @@ Test(policy, cross_checks_retry_backoff_max)
 		      "retry_backoff_max = 50ms\n",
 		      "t.ini:4: [r]: retry_backoff_max is less than "
 		      "retry_backoff; raise it or lower retry_backoff");
-	/* an inherited maximum is blamed on the section */
+	/* with an inherited maximum, the key the rule sets is blamed */
 	EXPECT_ERRORS("[r]\nmatch = h\nretry_backoff = 1s\n",
-		      "t.ini:1: [r]: retry_backoff_max is less than "
+		      "t.ini:3: [r]: retry_backoff_max is less than "
 		      "retry_backoff; raise it or lower retry_backoff");
 	check_ok("[r]\nmatch = h\nretry_backoff = 1s\nretry_backoff_max = "
 		 "1s\n");
@@ -810,7 +809,7 @@ Test(policy, cross_checks_retry_backoff_max)
 Test(policy, cross_checks_breaker_open_max)
 {
 	EXPECT_ERRORS("[default]\nbreaker_open = 10m\n",
-		      "t.ini:1: [default]: breaker_open_max is less than "
+		      "t.ini:2: [default]: breaker_open_max is less than "
 		      "breaker_open; raise it or lower breaker_open");
 	EXPECT_ERRORS("[r]\nmatch = h\nbreaker_open_max = 10s\n",
 		      "t.ini:3: [r]: breaker_open_max is less than "
@@ -941,12 +940,55 @@ Test(policy, reports_bad_global_values)
 	EXPECT_ERRORS("[global]\nsegment = a%x\n",
 		      "t.ini:2: segment: 'a%x' is not a segment name; use "
 		      "letters, digits, '_', '-', '.' and %u for the uid");
-	EXPECT_ERRORS(
-	    "[global]\nsegment = "
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%u\n",
-	    "t.ini:2: segment: "
-	    "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa%u' "
-	    "is too long; use at most 53 characters");
+}
+
+/* Loads "[global]\nsegment = " plus n letters plus tail: NULL when
+ * rejected, with the one error checked against the 63 character rule. */
+static struct policy *load_segment(size_t n, const char *tail)
+{
+	char name[128], text[192], want[256];
+	struct policy *p;
+
+	memset(name, 'a', n);
+	snprintf(name + n, sizeof name - n, "%s", tail);
+	snprintf(text, sizeof text, "[global]\nsegment = %s\n", name);
+	p = load(text);
+	if (p) {
+		cr_assert_eq(errs.n, 0, "%s", dump());
+		cr_assert_str_eq(p->segment, name);
+		return p;
+	}
+	cr_assert_eq(errs.n, 1, "%s", dump());
+	snprintf(want, sizeof want,
+		 "t.ini:2: segment: '%s' is too long; with each %%u counted "
+		 "as 10 digits, the name must fit in 63 characters",
+		 name);
+	cr_assert_str_eq(errs.msgs[0], want);
+	policy_errors_free(&errs);
+	return NULL;
+}
+
+Test(policy, segment_length_check_agrees_with_its_message)
+{
+	char buf[POLICY_SEGMENT_MAX];
+	struct policy *p;
+
+	/* 63 characters without %u fit; the message used to say 53 */
+	p = load_segment(63, "");
+	cr_assert_not_null(p);
+	cr_assert_eq(policy_segment_name(p->segment, 0, buf, sizeof buf), 0);
+	policy_free(p);
+	cr_assert_null(load_segment(64, ""));
+	/* 53 + the 10 digits of the largest uid = 63 */
+	p = load_segment(53, "%u");
+	cr_assert_not_null(p);
+	cr_assert_eq(
+	    policy_segment_name(p->segment, 4294967295u, buf, sizeof buf), 0);
+	cr_assert_eq(strlen(buf), 63);
+	policy_free(p);
+	cr_assert_null(load_segment(54, "%u"));
+	cr_assert_null(load_segment(44, "%u%u"));
+	policy_free(load_segment(43, "%u%u"));
 }
 
 Test(policy, log_level_names)
@@ -1118,6 +1160,357 @@ Test(policy, loads_a_large_file, .timeout = 10)
 	policy_free(p);
 	free(text);
 	unlink(path);
+}
+
+Test(policy, reports_every_bad_pattern_of_a_match_line)
+{
+	struct policy *p;
+
+	EXPECT_ERRORS("[r]\nmatch = a:0 ok bad!host b:70000 fine:80\n",
+		      "t.ini:2: match: 'a:0': ports are N, N-M or * with N "
+		      "from 1 to 65535 (e.g. 8000, 8000-8100)",
+		      "t.ini:2: match: 'bad!host' is not a hostname, address, "
+		      "CIDR block or *; hostnames use letters, digits, '-', "
+		      "'.', '_'",
+		      "t.ini:2: match: 'b:70000': ports are N, N-M or * with "
+		      "N from 1 to 65535 (e.g. 8000, 8000-8100)");
+	/* the good patterns of the line are kept */
+	p = load_ok("[r]\nmatch = ok fine:80\n");
+	cr_assert_eq(p->npatterns, 2);
+	policy_free(p);
+}
+
+Test(policy, checks_keys_of_sections_it_cannot_use)
+{
+	/* a malformed header: its keys are checked under the name it has */
+	EXPECT_ERRORS("[r\nretries = 11\nmatch = h:0\nfrob = 1\n",
+		      "t.ini:1: malformed section header; write [name]",
+		      "t.ini:2: retries: 11 is out of range; use 0 to 10",
+		      "t.ini:3: match: 'h:0': ports are N, N-M or * with N "
+		      "from 1 to 65535 (e.g. 8000, 8000-8100)",
+		      "t.ini:4: unknown key 'frob' in [r]; see fusebox.ini(5) "
+		      "for the keys");
+	EXPECT_ERRORS("[r] x\nbreaker = maybe\n",
+		      "t.ini:1: malformed section header; write [name]",
+		      "t.ini:2: breaker: 'maybe' is not one of on, off, "
+		      "dry-run");
+	/* a bad rule name */
+	EXPECT_ERRORS("[bad name!]\nmatch = h\nretries = x\nretries = 1\n"
+		      "retries = 2\n",
+		      "t.ini:1: [bad name!]: a rule name is 1 to 63 letters, "
+		      "digits, '_', '-' or '.'",
+		      "t.ini:3: retries: 'x' is not a whole number; use 0 to "
+		      "10",
+		      "t.ini:5: duplicate key 'retries' in [bad name!] (first "
+		      "set at line 4); remove one");
+	/* a repeated rule: checked, but its keys are not merged into the
+	 * first one, so no duplicate across the two */
+	EXPECT_ERRORS("[r]\nmatch = h\nretries = 1\n[r]\nmatch = 10.0.0.0/40\n"
+		      "retries = 2\nconect_timeout = 1s\n",
+		      "t.ini:4: section [r] is already defined at line 1; "
+		      "merge the two",
+		      "t.ini:5: match: '10.0.0.0/40': the prefix length of an "
+		      "IPv4 block is 0 to 32",
+		      "t.ini:7: unknown key 'conect_timeout' in [r]; did you "
+		      "mean 'connect_timeout'?");
+	/* a repeated [default]: still no match in it */
+	EXPECT_ERRORS("[default]\n[default]\nmatch = h\nrate = 5\n",
+		      "t.ini:2: section [default] is already defined at line "
+		      "1; merge the two",
+		      "t.ini:3: 'match' is not allowed in [default]; put it in "
+		      "a rule section",
+		      "t.ini:4: rate: '5' needs a unit: /s or /m (e.g. 5/s)");
+	/* the next good section is used as before */
+	EXPECT_ERRORS("[bad!]\nretries = 1\n[r]\nretries = 2\n",
+		      "t.ini:1: [bad!]: a rule name is 1 to 63 letters, "
+		      "digits, '_', '-' or '.'",
+		      "t.ini:3: [r] has no 'match'; add the destinations it "
+		      "guards, e.g. 'match = payment-service:8000'");
+}
+
+Test(policy, none_clears_max_connections_and_rate_burst)
+{
+	struct policy *p = load_ok("[default]\n"
+				   "max_connections = 10\n"
+				   "rate = 5/s\n"
+				   "rate_burst = 20\n"
+				   "[a]\n"
+				   "match = a\n"
+				   "max_connections = none\n"
+				   "rate_burst = none\n"
+				   "[b]\n"
+				   "match = b\n");
+	const struct policy_settings *a = &p->rules[0].s, *b = &p->rules[1].s;
+
+	cr_assert_eq(a->max_connections, 0);
+	cr_assert_eq(a->rate_burst, 0);
+	cr_assert_eq(a->rate_mps, 5000);
+	cr_assert_str_eq(fmt(a, POLICY_KEY_MAX_CONNECTIONS), "none");
+	cr_assert_str_eq(fmt(a, POLICY_KEY_RATE_BURST), "rate per second");
+	cr_assert_eq(a->key_line[POLICY_KEY_MAX_CONNECTIONS], 7);
+	cr_assert_eq(b->max_connections, 10);
+	cr_assert_eq(b->rate_burst, 20);
+	policy_free(p);
+	/* none needs no rate, and a rule may drop the limit its inherited
+	 * max_pending waits for */
+	check_ok("[r]\nmatch = h\nrate_burst = none\n");
+	check_ok("[default]\nmax_connections = 5\nmax_pending = 2\n"
+		 "[r]\nmatch = h\nmax_connections = none\n");
+	EXPECT_ERRORS("[r]\nmatch = h\nmax_connections = 0\n",
+		      "t.ini:3: max_connections: 0 is out of range; use 1 to "
+		      "1000000, or none");
+	EXPECT_ERRORS("[r]\nmatch = h\nrate_burst = lots\n",
+		      "t.ini:3: rate_burst: 'lots' is not a whole number; use "
+		      "1 to 1000000, or none");
+	EXPECT_ERRORS("[r]\nmatch = h\nretries = none\n",
+		      "t.ini:3: retries: 'none' is not a whole number; use 0 "
+		      "to 10");
+}
+
+Test(policy, durations_that_are_not_optional_reject_none)
+{
+	EXPECT_ERRORS("[default]\n"
+		      "retry_backoff_max = none\n"
+		      "breaker_open = none\n"
+		      "breaker_open_max = none\n"
+		      "queue_timeout = none\n",
+		      "t.ini:2: retry_backoff_max: 'none' is not allowed; "
+		      "retry_backoff_max needs a duration (the default is "
+		      "250ms)",
+		      "t.ini:3: breaker_open: 'none' is not allowed; "
+		      "breaker_open needs a duration (the default is 30s)",
+		      "t.ini:4: breaker_open_max: 'none' is not allowed; "
+		      "breaker_open_max needs a duration (the default is 5m)",
+		      "t.ini:5: queue_timeout: 'none' is not allowed; "
+		      "queue_timeout needs a duration (the default is 1s)");
+}
+
+Test(policy, default_conflict_is_reported_once_at_its_key)
+{
+	/* three rules inherit it; only [default] reports, at line 3 */
+	EXPECT_ERRORS("[default]\n"
+		      "retries = 1\n"
+		      "retry_backoff = 1s\n"
+		      "breaker_slow_rate = 50%\n"
+		      "[a]\nmatch = a\n"
+		      "[b]\nmatch = b\n"
+		      "[c]\nmatch = c\n",
+		      "t.ini:3: [default]: retry_backoff_max is less than "
+		      "retry_backoff; raise it or lower retry_backoff",
+		      "t.ini:4: [default]: breaker_slow_rate needs "
+		      "breaker_slow (how long a slow call takes, e.g. "
+		      "breaker_slow = 1s)");
+	/* a rule that sets one of the keys has a conflict of its own */
+	EXPECT_ERRORS("[default]\n"
+		      "retry_backoff = 100ms\n"
+		      "retry_backoff_max = 200ms\n"
+		      "[a]\nmatch = a\n"
+		      "retry_backoff_max = 50ms\n"
+		      "[b]\nmatch = b\n",
+		      "t.ini:6: [a]: retry_backoff_max is less than "
+		      "retry_backoff; raise it or lower retry_backoff");
+	EXPECT_ERRORS("[default]\n"
+		      "breaker_open_max = 1s\n"
+		      "breaker_open = 2s\n"
+		      "[a]\nmatch = a\n"
+		      "breaker_open = 3s\n",
+		      "t.ini:2: [default]: breaker_open_max is less than "
+		      "breaker_open; raise it or lower breaker_open",
+		      "t.ini:6: [a]: breaker_open_max is less than "
+		      "breaker_open; raise it or lower breaker_open");
+	/* fixing it in the rule is not an error */
+	EXPECT_ERRORS("[default]\nbreaker_slow_rate = 10%\n"
+		      "[a]\nmatch = a\nbreaker_slow = 1s\n"
+		      "[b]\nmatch = b\n",
+		      "t.ini:2: [default]: breaker_slow_rate needs "
+		      "breaker_slow (how long a slow call takes, e.g. "
+		      "breaker_slow = 1s)");
+}
+
+Test(policy, errors_are_in_line_order)
+{
+	EXPECT_ERRORS("[a]\n"		     /* 1: no match */
+		      "retries = 1\n"	     /* 2 */
+		      "retry_backoff = 2s\n" /* 3: cross-check */
+		      "retries = 2\n"	     /* 4: duplicate */
+		      "[default]\n"	     /* 5 */
+		      "breaker_open = 0\n"   /* 6: cross-check */
+		      "breaker_probes = 0\n" /* 7: range */
+		      "[b]\n"		     /* 8: no match */
+		      "rate_burst = 3\n",    /* 9: cross-check */
+		      "t.ini:1: [a] has no 'match'; add the destinations it "
+		      "guards, e.g. 'match = payment-service:8000'",
+		      "t.ini:3: [a]: retry_backoff_max is less than "
+		      "retry_backoff; raise it or lower retry_backoff",
+		      "t.ini:4: duplicate key 'retries' in [a] (first set at "
+		      "line 2); remove one",
+		      "t.ini:6: [default]: breaker_open must be at least 1ms",
+		      "t.ini:7: breaker_probes: 0 is out of range; use 1 to "
+		      "100",
+		      "t.ini:8: [b] has no 'match'; add the destinations it "
+		      "guards, e.g. 'match = payment-service:8000'",
+		      "t.ini:9: [b]: rate_burst needs rate (e.g. rate = "
+		      "100/s)");
+	/* errors of one line stay in the order found */
+	EXPECT_ERRORS("[r]\nmatch = h:0 h:1-0\n",
+		      "t.ini:2: match: 'h:0': ports are N, N-M or * with N "
+		      "from 1 to 65535 (e.g. 8000, 8000-8100)",
+		      "t.ini:2: match: 'h:1-0': ports are N, N-M or * with N "
+		      "from 1 to 65535 (e.g. 8000, 8000-8100)");
+}
+
+Test(policy, sorts_only_the_errors_of_this_load)
+{
+	cr_assert_null(load("[r]\nmatch = h\nretries = 50\n"));
+	cr_assert_null(load("[s]\nretries = x\n"));
+	cr_assert_eq(errs.n, 3, "%s", dump());
+	cr_assert_str_eq(errs.msgs[0], "t.ini:3: retries: 50 is out of range; "
+				       "use 0 to 10");
+	cr_assert_str_eq(errs.msgs[1], "t.ini:1: [s] has no 'match'; add the "
+				       "destinations it guards, e.g. 'match = "
+				       "payment-service:8000'");
+	cr_assert_str_eq(errs.msgs[2], "t.ini:2: retries: 'x' is not a whole "
+				       "number; use 0 to 10");
+	policy_errors_free(&errs);
+}
+
+Test(policy, skips_a_utf8_byte_order_mark)
+{
+	struct policy *p = load_ok("\xef\xbb\xbf[r]\nmatch = h\nretries = 2\n");
+
+	cr_assert_eq(p->nrules, 1);
+	cr_assert_str_eq(p->rules[0].name, "r");
+	cr_assert_eq(p->rules[0].s.retries, 2);
+	policy_free(p);
+	p = load_ok("\xef\xbb\xbf; comment\r\n[global]\r\nlog = info\r\n");
+	cr_assert_eq(p->log, POLICY_LOG_INFO);
+	policy_free(p);
+	check_ok("\xef\xbb\xbf");
+	/* only before the first line */
+	EXPECT_ERRORS("[r]\nmatch = h\n\xef\xbb\xbfretries = 2\n",
+		      "t.ini:3: '\xef\xbb\xbfretries' is not a key name; did "
+		      "you mean 'retries'?");
+}
+
+Test(policy, reports_a_file_over_64_mib)
+{
+	char path[64], want[160];
+	int fd;
+
+	write_temp(path, "[r]\nmatch = h\n", 14);
+	fd = open(path, O_WRONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (64 << 20) + 1), 0);
+	close(fd);
+	cr_assert_null(policy_load(path, &errs));
+	cr_assert_eq(errs.n, 1, "%s", dump());
+	snprintf(want, sizeof want,
+		 "%s: larger than 64 MiB; is this a policy file?", path);
+	cr_assert_str_eq(errs.msgs[0], want);
+	policy_errors_free(&errs);
+	unlink(path);
+}
+
+Test(policy, reports_a_key_that_is_not_a_key_name)
+{
+	EXPECT_ERRORS("[r]\nmatch = h\nretries: 2\n",
+		      "t.ini:3: 'retries: 2' is not a key name; write key = "
+		      "value");
+	EXPECT_ERRORS("[r]\nmatch: a = b\n",
+		      "t.ini:1: [r] has no 'match'; add the destinations it "
+		      "guards, e.g. 'match = payment-service:8000'",
+		      "t.ini:2: 'match: a' is not a key name; write key = "
+		      "value");
+	EXPECT_ERRORS("[r]\nmatch = h\nretries: 2 ; two\n",
+		      "t.ini:3: 'retries: 2' is not a key name; write key = "
+		      "value");
+	EXPECT_ERRORS("[global]\nlog: info\n",
+		      "t.ini:2: 'log: info' is not a key name; write key = "
+		      "value");
+	/* close to a key: the suggestion instead */
+	EXPECT_ERRORS("[r]\nmatch = h\nconnect-timeout = 1s\n"
+		      "retry backoff = 1s\n= 3\n",
+		      "t.ini:3: 'connect-timeout' is not a key name; did you "
+		      "mean 'connect_timeout'?",
+		      "t.ini:4: 'retry backoff' is not a key name; did you "
+		      "mean 'retry_backoff'?",
+		      "t.ini:5: '' is not a key name; write key = value");
+	EXPECT_ERRORS("[global]\nre-load = 1s\n",
+		      "t.ini:2: 're-load' is not a key name; did you mean "
+		      "'reload'?");
+	/* a value may hold ':' and '=' */
+	check_ok("[r]\nmatch = h:80 [::1]:80\n");
+	/* not key-like before the ':': the plain message */
+	EXPECT_ERRORS("[r]\nmatch = h\nb.example:80\n",
+		      "t.ini:3: expected 'key = value', a [section] or a ; "
+		      "comment");
+}
+
+Test(policy, suggests_the_special_section_meant)
+{
+	EXPECT_ERRORS(
+	    "[defualt]\nretries = 1\n[globl]\nlog = info\n"
+	    "[DEFAULT]\n[GLOBL]\n[defaults]\n[other]\n",
+	    "t.ini:1: [defualt] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'; did you "
+	    "mean [default]?",
+	    "t.ini:3: [globl] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'; did you "
+	    "mean [global]?",
+	    "t.ini:4: unknown key 'log' in [globl]; see "
+	    "fusebox.ini(5) for the keys",
+	    "t.ini:5: [DEFAULT] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'; did you "
+	    "mean [default]?",
+	    "t.ini:6: [GLOBL] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'; did you "
+	    "mean [global]?",
+	    "t.ini:7: [defaults] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'; did you "
+	    "mean [default]?",
+	    "t.ini:8: [other] has no 'match'; add the destinations "
+	    "it guards, e.g. 'match = payment-service:8000'");
+}
+
+Test(policy, formats_rates_exact_per_minute)
+{
+	static const struct {
+		const char *in, *out;
+	} t[] = {
+	    {"7/m", "7/m"},	    {"1/m", "1/m"},
+	    {"59/m", "59/m"},	    {"61/m", "61/m"},
+	    {"600/m", "10/s"},	    {"90/m", "90/m"},
+	    {"0.5/s", "30/m"},	    {"2.5/s", "150/m"},
+	    {"100/s", "100/s"},	    {"0.001/s", "0.001/s"},
+	    {"1.234/s", "1.234/s"}, {"100000/m", "100000/m"},
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		char line[64];
+		struct policy *p;
+
+		snprintf(line, sizeof line, "rate = %s", t[i].in);
+		p = load_rule_line(line);
+		cr_assert_str_eq(fmt(&p->rules[0].s, POLICY_KEY_RATE), t[i].out,
+				 "%s", t[i].in);
+		policy_free(p);
+	}
+}
+
+Test(policy, switch_words_in_any_case)
+{
+	struct policy *p = load_ok("[r]\nmatch = h\nfailover = OFF\n"
+				   "breaker = On\n"
+				   "[s]\nmatch = i\nfailover = No\n"
+				   "breaker = Dry-Run\n"
+				   "[t]\nmatch = j\nbreaker = FALSE\n");
+
+	cr_assert_eq(p->rules[0].s.failover, false);
+	cr_assert_eq(p->rules[0].s.breaker, POLICY_BREAKER_ON);
+	cr_assert_eq(p->rules[1].s.failover, false);
+	cr_assert_eq(p->rules[1].s.breaker, POLICY_BREAKER_DRY_RUN);
+	cr_assert_eq(p->rules[2].s.breaker, POLICY_BREAKER_OFF);
+	policy_free(p);
 }
 
 /* Environment and working directory saved around the locate tests. */

@@ -193,5 +193,16 @@ Test(value, bool_words)
 	cr_assert_eq(value_bool("false"), 0);
 	cr_assert_eq(value_bool("maybe"), -EINVAL);
 	cr_assert_eq(value_bool(""), -EINVAL);
-	cr_assert_eq(value_bool("ON"), -EINVAL);
+	cr_assert_eq(value_bool("o"), -EINVAL);
+	cr_assert_eq(value_bool("onn"), -EINVAL);
+}
+
+Test(value, bool_words_in_any_case)
+{
+	cr_assert_eq(value_bool("ON"), 1);
+	cr_assert_eq(value_bool("Yes"), 1);
+	cr_assert_eq(value_bool("TRUE"), 1);
+	cr_assert_eq(value_bool("Off"), 0);
+	cr_assert_eq(value_bool("NO"), 0);
+	cr_assert_eq(value_bool("False"), 0);
 }
