@@ -129,7 +129,10 @@ static const struct {
     {"EAGAIN", EAGAIN},
 };
 
-static const char *const global_keys[] = {"segment", "log", "reload"};
+static const char *const global_keys[] = {"segment", "log", "reload",
+					  "segment_processes", "segment_rules",
+					  "segment_addresses"};
+#define NGLOBAL (sizeof global_keys / sizeof global_keys[0])
 
 static void format_ms(uint64_t ms, char *buf, size_t len);
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
@@ -159,7 +162,7 @@ struct loader {
 	 * checked, in scratch, but never used */
 	enum { S_NONE, S_GLOBAL, S_RULE, S_IGNORED } where;
 	bool seen_global;
-	unsigned global_line[3];
+	unsigned global_line[NGLOBAL];
 	struct policy *p;
 	struct section *secs;
 	size_t nsecs;
@@ -759,7 +762,7 @@ static void bad_key_name(struct loader *L, const char *s, size_t n)
 	key[n] = 0;
 	if (!memchr(key, ':', n)) {
 		if (L->where == S_GLOBAL) {
-			near = suggest(key, global_keys, 3);
+			near = suggest(key, global_keys, NGLOBAL);
 		} else {
 			for (int i = 0; i < POLICY_KEY_COUNT; i++)
 				names[i] = keys[i].name;
@@ -888,7 +891,7 @@ static char *reader(char *str, int num, void *stream)
 /* Handles one key of [global]. */
 static void on_global(struct loader *L, const char *name, const char *value)
 {
-	static const unsigned nglobal = 3;
+	const unsigned nglobal = NGLOBAL;
 	int which = -1;
 
 	for (unsigned i = 0; i < nglobal; i++)
@@ -904,7 +907,9 @@ static void on_global(struct loader *L, const char *name, const char *value)
 		else
 			add_error(L, L->line,
 				  "unknown key '%s' in [global]; "
-				  "[global] takes segment, log and reload",
+				  "[global] takes segment, log, reload, "
+				  "segment_processes, segment_rules and "
+				  "segment_addresses",
 				  name);
 		return;
 	}
@@ -956,6 +961,16 @@ static void on_global(struct loader *L, const char *name, const char *value)
 			return;
 		}
 		L->p->log = lvl;
+	} else if (which >= 3) {
+		uint64_t n;
+		if (value_count(value, 16, 1000000, &n) < 0) {
+			add_error(L, L->line,
+				  "%s: '%s' is not a table size; use 16 to "
+				  "1000000",
+				  name, value);
+			return;
+		}
+		L->p->segment_size[which - 3] = (uint32_t)n;
 	} else {
 		uint64_t ms;
 		int r = value_duration(value, &ms);
