@@ -579,7 +579,27 @@ Test(policy, reports_unknown_key_in_global)
 		      "'segment'?");
 	EXPECT_ERRORS("[global]\nconnect_timeout = 1s\n",
 		      "t.ini:2: unknown key 'connect_timeout' in [global]; "
-		      "[global] takes segment, log and reload");
+		      "[global] takes segment, log, reload, segment_processes, "
+		      "segment_rules and segment_addresses");
+}
+
+Test(policy, reads_segment_table_sizes)
+{
+	struct policy_errors e = {0};
+	struct policy *p = policy_load_string(
+		"t.ini",
+		"[global]\nsegment_processes = 64\nsegment_rules = 32\n"
+		"segment_addresses = 100000\n",
+		&e);
+
+	cr_assert_not_null(p);
+	cr_assert_eq(p->segment_size[0], 64);
+	cr_assert_eq(p->segment_size[1], 32);
+	cr_assert_eq(p->segment_size[2], 100000);
+	policy_free(p);
+	EXPECT_ERRORS("[global]\nsegment_rules = 8\n",
+		      "t.ini:2: segment_rules: '8' is not a table size; use 16 "
+		      "to 1000000");
 }
 
 Test(policy, reports_match_in_default)
