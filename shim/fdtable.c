@@ -49,6 +49,7 @@ void fdt_forget(int fd)
 
 	if (!c)
 		return;
+	calls_close(fd, c);
 	conn_lock(c);
 	atomic_store_explicit(&c->live, 0, memory_order_release);
 	for (int d = 0; d < DL_COUNT; d++)
@@ -79,7 +80,13 @@ void fdt_copy(int oldfd, int newfd)
 	atomic_store(&to->nonblock, atomic_load(&from->nonblock));
 	atomic_store(&to->awaiting, false);
 	atomic_store(&to->abort_errno, atomic_load(&from->abort_errno));
-	atomic_store(&to->watch, atomic_load(&from->watch) & ~W_CONNECTING);
+	/* the first fd keeps the accounting of the connection */
+	atomic_store(&to->watch,
+		     atomic_load(&from->watch) & ~(W_CONNECTING | W_COUNT));
+	to->saddr = to->srule = -1;
+	to->active = 0;
+	to->probe = 0;
+	atomic_store(&to->call, CALL_NONE);
 	atomic_store(&to->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&to->dl[d], 0, memory_order_relaxed);

@@ -30,6 +30,26 @@ static __attribute__((noinline)) ssize_t deliver(struct conn *c)
 	return -1;
 }
 
+/* True when the slot of fd outlived its socket: the program closed it
+ * where we could not see (fclose of an fdopen stream, a raw syscall) and
+ * the number now names another file.  The slot is dropped. */
+static __attribute__((noinline)) bool stale(int fd, struct conn *c)
+{
+	struct stat st;
+	int saved = errno;
+	bool gone = fstat(fd, &st) < 0 || (uint64_t)st.st_ino != c->ino;
+
+	if (gone) {
+		conn_lock(c);
+		atomic_store(&c->live, 0);
+		for (int d = 0; d < DL_COUNT; d++)
+			atomic_store(&c->dl[d], 0);
+		conn_unlock(c);
+	}
+	errno = saved;
+	return gone;
+}
+
 /* True when fusebox aborted c and the program has not been told yet. */
 static inline bool aborted(struct conn *c)
 {
@@ -54,12 +74,31 @@ static void send_stalled(struct conn *c)
 	}
 }
 
+/* True for the errors that end a connect in progress. */
+static bool connect_error(int e)
+{
+	return e == ECONNREFUSED || e == ETIMEDOUT || e == ECONNRESET ||
+	       e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNABORTED;
+}
+
+/* A non-blocking connect of c turned out done (err 0) or failed. */
+static void connected_now(int fd, struct conn *c, int err)
+{
+	atomic_fetch_and(&c->watch, ~W_CONNECTING);
+	calls_connected(fd, c, err, clock_ns());
+}
+
 /* The common case after a send that moved data: idle and response
  * bookkeeping only.  False: send_done() has more to do. */
-static inline bool send_quick(struct conn *c, uint32_t w)
+static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
+			      const void *peek)
 {
+	(void)fd;
+	(void)peek;
 	if (w & (W_SEND | W_CONNECTING))
 		return false;
+	if (w & W_COUNT)
+		calls_sent(c, (size_t)n);
 	if (w & W_IDLE)
 		atomic_store_explicit(
 			&c->activity,
@@ -77,10 +116,13 @@ static inline bool send_quick(struct conn *c, uint32_t w)
 }
 
 /* The common case after a receive that got data. */
-static inline bool recv_quick(struct conn *c, uint32_t w)
+static inline bool recv_quick(int fd, struct conn *c, uint32_t w,
+			      ssize_t n, const void *peek)
 {
 	if (w & W_CONNECTING)
 		return false;
+	if (w & W_COUNT)
+		calls_received(fd, c, n, peek);
 	if (w & W_IDLE)
 		atomic_store_explicit(
 			&c->activity,
@@ -97,21 +139,25 @@ static inline bool recv_quick(struct conn *c, uint32_t w)
 }
 
 /* After a send-like call on a watched socket returned n. */
-static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags)
+static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
+			 const void *peek)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 	int saved = errno;
 
+	(void)peek;
 	if (n <= 0 && (w & W_ABORTED))
 		return deliver(c);
 	if (n > 0) {
 		if (w & W_CONNECTING)
-			atomic_fetch_and(&c->watch, ~W_CONNECTING);
-		send_quick(c, w & ~(W_SEND | W_CONNECTING));
+			connected_now(fd, c, 0);
+		send_quick(fd, c, w & ~(W_SEND | W_CONNECTING), n, NULL);
 		/* a non-blocking sender may now wait for POLLOUT, which
 		 * may never come: the timer watches the send queue */
 		if ((w & W_SEND) && !blocking(c, flags))
 			send_stalled(c);
+	} else if ((w & W_CONNECTING) && connect_error(saved)) {
+		connected_now(fd, c, saved);
 	} else if ((w & W_SEND) && (saved == EAGAIN || saved == EWOULDBLOCK)) {
 		if (!blocking(c, flags)) {
 			send_stalled(c);
@@ -130,18 +176,27 @@ static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags)
 }
 
 /* After a receive-like call on a watched socket returned n. */
-static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags)
+static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
+			 const void *peek)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 
-	(void)fd;
 	(void)flags;
 	if (n <= 0 && (w & W_ABORTED))
 		return deliver(c);
 	if (n > 0) {
 		if (w & W_CONNECTING)
-			atomic_fetch_and(&c->watch, ~W_CONNECTING);
-		recv_quick(c, w & ~W_CONNECTING);
+			connected_now(fd, c, 0);
+		recv_quick(fd, c, w & ~W_CONNECTING, n, peek);
+	} else if (w & (W_CONNECTING | W_COUNT)) {
+		int e = errno;
+		if (n < 0 && (w & W_CONNECTING) && connect_error(e))
+			connected_now(fd, c, e);
+		else if ((w & W_COUNT) &&
+			 (n == 0 || e == ECONNRESET || e == EPIPE ||
+			  e == ETIMEDOUT))
+			calls_received(fd, c, 0, NULL);
+		errno = e;
 	}
 	return n;
 }
@@ -150,19 +205,22 @@ static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags)
 
 /* An I/O hook: a socket that is not guarded, or guarded with nothing to
  * watch, costs the table lookup and one load; the rest is out of line. */
-#define IO_HOOK(dir, ret, name, field, params, args, fd, flags)              \
+#define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek)        \
 	static __attribute__((noinline)) ret name##_watched(                 \
 		struct conn *c, UNPAREN params)                              \
 	{                                                                    \
 		uint32_t w = atomic_load_explicit(&c->watch,                 \
 						  memory_order_relaxed);     \
 		ret n;                                                       \
-		if (w & W_ABORTED)                                           \
-			return (ret)deliver(c);                              \
+		if (w & W_ABORTED) {                                         \
+			if (!stale(fd, c))                                   \
+				return (ret)deliver(c);                      \
+			return real.field args;                              \
+		}                                                            \
 		n = real.field args;                                         \
-		if (LIKELY(n > 0) && dir##_quick(c, w))                      \
+		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek))         \
 			return n;                                            \
-		return (ret)dir##_done(fd, c, n, flags);                     \
+		return (ret)dir##_done(fd, c, n, flags, peek);               \
 	}                                                                    \
 	EXPORT ret name params                                               \
 	{                                                                    \
@@ -182,44 +240,60 @@ ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 IO_HOOK(send, ssize_t, send, send,
 	(int fd, const void *buf, size_t len, int flags),
-	(fd, buf, len, flags), fd, flags)
+	(fd, buf, len, flags), fd, flags,
+	NULL)
 IO_HOOK(send, ssize_t, write, write, (int fd, const void *buf, size_t len),
-	(fd, buf, len), fd, 0)
+	(fd, buf, len), fd, 0,
+	NULL)
 IO_HOOK(send, ssize_t, writev, writev,
-	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0)
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0,
+	NULL)
 IO_HOOK(send, ssize_t, sendmsg, sendmsg,
 	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	flags)
+	flags,
+	NULL)
 IO_HOOK(send, int, sendmmsg, sendmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags),
-	(fd, v, vlen, flags), fd, flags)
+	(fd, v, vlen, flags), fd, flags,
+	NULL)
 IO_HOOK(recv, ssize_t, recv, recv,
 	(int fd, void *buf, size_t len, int flags), (fd, buf, len, flags), fd,
-	flags)
+	flags,
+	buf)
 IO_HOOK(recv, ssize_t, read, read, (int fd, void *buf, size_t len),
-	(fd, buf, len), fd, 0)
+	(fd, buf, len), fd, 0,
+	buf)
 IO_HOOK(recv, ssize_t, readv, readv,
-	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0)
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0,
+	cnt > 0 && iov[0].iov_len >= 12 ? iov[0].iov_base : NULL)
 IO_HOOK(recv, ssize_t, recvfrom, recvfrom,
 	(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
 	 socklen_t *fromlen),
-	(fd, buf, len, flags, from, fromlen), fd, flags)
+	(fd, buf, len, flags, from, fromlen), fd, flags,
+	buf)
 IO_HOOK(recv, ssize_t, recvmsg, recvmsg,
-	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd, flags)
+	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd, flags,
+	msg && msg->msg_iovlen && msg->msg_iov[0].iov_len >= 12
+		? msg->msg_iov[0].iov_base
+		: NULL)
 IO_HOOK(recv, int, recvmmsg, recvmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags,
 	 struct timespec *timeout),
-	(fd, v, vlen, flags, timeout), fd, flags)
+	(fd, v, vlen, flags, timeout), fd, flags,
+	NULL)
 IO_HOOK(recv, ssize_t, __recv_chk, recv_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags),
-	(fd, buf, len, buflen, flags), fd, flags)
+	(fd, buf, len, buflen, flags), fd, flags,
+	buf)
 IO_HOOK(recv, ssize_t, __recvfrom_chk, recvfrom_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags,
 	 struct sockaddr *from, socklen_t *fromlen),
-	(fd, buf, len, buflen, flags, from, fromlen), fd, flags)
+	(fd, buf, len, buflen, flags, from, fromlen), fd, flags,
+	buf)
 IO_HOOK(recv, ssize_t, __read_chk, read_chk,
 	(int fd, void *buf, size_t len, size_t buflen),
-	(fd, buf, len, buflen), fd, 0)
+	(fd, buf, len, buflen), fd, 0,
+	buf)
 
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 static void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
@@ -235,10 +309,10 @@ sendto_slow(int fd, const void *buf, size_t len, int flags,
 	c = fdt_get(fd);
 	if (!c || !atomic_load(&c->watch))
 		return real.sendto(fd, buf, len, flags, to, tolen);
-	if (aborted(c))
+	if (aborted(c) && !stale(fd, c))
 		return deliver(c);
 	return send_done(fd, c, real.sendto(fd, buf, len, flags, to, tolen),
-			 flags);
+			 flags, NULL);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
@@ -306,15 +380,17 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 	return 0;
 }
 
-/* Sets up the slot of fd for a new connection to sa; NULL: pass
- * through. */
-static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
+/* Sets up the slot of fd for a new connection to sa; NULL: pass through,
+ * or, with *rejected set, the breaker refused it (errno set). */
+static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
+			  bool *rejected)
 {
 	struct conn tmp = {0}, *c;
 	struct stat st;
 	int type = 0, fl;
 	socklen_t tl = sizeof type;
 
+	*rejected = false;
 	if (len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
 		return NULL;
@@ -323,6 +399,11 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
 	    type != SOCK_STREAM)
 		return NULL;
+	/* an open breaker: fail now, no connect, no slot */
+	if (calls_admit(&tmp) < 0) {
+		*rejected = true;
+		return NULL;
+	}
 	c = fdt_slot(fd);
 	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0)
 		return NULL;
@@ -336,11 +417,24 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len)
 	c->send_ms = tmp.send_ms;
 	c->sndtimeo_ms = 0;
 	c->idle_seen = c->idle_since = c->send_seen = c->send_since = 0;
+	c->probe = tmp.probe;
+	c->scope = tmp.scope;
+	c->classify = tmp.classify;
+	c->active = 0;
+	c->saddr = tmp.saddr;
+	c->srule = tmp.srule;
+	c->reject_errno = tmp.reject_errno;
+	c->bcfg = tmp.bcfg;
+	c->out = c->in = 0;
+	c->wait_ns = c->connect_dur_ns = 0;
+	c->connect_ns = clock_ns();
+	atomic_store(&c->call, CALL_CONNECTING);
 	atomic_store(&c->nonblock, (fl & O_NONBLOCK) != 0);
 	atomic_store(&c->awaiting, false);
 	atomic_store(&c->watch, (tmp.response_ms ? W_RESPONSE : 0u) |
 					(tmp.idle_ms ? W_IDLE : 0u) |
-					(tmp.send_ms ? W_SEND : 0u));
+					(tmp.send_ms ? W_SEND : 0u) |
+					(tmp.saddr >= 0 ? W_COUNT : 0u));
 	atomic_store(&c->abort_errno, 0);
 	atomic_store(&c->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
@@ -377,14 +471,16 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 	if (shim_busy || atomic_load(&shim_disabled) || fdt_get(fd) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return;
+	bool rejected;
+
 	shim_busy = 1;
-	c = guard(fd, sa, len);
+	c = guard(fd, sa, len, &rejected);
 	if (c) {
-		if (c->connect_ms) {
-			atomic_fetch_or(&c->watch, W_CONNECTING);
+		/* the outcome comes with the first I/O or SO_ERROR */
+		atomic_fetch_or(&c->watch, W_CONNECTING);
+		if (c->connect_ms)
 			timer_arm(c, DL_CONNECT,
 				  clock_ns() + c->connect_ms * 1000000ull);
-		}
 		connected(fd, c);
 	}
 	shim_busy = 0;
@@ -393,6 +489,7 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct conn *c;
+	bool rejected;
 	int r, e, saved = errno;
 
 	if (shim_busy || !sa || len < sizeof(sa_family_t) ||
@@ -400,21 +497,28 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	    atomic_load_explicit(&shim_disabled, memory_order_relaxed))
 		return real.connect(fd, sa, len);
 	c = fdt_get(fd);
-	if (c && aborted(c))
+	if (c && aborted(c) && !stale(fd, c))
 		return (int)deliver(c);
+	c = fdt_get(fd);
 	if (c && (atomic_load(&c->watch) & W_CONNECTING)) {
 		/* the program polls a non-blocking connect by calling it
 		 * again: EALREADY, EISCONN, or the outcome */
 		r = real.connect(fd, sa, len);
 		e = errno;
 		if (r == 0 || e == EISCONN)
-			atomic_fetch_and(&c->watch, ~W_CONNECTING);
+			connected_now(fd, c, 0);
+		else if (connect_error(e))
+			connected_now(fd, c, e);
 		errno = e;
 		return r;
 	}
+	if (c)
+		calls_close(fd, c); /* a new connect on a used socket */
 	shim_busy = 1;
-	c = guard(fd, sa, len);
+	c = guard(fd, sa, len, &rejected);
 	shim_busy = 0;
+	if (rejected)
+		return -1; /* errno: the rule's reject_errno */
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);
@@ -434,18 +538,24 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		real.fcntl(fd, F_SETFL, fl);
 		if (r == 0)
 			connected(fd, c);
+		if (r == 0 || (e != EINTR && e != EINPROGRESS))
+			calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
 		errno = r == 0 ? saved : e;
 		return r;
 	}
 	r = real.connect(fd, sa, len);
 	e = errno;
-	if (r < 0 && e == EINPROGRESS && c->connect_ms) {
+	if (r < 0 && (e == EINPROGRESS || e == EINTR)) {
 		atomic_fetch_or(&c->watch, W_CONNECTING);
-		timer_arm(c, DL_CONNECT, clock_ns() + c->connect_ms * 1000000ull);
+		if (c->connect_ms)
+			timer_arm(c, DL_CONNECT,
+				  clock_ns() + c->connect_ms * 1000000ull);
+	} else {
+		calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
 	}
 	if (r == 0 || e == EINPROGRESS)
 		connected(fd, c);
-	errno = e;
+	errno = r == 0 ? saved : e;
 	return r;
 }
 
@@ -456,13 +566,32 @@ EXPORT int getsockopt(int fd, int level, int name, void *val,
 
 	c = fdt_get(fd);
 	if (c && level == SOL_SOCKET && name == SO_ERROR && val && len &&
-	    *len >= sizeof(int) && aborted(c)) {
+	    *len >= sizeof(int) && aborted(c) && !stale(fd, c)) {
 		int e = atomic_exchange(&c->abort_errno, -1);
 		if (e > 0) {
 			memcpy(val, &e, sizeof e);
 			*len = sizeof(int);
 			return 0;
 		}
+	}
+	if (c && level == SOL_SOCKET && name == SO_ERROR &&
+	    (atomic_load(&c->watch) & W_CONNECTING)) {
+		int r = real.getsockopt(fd, level, name, val, len), saved = errno;
+		struct sockaddr_storage peer;
+		socklen_t pl = sizeof peer;
+		int v = 0;
+
+		if (r == 0 && val && len && *len >= sizeof(int)) {
+			memcpy(&v, val, sizeof v);
+			/* 0 means connected only once the peer is known */
+			if (v && connect_error(v))
+				connected_now(fd, c, v);
+			else if (!v && getpeername(fd, (struct sockaddr *)&peer,
+						   &pl) == 0)
+				connected_now(fd, c, 0);
+		}
+		errno = saved;
+		return r;
 	}
 	return real.getsockopt(fd, level, name, val, len);
 }

@@ -5,7 +5,9 @@
 #ifndef FUSEBOX_SHIM_H
 #define FUSEBOX_SHIM_H
 
+#include "policy/breaker.h"
 #include "policy/policy.h"
+#include "segment.h"
 
 #include <netdb.h>
 #include <poll.h>
@@ -53,6 +55,15 @@ enum conn_deadline {
 #define W_RESPONSE 0x4u   /* response_timeout: arm on send, disarm on recv */
 #define W_IDLE 0x8u       /* idle_timeout: count activity */
 #define W_SEND 0x10u      /* send_timeout */
+#define W_COUNT 0x20u     /* calls and bytes go to the segment */
+
+/* conn.call: where the current call (connect, then one exchange) is. */
+enum conn_call {
+	CALL_NONE,       /* between exchanges */
+	CALL_CONNECTING, /* a non-blocking connect in progress */
+	CALL_CONNECTED,  /* connected, the first exchange not started */
+	CALL_WAITING,    /* sent, waiting for the first reply byte */
+};
 
 struct conn {
 	_Atomic uint32_t live;    /* nonzero: guarded; read without lock */
@@ -69,6 +80,19 @@ struct conn {
 	uint64_t send_seen, send_since;
 	int rule;                 /* rule index at connect; -1: [default] */
 	uint64_t sndtimeo_ms;     /* what the program set, for connect */
+	/* calls, counters and breakers (calls.c) */
+	_Atomic uint8_t call;     /* enum conn_call; exchanged to end a call */
+	uint8_t probe;            /* the call is a half-open probe */
+	uint8_t scope;            /* enum policy_scope */
+	uint8_t classify;         /* enum policy_classify */
+	uint8_t active;           /* counted in its rule's active connections */
+	int32_t saddr, srule;     /* segment indexes; -1: not counted */
+	int reject_errno;
+	uint64_t connect_ns;      /* connect started */
+	uint64_t wait_ns;         /* the exchange started (first send) */
+	uint64_t connect_dur_ns;  /* how long the connect took */
+	uint64_t out, in;         /* bytes not yet added to the segment */
+	struct breaker_config bcfg;
 };
 
 #define FDT_CHUNK 1024
@@ -176,9 +200,38 @@ extern TLS int shim_busy;        /* re-entrancy guard */
 void shim_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Decides whether a connect to sa is guarded: copies the timeouts of the
- * matching rule into c and returns true; false means pass through. */
+/* Decides whether a connect to sa is guarded: copies the settings of the
+ * matching rule into c, finds its segment entries, and returns true; false
+ * means pass through. */
 bool state_classify(const struct sockaddr *sa, struct conn *c);
+
+/* The segment this process writes (shared, or private). */
+extern struct seg shim_seg;
+
+/* A random number, per thread, no locks. */
+uint32_t shim_random(void);
+
+/* --- calls.c: calls, counters and breakers ----------------------------- */
+/* Asks the breaker whether a connect of c may go ahead; 0, or -1 with
+ * errno = the rule's reject_errno after counting the rejection. */
+int calls_admit(struct conn *c);
+
+/* A connect of c ended: err 0 connected, else how it failed. */
+void calls_connected(int fd, struct conn *c, int err, uint64_t now);
+
+/* The current call of c ended; fail_counter is SEG_* or -1 for success,
+ * http5xx/failure flags given by ok. */
+void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now);
+
+/* Bookkeeping after n bytes were sent on c (n > 0). */
+void calls_sent(struct conn *c, size_t n);
+
+/* After a receive on c returned n (>= 0; 0 is end of stream or a reset),
+ * with the first bytes at buf for HTTP classification (may be NULL). */
+void calls_received(int fd, struct conn *c, ssize_t n, const void *buf);
+
+/* The program closes the socket of c. */
+void calls_close(int fd, struct conn *c);
 
 #pragma GCC visibility pop
 

@@ -5,7 +5,11 @@
  * and the fork handlers. */
 #include "shim.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +31,128 @@ static char path[4096];    /* empty: no policy file */
 static struct stat seen;   /* of the file last tried */
 static _Atomic uint64_t next_check;
 static _Atomic uint64_t reload_ns = 2000000000u;
+
+struct seg shim_seg;           /* set once in init(), before any guard */
+static bool registered;        /* this process has its slot */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A random number, per thread, no locks (xorshift). */
+uint32_t shim_random(void)
+{
+	static TLS uint64_t x;
+
+	if (UNLIKELY(!x))
+		x = clock_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)&x;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (uint32_t)(x >> 16);
+}
+
+/* Start time of this process in clock ticks since boot (field 22 of
+ * /proc/self/stat), which tells it from a later process with its pid. */
+static uint64_t start_time(char comm[16])
+{
+	char buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+	comm[0] = 0;
+	if (fd < 0)
+		return 0;
+	n = real.read(fd, buf, sizeof buf - 1);
+	real.close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	{
+		char *open_ = strchr(buf, '(');
+		size_t k = open_ ? (size_t)(p - open_ - 1) : 0;
+		if (k > 15)
+			k = 15;
+		if (open_)
+			memcpy(comm, open_ + 1, k);
+		comm[k] = 0;
+	}
+	/* fields after the comm: state is field 3; start time is 22 */
+	p += 2;
+	for (int field = 3; field < 22 && p; field++) {
+		p = strchr(p, ' ');
+		if (p)
+			p++;
+	}
+	if (p)
+		sscanf(p, "%llu", &v);
+	return v;
+}
+
+/* Takes a process slot for this process (again after fork). */
+static void register_process(void)
+{
+	struct seg *sg = &shim_seg;
+	char comm[16];
+	uint64_t st;
+	pid_t me;
+
+	if (registered || !sg->base)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	me = getpid();
+	if (!registered) {
+		st = start_time(comm);
+		for (uint32_t i = 0; i < sg->nprocs; i++) {
+			struct seg_proc *p = &sg->procs[i];
+			uint32_t pid = atomic_load(&p->pid);
+			/* a free slot, or one whose process is gone */
+			if (pid && pid != (uint32_t)me &&
+			    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+				continue;
+			if (!atomic_compare_exchange_strong(&p->pid, &pid,
+							    (uint32_t)me))
+				continue;
+			atomic_store(&p->start, st);
+			memcpy(p->comm, comm, sizeof p->comm);
+			break;
+		}
+		registered = true;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Opens the segment named by FUSEBOX_SEGMENT or the policy; a segment
+ * that cannot be trusted means private state and one warning. */
+static void open_segment(const struct policy *p)
+{
+	const char *env = getenv("FUSEBOX_SEGMENT");
+	struct seg_sizes sz = {0};
+	char name[POLICY_SEGMENT_MAX], why[160];
+
+	if (p) {
+		sz.procs = p->segment_size[0];
+		sz.rules = p->segment_size[1];
+		sz.addrs = p->segment_size[2];
+	}
+	if (env && *env)
+		snprintf(name, sizeof name, "%s", env);
+	else if (policy_segment_name(p ? p->segment : "fusebox-%u",
+				     (unsigned)getuid(), name,
+				     sizeof name) < 0)
+		snprintf(name, sizeof name, "fusebox-%u", (unsigned)getuid());
+	if (strchr(name, '/') ||
+	    seg_open(name, &sz, true, &shim_seg, why, sizeof why) < 0) {
+		if (strchr(name, '/'))
+			snprintf(why, sizeof why, "a name with '/'");
+		shim_log(POLICY_LOG_WARN, "segment %s not used: %s; keeping "
+			 "private state", name, why);
+		if (seg_private(&sz, &shim_seg) < 0)
+			memset(&shim_seg, 0, sizeof shim_seg);
+	}
+	register_process();
+}
 
 /* Logs one line on stderr at level; keeps errno. */
 void shim_log(int level, const char *fmt, ...)
@@ -136,6 +262,10 @@ static void init(void)
 	}
 	load(true);
 	atomic_store(&next_check, clock_ns() + atomic_load(&reload_ns));
+	pthread_rwlock_rdlock(&plock);
+	if (cur)
+		open_segment(cur);
+	pthread_rwlock_unlock(&plock);
 }
 
 /* Reloads when the interval has passed and the file changed; one thread
@@ -152,6 +282,35 @@ static void maybe_reload(uint64_t now)
 	load(false);
 }
 
+/* The v6 key and port of an IP socket address. */
+static void sockaddr_key(const struct sockaddr *sa, uint8_t key[16],
+			 uint16_t *port)
+{
+	memset(key, 0, 16);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &in->sin_addr, 4);
+		*port = ntohs(in->sin_port);
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		memcpy(key, &in6->sin6_addr, 16);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+/* Says once that a segment table is full: new destinations still get
+ * their timeouts, but no breaker and no counters. */
+static void table_full(const char *key)
+{
+	static atomic_int said;
+
+	if (!atomic_exchange(&said, 1))
+		shim_log(POLICY_LOG_WARN, "segment %s: a table is full; new "
+			 "destinations are not counted and have no breaker "
+			 "(raise %s in [global])", shim_seg.name, key);
+}
+
 /* Decides whether a connect to sa is guarded and fills c's settings. */
 bool state_classify(const struct sockaddr *sa, struct conn *c)
 {
@@ -166,6 +325,8 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	if (atomic_load(&shim_disabled) || !path[0])
 		return false;
 	maybe_reload(clock_coarse_ns());
+	if (UNLIKELY(!registered))
+		register_process();
 	pthread_rwlock_rdlock(&plock);
 	n = cur_names ? dns_lookup(sa, names, 4) : 0;
 	for (size_t i = 0; i < n; i++)
@@ -179,6 +340,50 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			c->response_ms = (uint32_t)s->response_timeout_ms;
 			c->idle_ms = (uint32_t)s->idle_timeout_ms;
 			c->send_ms = (uint32_t)s->send_timeout_ms;
+			c->reject_errno = s->reject_errno;
+			c->scope = (uint8_t)s->breaker_scope;
+			c->classify = (uint8_t)s->classify;
+			c->bcfg.mode = s->breaker == POLICY_BREAKER_ON
+					       ? BREAKER_MODE_ON
+				       : s->breaker == POLICY_BREAKER_DRY_RUN
+					       ? BREAKER_MODE_DRY_RUN
+					       : BREAKER_MODE_OFF;
+			c->bcfg.failures = s->breaker_failures;
+			c->bcfg.failure_rate_ppm = s->breaker_failure_rate_ppm;
+			c->bcfg.window_calls = s->breaker_window_calls;
+			c->bcfg.window_ms = s->breaker_window_ms;
+			c->bcfg.min_calls = s->breaker_min_calls;
+			c->bcfg.slow_ms = s->breaker_slow_ms;
+			c->bcfg.slow_rate_ppm = s->breaker_slow_rate_ppm;
+			c->bcfg.open_ms = s->breaker_open_ms;
+			c->bcfg.open_max_ms = s->breaker_open_max_ms;
+			c->bcfg.probes = s->breaker_probes;
+			/* a probe may take its connect and its response */
+			c->bcfg.probe_timeout_ms =
+				s->connect_timeout_ms + s->response_timeout_ms;
+			c->saddr = c->srule = -1;
+			if (shim_seg.base) {
+				const char *rn = m.rule >= 0
+							 ? cur->rules[m.rule].name
+							 : "default";
+				int ri = seg_rule_get(&shim_seg, rn);
+				uint8_t key[16];
+				uint16_t port;
+				sockaddr_key(sa, key, &port);
+				if (ri >= 0) {
+					c->srule = ri;
+					c->saddr = seg_addr_get(
+						&shim_seg, (uint32_t)ri, key,
+						port, n ? hosts[0] : NULL);
+					atomic_store(
+						&shim_seg.rules[ri]
+							 .max_connections,
+						s->max_connections);
+				}
+				if (c->saddr < 0)
+					table_full(ri < 0 ? "segment_rules"
+							   : "segment_addresses");
+			}
 			guarded = true;
 		}
 	}
@@ -205,6 +410,8 @@ static void atfork_parent(void)
  * thread does not have: start from a fresh lock instead of unlocking. */
 static void atfork_child(void)
 {
+	pthread_mutex_init(&reg_lock, NULL);
+	registered = false; /* the child takes its own process slot */
 	timer_atfork_child();
 	pthread_rwlock_init(&plock, NULL);
 	dns_atfork_child();

@@ -108,14 +108,18 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		/* Connected but the program has not looked yet: fine. */
 		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0) {
 			atomic_fetch_and(&c->watch, ~W_CONNECTING);
+			calls_connected(fd, c, 0, now);
 			return 0;
 		}
 		timer_abort(fd, c, ETIMEDOUT);
+		atomic_fetch_and(&c->watch, ~W_CONNECTING);
+		calls_connected(fd, c, ETIMEDOUT, now);
 		shim_log(POLICY_LOG_INFO, "fd %d: connect_timeout (%ums) "
 			 "fired", fd, c->connect_ms);
 		return 0;
 	case DL_RESPONSE:
 		timer_abort(fd, c, ETIMEDOUT);
+		calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
 		shim_log(POLICY_LOG_INFO, "fd %d: response_timeout (%ums) "
 			 "fired", fd, c->response_ms);
 		return 0;
@@ -129,6 +133,7 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			c->idle_since = now;
 		} else if (now - c->idle_since >= limit) {
 			timer_abort(fd, c, ETIMEDOUT);
+			calls_end(fd, c, false, -1, now);
 			shim_log(POLICY_LOG_INFO, "fd %d: idle_timeout (%ums) "
 				 "fired", fd, c->idle_ms);
 			return 0;
@@ -147,6 +152,7 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			c->send_since = now;
 		} else if (now - c->send_since >= limit) {
 			timer_abort(fd, c, ETIMEDOUT);
+			calls_end(fd, c, false, -1, now);
 			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
 				 "fired", fd, c->send_ms);
 			return 0;
@@ -282,9 +288,27 @@ void timer_atfork_parent(void)
 	pthread_mutex_unlock(&act_lock);
 }
 
-/* The child has no thread: start one at the first deadline. */
+/* The child has no thread: start one at the first deadline.  The
+ * sockets it inherited are the parent's to time and to count: their
+ * deadlines and accounting are dropped here, so a child never aborts or
+ * releases what the parent still uses. */
 void timer_atfork_child(void)
 {
+	int max = atomic_load(&fdt_max);
+
+	for (int fd = 0; fd <= max; fd++) {
+		struct conn *c = fdt_get(fd);
+		if (!c)
+			continue;
+		atomic_flag_clear(&c->lock);
+		for (int d = 0; d < DL_COUNT; d++)
+			atomic_store(&c->dl[d], 0);
+		atomic_fetch_and(&c->watch, ~(W_COUNT | W_CONNECTING));
+		c->saddr = c->srule = -1;
+		c->active = 0;
+		c->probe = 0;
+		atomic_store(&c->call, CALL_NONE);
+	}
 	pthread_mutex_init(&act_lock, NULL);
 	atomic_store(&timer_started, 0);
 	atomic_store(&timer_next, 1);

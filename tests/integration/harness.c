@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,8 +142,18 @@ void policy_rewrite(const char *path, const char *text, bool by_rename)
 		rename(tmp, path);
 }
 
+/* Removes this test's segment when the test process ends. */
+static void unlink_segment(void)
+{
+	char name[64];
+
+	snprintf(name, sizeof name, "/fusebox-test-%d", (int)getpid());
+	shm_unlink(name);
+}
+
 /* Builds the child's environment: ours without LD_PRELOAD/FUSEBOX_*,
- * plus what the options ask for. */
+ * plus what the options ask for; each test process gets a segment of its
+ * own (FUSEBOX_SEGMENT=fusebox-test-PID) unless it names one. */
 static char **child_env(const struct run_opts *o)
 {
 	size_t n = 0, k = 0;
@@ -152,7 +163,7 @@ static char **child_env(const struct run_opts *o)
 		n++;
 	for (const char *const *e = o->env; e && *e; e++)
 		n++;
-	env = calloc(n + 8, sizeof *env);
+	env = calloc(n + 9, sizeof *env);
 	for (char **e = environ; *e; e++)
 		if (strncmp(*e, "LD_PRELOAD=", 11) &&
 		    strncmp(*e, "FUSEBOX_", 8))
@@ -171,8 +182,22 @@ static char **child_env(const struct run_opts *o)
 			abort();
 		env[k++] = v;
 	}
-	for (const char *const *e = o->env; e && *e; e++)
+	bool named = false;
+	for (const char *const *e = o->env; e && *e; e++) {
+		named |= !strncmp(*e, "FUSEBOX_SEGMENT=", 16);
 		env[k++] = (char *)*e;
+	}
+	if (!named) {
+		static bool registered;
+		char *v;
+		if (asprintf(&v, "FUSEBOX_SEGMENT=fusebox-test-%d",
+			     (int)getpid()) < 0)
+			abort();
+		env[k++] = v;
+		if (!registered)
+			atexit(unlink_segment);
+		registered = true;
+	}
 	env[k] = NULL;
 	return env;
 }
@@ -265,11 +290,7 @@ int run_prog(struct run *r, const struct run_opts *o, char *const argv[])
 	r->out[r->outlen] = 0;
 	r->err[r->errlen] = 0;
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	for (size_t i = 0; env[i]; i++)
-		if (!strncmp(env[i], "LD_PRELOAD=", 11) ||
-		    !strncmp(env[i], "FUSEBOX_POLICY=", 15))
-			free(env[i]);
-	free(env);
+	free(env); /* its few malloc'd strings die with the test */
 	return 0;
 }
 

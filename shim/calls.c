@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/* Calls, counters and breakers.  A call is a connect and the first
+ * exchange on it, or each later exchange (a send, then the wait for the
+ * first reply byte); its end feeds the counters and the breaker of its
+ * address (or rule) in the shared segment.  Bytes are summed in the
+ * connection and added to the segment once per call, so no shared cache
+ * line bounces on every send and receive. */
+#include "shim.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Milliseconds of the monotonic clock, for breakers (one clock for all
+ * processes of the host). */
+static uint64_t ms_of(uint64_t ns)
+{
+	return ns / 1000000u;
+}
+
+/* The breaker of c and the lock that guards it, or NULL. */
+static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
+{
+	struct seg *s = &shim_seg;
+
+	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs ||
+	    (uint32_t)c->srule >= s->nrules)
+		return NULL;
+	if (c->scope == POLICY_SCOPE_RULE) {
+		*lock = &s->rules[c->srule].lock;
+		return &s->rules[c->srule].breaker;
+	}
+	*lock = &s->addrs[c->saddr].lock;
+	return &s->addrs[c->saddr].breaker;
+}
+
+/* Adds v to counter k of c's address and rule. */
+static void count(struct conn *c, enum seg_counter k, uint64_t v)
+{
+	struct seg *s = &shim_seg;
+
+	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs ||
+	    (uint32_t)c->srule >= s->nrules || !v)
+		return;
+	atomic_fetch_add_explicit(&s->addrs[c->saddr].counter[k], v,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->rules[c->srule].counter[k], v,
+				  memory_order_relaxed);
+}
+
+/* Writes "IP:PORT" of c's address into buf. */
+static void addr_text(struct conn *c, char *buf, size_t len)
+{
+	const struct seg_addr *a = &shim_seg.addrs[c->saddr];
+	char ip[INET6_ADDRSTRLEN];
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (!memcmp(a->addr, v4, 12)) {
+		inet_ntop(AF_INET, a->addr + 12, ip, sizeof ip);
+		snprintf(buf, len, "%s:%u", ip, a->port);
+	} else {
+		inet_ntop(AF_INET6, a->addr, ip, sizeof ip);
+		snprintf(buf, len, "[%s]:%u", ip, a->port);
+	}
+}
+
+/* Logs a breaker transition once, at info. */
+static void log_event(struct conn *c, const struct breaker_event *ev,
+		      const char *why)
+{
+	char addr[64];
+
+	if (!ev->changed)
+		return;
+	if (c->scope == POLICY_SCOPE_RULE)
+		snprintf(addr, sizeof addr, "(all addresses)");
+	else
+		addr_text(c, addr, sizeof addr);
+	shim_log(POLICY_LOG_INFO, "breaker %s %s %s\xe2\x86\x92%s: %s%s%s%s",
+		 shim_seg.rules[c->srule].name, addr,
+		 breaker_state_str(ev->from), breaker_state_str(ev->to),
+		 ev->reason, why ? " (" : "", why ? why : "", why ? ")" : "");
+}
+
+/* Asks the breaker whether a connect of c may go ahead. */
+int calls_admit(struct conn *c)
+{
+	struct breaker_event ev = {0};
+	pthread_mutex_t *lock;
+	struct breaker *b = breaker_of(c, &lock);
+	struct seg_rule *r;
+	int verdict, forced;
+
+	c->probe = 0;
+	if (!b)
+		return 0;
+	r = &shim_seg.rules[c->srule];
+	forced = atomic_load_explicit(&r->forced, memory_order_relaxed);
+	if (forced == BREAKER_FORCE_OPEN)
+		goto reject;
+	if (forced == BREAKER_FORCE_CLOSED)
+		return 0;
+	if (c->bcfg.mode == BREAKER_MODE_OFF && !breaker_forced(b))
+		return 0;
+	if (seg_lock(lock) < 0)
+		return 0; /* a stuck segment: fail open */
+	verdict = breaker_allow(b, &c->bcfg, ms_of(clock_ns()), &ev);
+	seg_unlock(lock);
+	log_event(c, &ev, NULL);
+	if (verdict == BREAKER_PROBE)
+		c->probe = 1;
+	if (verdict != BREAKER_REJECT)
+		return 0;
+reject:
+	count(c, SEG_REJECTED_BREAKER, 1);
+	errno = c->reject_errno;
+	return -1;
+}
+
+/* The counter that names how a connect failed, or -1 when the failure is
+ * the program's own (EINVAL, EADDRNOTAVAIL ...) and no call at all. */
+static int connect_counter(int err, bool *is_failure)
+{
+	*is_failure = true;
+	switch (err) {
+	case ECONNREFUSED:
+		return SEG_CONNECT_REFUSED;
+	case ETIMEDOUT:
+		return SEG_CONNECT_TIMEOUTS;
+	case ECONNRESET:
+	case ECONNABORTED:
+		return SEG_RESETS;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case EHOSTDOWN:
+	case ENETDOWN:
+		return -1;
+	default:
+		*is_failure = false;
+		return -1;
+	}
+}
+
+/* A connect of c ended: err 0 connected, else how it failed. */
+void calls_connected(int fd, struct conn *c, int err, uint64_t now)
+{
+	uint8_t expect = CALL_CONNECTING;
+	bool failure;
+	int k;
+
+	if (!atomic_compare_exchange_strong(&c->call, &expect,
+					    err ? CALL_NONE : CALL_CONNECTED))
+		return; /* someone else ended it */
+	c->connect_dur_ns = now - c->connect_ns;
+	c->wait_ns = 0;
+	if (!err) {
+		if (c->saddr >= 0 && (uint32_t)c->saddr < shim_seg.naddrs)
+			seg_hist_add(&shim_seg.addrs[c->saddr].connect_us,
+				     c->connect_dur_ns / 1000);
+		if ((uint32_t)c->srule < shim_seg.nrules && !c->active) {
+			atomic_fetch_add(&shim_seg.rules[c->srule].active, 1);
+			c->active = 1;
+		}
+		return;
+	}
+	k = connect_counter(err, &failure);
+	if (!failure && !c->probe)
+		return;
+	/* a failed connect is a whole call */
+	atomic_store(&c->call, CALL_WAITING);
+	calls_end(fd, c, false, k, now);
+}
+
+/* The current call of c ended. */
+void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
+{
+	struct breaker_event ev = {0};
+	pthread_mutex_t *lock;
+	struct breaker *b;
+	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
+	uint64_t wait;
+	int flags = 0;
+
+	(void)fd;
+	if (was == CALL_NONE || c->saddr < 0)
+		return;
+	wait = was == CALL_WAITING && c->wait_ns ? now - c->wait_ns : 0;
+	count(c, SEG_CALLS, 1);
+	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
+	if (counter >= 0)
+		count(c, (enum seg_counter)counter, 1);
+	count(c, SEG_BYTES_SENT, c->out);
+	count(c, SEG_BYTES_RECEIVED, c->in);
+	c->out = c->in = 0;
+	if (ok && was == CALL_WAITING)
+		seg_hist_add(&shim_seg.addrs[c->saddr].first_byte_us,
+			     wait / 1000);
+	if (!ok)
+		flags |= BREAKER_FAILURE;
+	if (c->bcfg.slow_ms && (c->connect_dur_ns / 1000000 > c->bcfg.slow_ms ||
+				wait / 1000000 > c->bcfg.slow_ms)) {
+		flags |= BREAKER_SLOW;
+		count(c, SEG_SLOW_CALLS, 1);
+	}
+	c->connect_dur_ns = 0;
+	b = breaker_of(c, &lock);
+	if (!b || (c->bcfg.mode == BREAKER_MODE_OFF && !c->probe))
+		goto out;
+	if (seg_lock(lock) < 0)
+		goto out;
+	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe,
+		       shim_random(), &ev);
+	seg_unlock(lock);
+	log_event(c, &ev, counter >= 0 ? seg_counter_name(counter) : NULL);
+out:
+	c->probe = 0;
+}
+
+/* Bookkeeping after n bytes were sent on c. */
+void calls_sent(struct conn *c, size_t n)
+{
+	uint8_t expect = atomic_load_explicit(&c->call, memory_order_relaxed);
+	uint64_t now;
+
+	c->out += n;
+	if (expect == CALL_WAITING || expect == CALL_CONNECTING)
+		return; /* the call goes on */
+	now = clock_ns();
+	expect = CALL_NONE;
+	/* the first send after a reply started is a new call; the first
+	 * send after connect continues the connect's call */
+	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING)) {
+		c->wait_ns = now;
+		return;
+	}
+	expect = CALL_CONNECTED;
+	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
+		c->wait_ns = now;
+}
+
+/* True when buf starts an HTTP/1.x reply with a 5xx status. */
+static bool http_5xx(const char *p, ssize_t n)
+{
+	return n >= 12 && !memcmp(p, "HTTP/1.", 7) && p[8] == ' ' &&
+	       p[9] == '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' &&
+	       p[11] <= '9';
+}
+
+/* After a receive on c returned n, with its bytes at buf. */
+void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
+{
+	uint8_t state = atomic_load_explicit(&c->call, memory_order_relaxed);
+	uint64_t now;
+
+	if (n > 0)
+		c->in += (size_t)n;
+	if (state != CALL_WAITING && state != CALL_CONNECTED)
+		return;
+	if (n > 0 && state == CALL_CONNECTED)
+		return; /* the server spoke first: still the same call */
+	now = clock_ns();
+	if (n > 0) {
+		bool bad = c->classify == POLICY_CLASSIFY_HTTP && buf &&
+			   http_5xx(buf, n);
+		calls_end(fd, c, !bad, bad ? SEG_HTTP_5XX : -1, now);
+	} else {
+		/* end of stream or reset before the first reply byte */
+		calls_end(fd, c, false, SEG_RESETS, now);
+	}
+}
+
+/* The program closes the socket of c. */
+void calls_close(int fd, struct conn *c)
+{
+	uint8_t state = atomic_load(&c->call);
+	uint64_t now = clock_ns();
+
+	if (c->saddr < 0)
+		return;
+	if (state == CALL_CONNECTED) {
+		/* connected and closed without an exchange: it worked */
+		calls_end(fd, c, true, -1, now);
+	} else if ((state == CALL_WAITING || state == CALL_CONNECTING) &&
+		   c->probe) {
+		/* a probe given up counts as failed: half-open never sticks */
+		calls_end(fd, c, false, -1, now);
+	} else {
+		atomic_store(&c->call, CALL_NONE);
+		count(c, SEG_BYTES_SENT, c->out);
+		count(c, SEG_BYTES_RECEIVED, c->in);
+		c->out = c->in = 0;
+	}
+	if (c->active && (uint32_t)c->srule < shim_seg.nrules)
+		atomic_fetch_sub(&shim_seg.rules[c->srule].active, 1);
+	c->active = 0;
+	c->saddr = -1;
+}
