@@ -124,9 +124,11 @@ $(LIB): $(SHIM_OBJ) $(B)/libpolicy.a
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
 	  -Wl,-z,defs -lm -ldl -lpthread
 
-$(BIN): $(CLI_OBJ) $(B)/libpolicy.a
-	$(CC) -o $@ $(CLI_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
-	  $(UV_LIBS) -lm
+# The command reads the segment with the shim's segment code; it never
+# links the interposers.
+$(BIN): $(CLI_OBJ) $(B)/shim/segment.o $(B)/libpolicy.a
+	$(CC) -o $@ $(CLI_OBJ) $(B)/shim/segment.o $(B)/libpolicy.a $(INIH_A) \
+	  $(ALL_LDFLAGS) $(UV_LIBS) -lm -lpthread
 
 $(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(UV_LIBS)
@@ -163,11 +165,20 @@ $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined $^ $(INIH_A) -o $@
 
-fuzz: $(B)/fuzz-policy
-	@mkdir -p $(B)/corpus-policy
+$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c shim/segment.c cli/report.c \
+	  $(POLICY_SRC) | $(B)/.deps-test
+	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSEBOX_FUZZ -I. \
+	  $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(INIH_A) \
+	  -lpthread -o $@
+
+# Each harness gets half of FUZZ_SECONDS.
+fuzz: $(B)/fuzz-policy $(B)/fuzz-segment
+	@mkdir -p $(B)/corpus-policy $(B)/corpus-segment
 	cp examples/*.ini $(B)/corpus-policy/ 2>/dev/null || true
-	$(B)/fuzz-policy -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -timeout=10 $(B)/corpus-policy
+	$(B)/fuzz-policy -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
+	  -max_len=4096 -timeout=10 $(B)/corpus-policy
+	$(B)/fuzz-segment -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
+	  -timeout=10 $(B)/corpus-segment
 
 # --- benchmarks and demo --------------------------------------------------
 $(B)/bench-match: bench/bench_match.c $(B)/libpolicy.a

@@ -77,6 +77,8 @@ struct seg_rule {
 	_Atomic int32_t active;   /* open connections, all processes */
 	_Atomic int32_t pending;  /* connects waiting for a slot */
 	_Atomic uint32_t max_connections; /* as the last writer's policy said */
+	_Atomic uint32_t breaker_mode;    /* enum breaker_mode, likewise */
+	_Atomic uint32_t breaker_scope;   /* enum policy_scope, likewise */
 	_Atomic int32_t forced;   /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
 	_Atomic uint64_t counter[SEG_NCOUNTERS];

@@ -375,10 +375,14 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 					c->saddr = seg_addr_get(
 						&shim_seg, (uint32_t)ri, key,
 						port, n ? hosts[0] : NULL);
-					atomic_store(
-						&shim_seg.rules[ri]
-							 .max_connections,
-						s->max_connections);
+					struct seg_rule *sr =
+						&shim_seg.rules[ri];
+					atomic_store(&sr->max_connections,
+						     s->max_connections);
+					atomic_store(&sr->breaker_mode,
+						     c->bcfg.mode);
+					atomic_store(&sr->breaker_scope,
+						     c->scope);
 				}
 				if (c->saddr < 0)
 					table_full(ri < 0 ? "segment_rules"
