@@ -173,6 +173,25 @@ void calls_connected(int fd, struct conn *c, int err, uint64_t now)
 	calls_end(fd, c, false, k, now);
 }
 
+/* How a call failed, in words for the log. */
+static const char *failure_words(int counter, bool ok)
+{
+	switch (counter) {
+	case SEG_CONNECT_REFUSED:
+		return "connection refused";
+	case SEG_CONNECT_TIMEOUTS:
+		return "connect timed out";
+	case SEG_RESPONSE_TIMEOUTS:
+		return "response timed out";
+	case SEG_RESETS:
+		return "connection reset or closed";
+	case SEG_HTTP_5XX:
+		return "HTTP 5xx";
+	default:
+		return ok ? NULL : "failed";
+	}
+}
+
 /* The current call of c ended. */
 void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 {
@@ -213,7 +232,7 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe,
 		       shim_random(), &ev);
 	seg_unlock(lock);
-	log_event(c, &ev, counter >= 0 ? seg_counter_name(counter) : NULL);
+	log_event(c, &ev, failure_words(counter, ok));
 out:
 	c->probe = 0;
 }

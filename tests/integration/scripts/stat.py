@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+# Reads `fusebox stats --json` on stdin and prints one line of
+# KEY=VALUE for rule RULE (its first address, or the one named):
+#   stat.py RULE [ADDRESS]
+# Keys: breaker, consecutive, active, every counter, until (1 if set).
+import json
+import sys
+
+d = json.load(sys.stdin)
+rule = sys.argv[1]
+want = sys.argv[2] if len(sys.argv) > 2 else None
+for r in d["rules"]:
+    if r["name"] != rule:
+        continue
+    out = {"active": r["connections_active"]}
+    for a in r["addresses"]:
+        if want and a["address"] != want:
+            continue
+        out["breaker"] = a["breaker"]
+        out["consecutive"] = a["consecutive_failures"]
+        out["until"] = 1 if a["breaker_until"] else 0
+        out.update(a["counters"])
+        break
+    print(" ".join("%s=%s" % kv for kv in out.items()))
+    sys.exit(0)
+print("norule")
