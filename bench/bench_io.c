@@ -2,7 +2,7 @@
 /* The workload that bench/callgrind.sh counts instructions of: a TCP
  * connection over loopback inside one process, then N send+recv pairs on
  * the connected (guardable) socket, on the accepted (never guarded) one,
- * or N connect+close.  Run with and without the shim, twice with
+ * N connect+close, or N refused connects.  Run with and without the shim, twice with
  * different N, the difference is what the shim adds per iteration. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,11 +59,27 @@ int main(int argc, char **argv)
 	int l, c, s;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: bench-io guarded|unguarded|connect N\n");
+		fprintf(stderr, "usage: bench-io guarded|unguarded|connect|"
+			"refused N\n");
 		return 2;
 	}
 	n = atol(argv[2]);
 	l = listener(&sa);
+	if (!strcmp(argv[1], "refused")) {
+		/* a port nobody listens on: every connect is refused, by the
+		 * kernel or, once a breaker is open, by fusebox */
+		struct sockaddr_in closed;
+		int t = listener(&closed);
+		close(t);
+		for (long i = 0; i < n; i++) {
+			c = socket(AF_INET, SOCK_STREAM, 0);
+			if (c < 0 || connect(c, (struct sockaddr *)&closed,
+					     sizeof closed) == 0)
+				die("refused connect succeeded");
+			close(c);
+		}
+		return 0;
+	}
 	if (!strcmp(argv[1], "connect")) {
 		for (long i = 0; i < n; i++) {
 			c = socket(AF_INET, SOCK_STREAM, 0);

@@ -10,11 +10,15 @@ B=${1:-build}
 N1=2000
 N2=12000
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 printf '[default]\nconnect_timeout = 5s\n' > "$tmp/guard.ini"
 printf '[default]\nconnect_timeout = 5s\nresponse_timeout = 5s\nidle_timeout = 5m\n' \
 	> "$tmp/timeouts.ini"
 printf '; nothing guarded\n' > "$tmp/empty.ini"
+printf '[default]\nconnect_timeout = 5s\nbreaker = on\n' > "$tmp/breaker.ini"
+printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\n' \
+	> "$tmp/open.ini"
+export FUSEBOX_SEGMENT="fusebox-bench-$$"
+trap 'rm -rf "$tmp"; rm -f "/dev/shm/$FUSEBOX_SEGMENT"' EXIT
 
 # count WORKLOAD N [POLICY]: instructions of one run
 count() {
@@ -53,3 +57,6 @@ row "send+recv, guarded socket, connect_timeout" guarded 2 "$tmp/guard.ini"
 row "send+recv, guarded, response+idle timeouts" guarded 2 "$tmp/timeouts.ini"
 row "connect+close, guarded, connect_timeout" connect 1 "$tmp/guard.ini"
 row "connect+close, empty policy" connect 1 "$tmp/empty.ini"
+row "send+recv, guarded, breaker and counters" guarded 2 "$tmp/breaker.ini"
+row "connect+close, guarded, breaker and counters" connect 1 "$tmp/breaker.ini"
+row "refused connect: kernel vs open breaker" refused 1 "$tmp/open.ini"

@@ -36,18 +36,36 @@ static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
 	return &s->addrs[c->saddr].breaker;
 }
 
-/* Adds v to counter k of c's address and rule. */
+/* Adds v to counter k of c's address (a rule's figures are the sum of
+ * its addresses', added up by the reader). */
 static void count(struct conn *c, enum seg_counter k, uint64_t v)
 {
 	struct seg *s = &shim_seg;
 
-	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs ||
-	    (uint32_t)c->srule >= s->nrules || !v)
+	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs || !v)
 		return;
 	atomic_fetch_add_explicit(&s->addrs[c->saddr].counter[k], v,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&s->rules[c->srule].counter[k], v,
-				  memory_order_relaxed);
+}
+
+/* Adds the bytes c moved to the segment. */
+static void flush_bytes(struct conn *c)
+{
+	count(c, SEG_BYTES_SENT, c->out);
+	count(c, SEG_BYTES_RECEIVED, c->in);
+	c->out = c->in = 0;
+}
+
+/* True when an outcome cannot change the breaker, so that the common
+ * success needs no lock: closed, nothing failed lately, and no window
+ * share to keep. */
+static bool breaker_unmoved(const struct breaker *b,
+			    const struct breaker_config *cfg, int flags,
+			    bool probe)
+{
+	return !flags && !probe && !cfg->failure_rate_ppm &&
+	       !cfg->slow_rate_ppm && breaker_current(b) == BREAKER_CLOSED &&
+	       breaker_consecutive(b) == 0 && !breaker_forced(b);
 }
 
 /* Writes "IP:PORT" of c's address into buf. */
@@ -195,7 +213,7 @@ static const char *failure_words(int counter, bool ok)
 /* The current call of c ended. */
 void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 {
-	struct breaker_event ev = {0};
+	struct breaker_event ev;
 	pthread_mutex_t *lock;
 	struct breaker *b;
 	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
@@ -210,9 +228,8 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
 	if (counter >= 0)
 		count(c, (enum seg_counter)counter, 1);
-	count(c, SEG_BYTES_SENT, c->out);
-	count(c, SEG_BYTES_RECEIVED, c->in);
-	c->out = c->in = 0;
+	if (c->out + c->in >= 65536)
+		flush_bytes(c); /* else at close */
 	if (ok && was == CALL_WAITING)
 		seg_hist_add(&shim_seg.addrs[c->saddr].first_byte_us,
 			     wait / 1000);
@@ -224,11 +241,14 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 		count(c, SEG_SLOW_CALLS, 1);
 	}
 	c->connect_dur_ns = 0;
+	if (c->bcfg.mode == BREAKER_MODE_OFF && !c->probe)
+		goto out;
 	b = breaker_of(c, &lock);
-	if (!b || (c->bcfg.mode == BREAKER_MODE_OFF && !c->probe))
+	if (!b || breaker_unmoved(b, &c->bcfg, flags, c->probe))
 		goto out;
 	if (seg_lock(lock) < 0)
 		goto out;
+	memset(&ev, 0, sizeof ev);
 	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe,
 		       shim_random(), &ev);
 	seg_unlock(lock);
@@ -307,10 +327,8 @@ void calls_close(int fd, struct conn *c)
 		calls_end(fd, c, false, -1, now);
 	} else {
 		atomic_store(&c->call, CALL_NONE);
-		count(c, SEG_BYTES_SENT, c->out);
-		count(c, SEG_BYTES_RECEIVED, c->in);
-		c->out = c->in = 0;
 	}
+	flush_bytes(c);
 	if (c->active && (uint32_t)c->srule < shim_seg.nrules)
 		atomic_fetch_sub(&shim_seg.rules[c->srule].active, 1);
 	c->active = 0;

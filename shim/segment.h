@@ -81,7 +81,9 @@ struct seg_rule {
 	_Atomic uint32_t breaker_scope;   /* enum policy_scope, likewise */
 	_Atomic int32_t forced;   /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
-	_Atomic uint64_t counter[SEG_NCOUNTERS];
+	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
+						  * are the sums of its
+						  * addresses' */
 };
 
 /* One destination address:port of a rule, with its breaker. */

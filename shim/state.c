@@ -27,6 +27,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
 static struct policy *cur; /* under plock */
 static bool cur_names;     /* cur has hostname patterns: look names up */
+static _Atomic int32_t *cur_seg; /* segment rule index per rule + 1 */
 static char path[4096];    /* empty: no policy file */
 static struct stat seen;   /* of the file last tried */
 static _Atomic uint64_t next_check;
@@ -218,9 +219,14 @@ static void load(bool first)
 	if (!log_from_env)
 		atomic_store(&log_level, (int)p->log);
 	atomic_store(&reload_ns, p->reload_ms * 1000000u);
+	_Atomic int32_t *idx = malloc((p->nrules + 1) * sizeof *idx), *oldidx;
+	for (size_t i = 0; idx && i <= p->nrules; i++)
+		atomic_init(&idx[i], -1);
 	pthread_rwlock_wrlock(&plock);
 	old = cur;
+	oldidx = cur_seg;
 	cur = p;
+	cur_seg = idx;
 	cur_names = false;
 	for (size_t i = 0; i < p->npatterns; i++)
 		if (p->patterns[i].kind == POLICY_PAT_HOST ||
@@ -228,6 +234,7 @@ static void load(bool first)
 			cur_names = true;
 	pthread_rwlock_unlock(&plock);
 	policy_free(old);
+	free((void *)oldidx);
 	if (!first)
 		shim_log(POLICY_LOG_INFO, "policy %s reloaded: %zu rules",
 			 path, p->nrules);
@@ -366,7 +373,13 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 				const char *rn = m.rule >= 0
 							 ? cur->rules[m.rule].name
 							 : "default";
-				int ri = seg_rule_get(&shim_seg, rn);
+				/* the rule's slot, found once per policy */
+				int ri = cur_seg ? cur_seg[m.rule + 1] : -1;
+				if (ri < 0) {
+					ri = seg_rule_get(&shim_seg, rn);
+					if (cur_seg)
+						cur_seg[m.rule + 1] = ri;
+				}
 				uint8_t key[16];
 				uint16_t port;
 				sockaddr_key(sa, key, &port);

@@ -115,8 +115,9 @@ Test(breaker, half_open_lets_exactly_the_probes_through)
 
 	cr_assert(fd >= 0);
 	close(fd);
-	cr_assert_eq(fixture_start(&f, "count", "--status", "503", "--log",
-				   log, NULL),
+	/* replies take 400 ms, so both probes are out before one fails */
+	cr_assert_eq(fixture_start(&f, "count", "--status", "503", "--delay",
+				   "400", "--log", log, NULL),
 		     0);
 	char *pol = rule_policy(f.port, "classify = http\nbreaker = on\n"
 					"breaker_failures = 3\n"
