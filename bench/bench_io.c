@@ -2,8 +2,8 @@
 /* The workload that bench/callgrind.sh counts instructions of: a TCP
  * connection over loopback inside one process, then N send+recv pairs on
  * the connected (guardable) socket, on the accepted (never guarded) one,
- * N connect+close, or N refused connects.  Run with and without the shim, twice with
- * different N, the difference is what the shim adds per iteration. */
+ * N connect+close, or N refused connects.  Run with and without the shim, twice
+ * with different N, the difference is what the shim adds per iteration. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: bench-io guarded|unguarded|connect|"
-			"refused N\n");
+				"refused N\n");
 		return 2;
 	}
 	n = atol(argv[2]);
@@ -83,8 +83,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "connect")) {
 		for (long i = 0; i < n; i++) {
 			c = socket(AF_INET, SOCK_STREAM, 0);
-			if (c < 0 || connect(c, (struct sockaddr *)&sa,
-					     sizeof sa) < 0)
+			if (c < 0 ||
+			    connect(c, (struct sockaddr *)&sa, sizeof sa) < 0)
 				die("connect");
 			s = accept(l, NULL, NULL);
 			if (s < 0)

@@ -129,9 +129,9 @@ static const struct {
     {"EAGAIN", EAGAIN},
 };
 
-static const char *const global_keys[] = {"segment", "log", "reload",
-					  "segment_processes", "segment_rules",
-					  "segment_addresses"};
+static const char *const global_keys[] = {"segment",	   "log",
+					  "reload",	   "segment_processes",
+					  "segment_rules", "segment_addresses"};
 #define NGLOBAL (sizeof global_keys / sizeof global_keys[0])
 
 static void format_ms(uint64_t ms, char *buf, size_t len);

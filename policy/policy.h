@@ -158,7 +158,7 @@ struct policy {
 	enum policy_log log;
 	uint64_t reload_ms;
 	uint32_t segment_size[3]; /* processes, rules, addresses; 0: default */
-	bool has_default; /* a [default] section guards unmatched TCP */
+	bool has_default;	  /* a [default] section guards unmatched TCP */
 	struct policy_settings defaults;
 	struct policy_rule *rules;
 	size_t nrules;

@@ -73,7 +73,8 @@ static void addr_text(struct conn *c, char *buf, size_t len)
 {
 	const struct seg_addr *a = &shim_seg.addrs[c->saddr];
 	char ip[INET6_ADDRSTRLEN];
-	static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0,	 0,
+				       0, 0, 0, 0, 0xff, 0xff};
 
 	if (!memcmp(a->addr, v4, 12)) {
 		inet_ntop(AF_INET, a->addr + 12, ip, sizeof ip);
@@ -249,8 +250,8 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 	if (seg_lock(lock) < 0)
 		goto out;
 	memset(&ev, 0, sizeof ev);
-	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe,
-		       shim_random(), &ev);
+	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe, shim_random(),
+		       &ev);
 	seg_unlock(lock);
 	log_event(c, &ev, failure_words(counter, ok));
 out:

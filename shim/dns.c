@@ -12,13 +12,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define DNS_SLOTS 512
+#define DNS_SLOTS   512
 #define DNS_BUCKETS 1024 /* power of two */
 
 struct dns_entry {
 	uint8_t addr[16]; /* v6 or v4-mapped */
-	uint32_t stamp;   /* 0: free; else insertion order */
-	int16_t next;     /* next entry of the bucket, or -1 */
+	uint32_t stamp;	  /* 0: free; else insertion order */
+	int16_t next;	  /* next entry of the bucket, or -1 */
 	char name[256];
 };
 
@@ -124,9 +124,8 @@ void dns_remember(const char *name, const struct sockaddr *sa)
 		dns_remember_raw(name, AF_INET,
 				 &((const struct sockaddr_in *)sa)->sin_addr);
 	else if (sa->sa_family == AF_INET6)
-		dns_remember_raw(
-			name, AF_INET6,
-			&((const struct sockaddr_in6 *)sa)->sin6_addr);
+		dns_remember_raw(name, AF_INET6,
+				 &((const struct sockaddr_in6 *)sa)->sin6_addr);
 }
 
 /* Fills names for the address in sa; returns how many. */
@@ -138,8 +137,7 @@ size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 	if (sa->sa_family == AF_INET)
 		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, k);
 	else if (sa->sa_family == AF_INET6)
-		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
-		    k);
+		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, k);
 	else
 		return 0;
 	pthread_mutex_lock(&lock);

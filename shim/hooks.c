@@ -101,10 +101,10 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 		calls_sent(c, (size_t)n);
 	if (w & W_IDLE)
 		atomic_store_explicit(
-			&c->activity,
-			atomic_load_explicit(&c->activity,
-					     memory_order_relaxed) + 1,
-			memory_order_relaxed);
+		    &c->activity,
+		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
 	if (w & W_RESPONSE) {
 		/* the reply must start response_ms after the last byte
 		 * the program sent */
@@ -116,8 +116,8 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 }
 
 /* The common case after a receive that got data. */
-static inline bool recv_quick(int fd, struct conn *c, uint32_t w,
-			      ssize_t n, const void *peek)
+static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
+			      const void *peek)
 {
 	if (w & W_CONNECTING)
 		return false;
@@ -125,13 +125,14 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w,
 		calls_received(fd, c, n, peek);
 	if (w & W_IDLE)
 		atomic_store_explicit(
-			&c->activity,
-			atomic_load_explicit(&c->activity,
-					     memory_order_relaxed) + 1,
-			memory_order_relaxed);
+		    &c->activity,
+		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
 	if ((w & W_RESPONSE) &&
 	    atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
-		atomic_store_explicit(&c->awaiting, false, memory_order_relaxed);
+		atomic_store_explicit(&c->awaiting, false,
+				      memory_order_relaxed);
 		atomic_store_explicit(&c->dl[DL_RESPONSE], 0,
 				      memory_order_relaxed);
 	}
@@ -166,8 +167,10 @@ static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
 			conn_lock(c);
 			timer_abort(fd, c, ETIMEDOUT);
 			conn_unlock(c);
-			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
-				 "fired", fd, c->send_ms);
+			shim_log(POLICY_LOG_INFO,
+				 "fd %d: send_timeout (%ums) "
+				 "fired",
+				 fd, c->send_ms);
 			return deliver(c);
 		}
 	}
@@ -192,9 +195,8 @@ static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
 		int e = errno;
 		if (n < 0 && (w & W_CONNECTING) && connect_error(e))
 			connected_now(fd, c, e);
-		else if ((w & W_COUNT) &&
-			 (n == 0 || e == ECONNRESET || e == EPIPE ||
-			  e == ETIMEDOUT))
+		else if ((w & W_COUNT) && (n == 0 || e == ECONNRESET ||
+					   e == EPIPE || e == ETIMEDOUT))
 			calls_received(fd, c, 0, NULL);
 		errno = e;
 	}
@@ -205,102 +207,89 @@ static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
 
 /* An I/O hook: a socket that is not guarded, or guarded with nothing to
  * watch, costs the table lookup and one load; the rest is out of line. */
-#define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek)        \
-	static __attribute__((noinline)) ret name##_watched(                 \
-		struct conn *c, UNPAREN params)                              \
-	{                                                                    \
-		uint32_t w = atomic_load_explicit(&c->watch,                 \
-						  memory_order_relaxed);     \
-		ret n;                                                       \
-		if (w & W_ABORTED) {                                         \
-			if (!stale(fd, c))                                   \
-				return (ret)deliver(c);                      \
-			return real.field args;                              \
-		}                                                            \
-		n = real.field args;                                         \
-		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek))         \
-			return n;                                            \
-		return (ret)dir##_done(fd, c, n, flags, peek);               \
-	}                                                                    \
-	EXPORT ret name params                                               \
-	{                                                                    \
-		struct conn *c = fdt_get(fd);                                \
-		if (LIKELY(!c) ||                                            \
-		    LIKELY(!atomic_load_explicit(&c->watch,                  \
-						 memory_order_relaxed)))     \
-			return real.field args;                              \
-		return name##_watched(c, UNPAREN args);                      \
+#define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek)          \
+	static __attribute__((noinline))                                       \
+	ret name##_watched(struct conn *c, UNPAREN params)                     \
+	{                                                                      \
+		uint32_t w =                                                   \
+		    atomic_load_explicit(&c->watch, memory_order_relaxed);     \
+		ret n;                                                         \
+		if (w & W_ABORTED) {                                           \
+			if (!stale(fd, c))                                     \
+				return (ret)deliver(c);                        \
+			return real.field args;                                \
+		}                                                              \
+		n = real.field args;                                           \
+		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek))           \
+			return n;                                              \
+		return (ret)dir##_done(fd, c, n, flags, peek);                 \
+	}                                                                      \
+	EXPORT ret name params                                                 \
+	{                                                                      \
+		struct conn *c = fdt_get(fd);                                  \
+		if (LIKELY(!c) || LIKELY(!atomic_load_explicit(                \
+				      &c->watch, memory_order_relaxed)))       \
+			return real.field args;                                \
+		return name##_watched(c, UNPAREN args);                        \
 	}
 
 /* The fortified entry points have no prototype in the public headers. */
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen,
-		       int flags, struct sockaddr *from, socklen_t *fromlen);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *from, socklen_t *fromlen);
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 IO_HOOK(send, ssize_t, send, send,
-	(int fd, const void *buf, size_t len, int flags),
-	(fd, buf, len, flags), fd, flags,
-	NULL)
+	(int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags),
+	fd, flags, NULL)
 IO_HOOK(send, ssize_t, write, write, (int fd, const void *buf, size_t len),
-	(fd, buf, len), fd, 0,
-	NULL)
+	(fd, buf, len), fd, 0, NULL)
 IO_HOOK(send, ssize_t, writev, writev,
-	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0,
-	NULL)
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0, NULL)
 IO_HOOK(send, ssize_t, sendmsg, sendmsg,
 	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	flags,
-	NULL)
+	flags, NULL)
 IO_HOOK(send, int, sendmmsg, sendmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags),
-	(fd, v, vlen, flags), fd, flags,
-	NULL)
-IO_HOOK(recv, ssize_t, recv, recv,
-	(int fd, void *buf, size_t len, int flags), (fd, buf, len, flags), fd,
-	flags,
-	buf)
+	(fd, v, vlen, flags), fd, flags, NULL)
+IO_HOOK(recv, ssize_t, recv, recv, (int fd, void *buf, size_t len, int flags),
+	(fd, buf, len, flags), fd, flags, buf)
 IO_HOOK(recv, ssize_t, read, read, (int fd, void *buf, size_t len),
-	(fd, buf, len), fd, 0,
-	buf)
-IO_HOOK(recv, ssize_t, readv, readv,
-	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0,
+	(fd, buf, len), fd, 0, buf)
+IO_HOOK(recv, ssize_t, readv, readv, (int fd, const struct iovec *iov, int cnt),
+	(fd, iov, cnt), fd, 0,
 	cnt > 0 && iov[0].iov_len >= 12 ? iov[0].iov_base : NULL)
 IO_HOOK(recv, ssize_t, recvfrom, recvfrom,
 	(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
 	 socklen_t *fromlen),
-	(fd, buf, len, flags, from, fromlen), fd, flags,
-	buf)
+	(fd, buf, len, flags, from, fromlen), fd, flags, buf)
 IO_HOOK(recv, ssize_t, recvmsg, recvmsg,
 	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd, flags,
 	msg && msg->msg_iovlen && msg->msg_iov[0].iov_len >= 12
-		? msg->msg_iov[0].iov_base
-		: NULL)
+	    ? msg->msg_iov[0].iov_base
+	    : NULL)
 IO_HOOK(recv, int, recvmmsg, recvmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags,
 	 struct timespec *timeout),
-	(fd, v, vlen, flags, timeout), fd, flags,
-	NULL)
+	(fd, v, vlen, flags, timeout), fd, flags, NULL)
 IO_HOOK(recv, ssize_t, __recv_chk, recv_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags),
-	(fd, buf, len, buflen, flags), fd, flags,
-	buf)
+	(fd, buf, len, buflen, flags), fd, flags, buf)
 IO_HOOK(recv, ssize_t, __recvfrom_chk, recvfrom_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags,
 	 struct sockaddr *from, socklen_t *fromlen),
-	(fd, buf, len, buflen, flags, from, fromlen), fd, flags,
-	buf)
+	(fd, buf, len, buflen, flags, from, fromlen), fd, flags, buf)
 IO_HOOK(recv, ssize_t, __read_chk, read_chk,
-	(int fd, void *buf, size_t len, size_t buflen),
-	(fd, buf, len, buflen), fd, 0,
-	buf)
+	(int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
+	fd, 0, buf)
 
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 static void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
 
-static __attribute__((noinline)) ssize_t
-sendto_slow(int fd, const void *buf, size_t len, int flags,
-	    const struct sockaddr *to, socklen_t tolen)
+static __attribute__((noinline)) ssize_t sendto_slow(int fd, const void *buf,
+						     size_t len, int flags,
+						     const struct sockaddr *to,
+						     socklen_t tolen)
 {
 	struct conn *c;
 
@@ -321,8 +310,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	struct conn *c = fdt_get(fd);
 
 	if (LIKELY(!(flags & MSG_FASTOPEN)) &&
-	    (LIKELY(!c) || LIKELY(!atomic_load_explicit(
-				   &c->watch, memory_order_relaxed))))
+	    (LIKELY(!c) ||
+	     LIKELY(!atomic_load_explicit(&c->watch, memory_order_relaxed))))
 		return real.sendto(fd, buf, len, flags, to, tolen);
 	return sendto_slow(fd, buf, len, flags, to, tolen);
 }
@@ -340,8 +329,8 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 		uint64_t now = clock_ns(), until = deadline;
 		if (prog_deadline && prog_deadline < until)
 			until = prog_deadline;
-		int ms = now >= until ? 0
-				      : (int)((until - now + 999999) / 1000000);
+		int ms =
+		    now >= until ? 0 : (int)((until - now + 999999) / 1000000);
 		r = poll(&p, 1, ms);
 		if (r > 0)
 			break;
@@ -432,9 +421,9 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	atomic_store(&c->nonblock, (fl & O_NONBLOCK) != 0);
 	atomic_store(&c->awaiting, false);
 	atomic_store(&c->watch, (tmp.response_ms ? W_RESPONSE : 0u) |
-					(tmp.idle_ms ? W_IDLE : 0u) |
-					(tmp.send_ms ? W_SEND : 0u) |
-					(tmp.saddr >= 0 ? W_COUNT : 0u));
+				    (tmp.idle_ms ? W_IDLE : 0u) |
+				    (tmp.send_ms ? W_SEND : 0u) |
+				    (tmp.saddr >= 0 ? W_COUNT : 0u));
 	atomic_store(&c->abort_errno, 0);
 	atomic_store(&c->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
@@ -454,7 +443,8 @@ static void connected(int fd, struct conn *c)
 		if (c->sndtimeo_ms && c->sndtimeo_ms < ms)
 			ms = c->sndtimeo_ms;
 		struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-				     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+				     .tv_usec =
+					 (suseconds_t)(ms % 1000) * 1000};
 		real.setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	}
 	if (c->idle_ms) {
@@ -525,9 +515,8 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (c->connect_ms && !atomic_load(&c->nonblock)) {
 		uint64_t now = clock_ns();
 		uint64_t deadline = now + c->connect_ms * 1000000ull;
-		uint64_t prog = c->sndtimeo_ms
-					? now + c->sndtimeo_ms * 1000000ull
-					: 0;
+		uint64_t prog =
+		    c->sndtimeo_ms ? now + c->sndtimeo_ms * 1000000ull : 0;
 		int fl = real.fcntl(fd, F_GETFL);
 
 		real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -559,8 +548,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return r;
 }
 
-EXPORT int getsockopt(int fd, int level, int name, void *val,
-		      socklen_t *len)
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct conn *c;
 
@@ -576,7 +564,8 @@ EXPORT int getsockopt(int fd, int level, int name, void *val,
 	}
 	if (c && level == SOL_SOCKET && name == SO_ERROR &&
 	    (atomic_load(&c->watch) & W_CONNECTING)) {
-		int r = real.getsockopt(fd, level, name, val, len), saved = errno;
+		int r = real.getsockopt(fd, level, name, val, len),
+		    saved = errno;
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof peer;
 		int v = 0;
@@ -611,14 +600,13 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 		/* remember the program's send timeout; ours stays if shorter */
 		int saved = errno;
 		const struct timeval *tv = val;
-		uint64_t ms = (uint64_t)tv->tv_sec * 1000 +
-			      (uint64_t)tv->tv_usec / 1000;
+		uint64_t ms =
+		    (uint64_t)tv->tv_sec * 1000 + (uint64_t)tv->tv_usec / 1000;
 		c->sndtimeo_ms = ms;
 		if (c->send_ms && (!ms || ms > c->send_ms)) {
 			struct timeval ours = {
-				.tv_sec = c->send_ms / 1000,
-				.tv_usec = (suseconds_t)(c->send_ms % 1000) *
-					   1000};
+			    .tv_sec = c->send_ms / 1000,
+			    .tv_usec = (suseconds_t)(c->send_ms % 1000) * 1000};
 			real.setsockopt(fd, level, name, &ours, sizeof ours);
 		}
 		errno = saved;
@@ -645,7 +633,8 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 		return -1;
 	}
 	max = atomic_load(&fdt_max);
-	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 && first <= (unsigned)max) {
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 &&
+	    first <= (unsigned)max) {
 		int saved = errno;
 		unsigned end = last < (unsigned)max ? last : (unsigned)max;
 		for (unsigned fd = first; fd <= end; fd++)

@@ -22,30 +22,30 @@ void real_bind(void)
 	pthread_once(&once, bind_all);
 }
 
-#define TRAMPOLINE(ret, fail, name, field, params, args)                      \
-	static ret first_##field params                                      \
-	{                                                                    \
-		real_bind();                                                 \
-		if (real.field == first_##field) {                           \
-			errno = ENOSYS;                                      \
-			return fail;                                         \
-		}                                                            \
-		return real.field args;                                      \
+#define TRAMPOLINE(ret, fail, name, field, params, args)                       \
+	static ret first_##field params                                        \
+	{                                                                      \
+		real_bind();                                                   \
+		if (real.field == first_##field) {                             \
+			errno = ENOSYS;                                        \
+			return fail;                                           \
+		}                                                              \
+		return real.field args;                                        \
 	}
-#define VARIADIC(ret, name, field, params, args)                              \
-	static ret first_##field params                                      \
-	{                                                                    \
-		va_list ap;                                                  \
-		void *c;                                                     \
-		va_start(ap, b);                                             \
-		c = va_arg(ap, void *);                                      \
-		va_end(ap);                                                  \
-		real_bind();                                                 \
-		if (real.field == first_##field) {                           \
-			errno = ENOSYS;                                      \
-			return -1;                                           \
-		}                                                            \
-		return real.field args;                                      \
+#define VARIADIC(ret, name, field, params, args)                               \
+	static ret first_##field params                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		void *c;                                                       \
+		va_start(ap, b);                                               \
+		c = va_arg(ap, void *);                                        \
+		va_end(ap);                                                    \
+		real_bind();                                                   \
+		if (real.field == first_##field) {                             \
+			errno = ENOSYS;                                        \
+			return -1;                                             \
+		}                                                              \
+		return real.field args;                                        \
 	}
 #include "real.def"
 #undef TRAMPOLINE
@@ -53,7 +53,7 @@ void real_bind(void)
 
 struct real real = {
 #define TRAMPOLINE(ret, fail, name, field, params, args) .field = first_##field,
-#define VARIADIC(ret, name, field, params, args) .field = first_##field,
+#define VARIADIC(ret, name, field, params, args)	 .field = first_##field,
 #include "real.def"
 #undef TRAMPOLINE
 #undef VARIADIC
@@ -63,10 +63,10 @@ static void bind_all(void)
 {
 	void *p;
 
-#define TRAMPOLINE(ret, fail, name, field, params, args)                      \
-	if ((p = dlsym(RTLD_NEXT, name)))                                    \
+#define TRAMPOLINE(ret, fail, name, field, params, args)                       \
+	if ((p = dlsym(RTLD_NEXT, name)))                                      \
 		real.field = (ret(*) params)p;
-#define VARIADIC(ret, name, field, params, args)                              \
+#define VARIADIC(ret, name, field, params, args)                               \
 	TRAMPOLINE(ret, -1, name, field, params, args)
 #include "real.def"
 #undef TRAMPOLINE

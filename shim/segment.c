@@ -48,8 +48,10 @@ int seg_validate(const void *base, size_t len, unsigned uid, char *why,
 	}
 	if (h->version != SEG_VERSION ||
 	    h->header_size != sizeof(struct seg_header)) {
-		snprintf(why, whylen, "layout version %u, this fusebox reads "
-			 "version %u", h->version, SEG_VERSION);
+		snprintf(why, whylen,
+			 "layout version %u, this fusebox reads "
+			 "version %u",
+			 h->version, SEG_VERSION);
 		return -EINVAL;
 	}
 	if (h->size != len) {
@@ -123,13 +125,13 @@ static void format(void *base, size_t len, const struct seg_sizes *sz)
 	h->rule_size = sizeof(struct seg_rule);
 	h->addr_size = sizeof(struct seg_addr);
 	h->procs_off = ALIGN(sizeof *h);
-	h->rules_off = h->procs_off + ALIGN((uint64_t)sz->procs *
-					    sizeof(struct seg_proc));
-	h->addrs_off = h->rules_off + ALIGN((uint64_t)sz->rules *
-					    sizeof(struct seg_rule));
+	h->rules_off =
+	    h->procs_off + ALIGN((uint64_t)sz->procs * sizeof(struct seg_proc));
+	h->addrs_off =
+	    h->rules_off + ALIGN((uint64_t)sz->rules * sizeof(struct seg_rule));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	h->created_realtime_ms =
-		(uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	mutex_init(&h->alloc);
 	atomic_store_explicit(&h->ready, SEG_READY, memory_order_release);
 }
@@ -219,12 +221,13 @@ int seg_open(const char *name, const struct seg_sizes *sz, bool create,
 	if (fd < 0 && errno == ENOENT && create) {
 		sizes_fix(sz, &want);
 		len = seg_bytes(&want);
-		fd = shm_open(path,
-			      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			      0600);
+		fd = shm_open(
+		    path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		if (fd >= 0) {
 			/* ours: size it, format it, then mark it ready */
-			if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)len) < 0) {
+			if (fchmod(fd, 0600) < 0 ||
+			    ftruncate(fd, (off_t)len) < 0) {
 				snprintf(why, whylen, "ftruncate: %s",
 					 strerror(errno));
 				r = -errno;
@@ -265,8 +268,7 @@ int seg_open(const char *name, const struct seg_sizes *sz, bool create,
 }
 
 /* Opens name read-only for the fusebox command. */
-int seg_open_readonly(const char *name, struct seg *s, char *why,
-		      size_t whylen)
+int seg_open_readonly(const char *name, struct seg *s, char *why, size_t whylen)
 {
 	char path[SEG_NAME_MAX + 2];
 	int fd, r;
@@ -358,8 +360,8 @@ int seg_rule_get(struct seg *s, const char *name)
 	i = (uint32_t)(mix(h) % n);
 	for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
 		struct seg_rule *r = &s->rules[i];
-		uint32_t u = atomic_load_explicit(&r->used,
-						  memory_order_acquire);
+		uint32_t u =
+		    atomic_load_explicit(&r->used, memory_order_acquire);
 		if (u == 2 && !strncmp(r->name, name, SEG_NAME_MAX - 1))
 			return (int)i;
 		if (u == 0) {
@@ -370,8 +372,8 @@ int seg_rule_get(struct seg *s, const char *name)
 			for (uint32_t j = k; j < n; j++, i = (i + 1) % n) {
 				r = &s->rules[i];
 				u = atomic_load(&r->used);
-				if (u == 2 && !strncmp(r->name, name,
-						       SEG_NAME_MAX - 1)) {
+				if (u == 2 &&
+				    !strncmp(r->name, name, SEG_NAME_MAX - 1)) {
 					found = (int)i;
 					break;
 				}
@@ -380,8 +382,7 @@ int seg_rule_get(struct seg *s, const char *name)
 						 name);
 					mutex_init(&r->lock);
 					atomic_store_explicit(
-						&r->used, 2,
-						memory_order_release);
+					    &r->used, 2, memory_order_release);
 					found = (int)i;
 					break;
 				}
@@ -405,8 +406,8 @@ int seg_addr_get(struct seg *s, uint32_t rule, const uint8_t addr[16],
 	i = (uint32_t)(mix(a ^ mix(b ^ ((uint64_t)rule << 16 | port))) % n);
 	for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
 		struct seg_addr *e = &s->addrs[i];
-		uint32_t u = atomic_load_explicit(&e->used,
-						  memory_order_acquire);
+		uint32_t u =
+		    atomic_load_explicit(&e->used, memory_order_acquire);
 		if (u == 2 && e->rule == rule && e->port == port &&
 		    !memcmp(e->addr, addr, 16))
 			return (int)i;
@@ -431,8 +432,7 @@ int seg_addr_get(struct seg *s, uint32_t rule, const uint8_t addr[16],
 						 host ? host : "");
 					mutex_init(&e->lock);
 					atomic_store_explicit(
-						&e->used, 2,
-						memory_order_release);
+					    &e->used, 2, memory_order_release);
 					found = (int)i;
 					break;
 				}
@@ -468,8 +468,7 @@ double seg_hist_quantile(const struct seg_hist *h, double q)
 
 	for (unsigned i = 0; i < SEG_HIST_BUCKETS; i++) {
 		counts[i] = atomic_load_explicit(
-			&((struct seg_hist *)h)->bucket[i],
-			memory_order_relaxed);
+		    &((struct seg_hist *)h)->bucket[i], memory_order_relaxed);
 		total += counts[i];
 	}
 	if (!total)
@@ -480,7 +479,8 @@ double seg_hist_quantile(const struct seg_hist *h, double q)
 			/* the middle of the bucket: 2^((i + 0.5) / 4) µs */
 			unsigned lg = i / 4, frac = i % 4;
 			double lo = (double)(1ull << lg) * (1.0 + frac / 4.0);
-			double hi = (double)(1ull << lg) * (1.0 + (frac + 1) / 4.0);
+			double hi =
+			    (double)(1ull << lg) * (1.0 + (frac + 1) / 4.0);
 			return (lo + hi) / 2 / 1000.0;
 		}
 	}
@@ -491,12 +491,12 @@ double seg_hist_quantile(const struct seg_hist *h, double q)
 const char *seg_counter_name(enum seg_counter c)
 {
 	static const char *const names[SEG_NCOUNTERS] = {
-		"calls",	     "successes",	 "failures",
-		"connect_refused",   "connect_timeouts", "response_timeouts",
-		"resets",	     "http_5xx",	 "slow_calls",
-		"retries",	     "rejected_breaker", "rejected_limit",
-		"rejected_rate",     "rejected_budget",	 "bytes_sent",
-		"bytes_received"};
+	    "calls",	       "successes",	   "failures",
+	    "connect_refused", "connect_timeouts", "response_timeouts",
+	    "resets",	       "http_5xx",	   "slow_calls",
+	    "retries",	       "rejected_breaker", "rejected_limit",
+	    "rejected_rate",   "rejected_budget",  "bytes_sent",
+	    "bytes_received"};
 
 	return (unsigned)c < SEG_NCOUNTERS ? names[c] : "?";
 }

@@ -14,16 +14,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEG_MAGIC "FUSEBOX\0"
+#define SEG_MAGIC   "FUSEBOX\0"
 #define SEG_VERSION 1u
-#define SEG_READY 0x52454459u /* "REDY": the creator finished */
+#define SEG_READY   0x52454459u /* "REDY": the creator finished */
 
 /* Default table sizes; [global] segment_rules/segment_addresses and
  * segment_processes change them for a segment that does not exist yet. */
 #define SEG_DEFAULT_PROCS 1024u
 #define SEG_DEFAULT_RULES 1024u
 #define SEG_DEFAULT_ADDRS 4096u
-#define SEG_MAX_ENTRIES 1000000u
+#define SEG_MAX_ENTRIES	  1000000u
 
 #define SEG_NAME_MAX 64
 #define SEG_HOST_MAX 64
@@ -59,27 +59,27 @@ struct seg_hist {
 
 /* One guarded process. */
 struct seg_proc {
-	_Atomic uint32_t pid;     /* 0: free slot */
+	_Atomic uint32_t pid; /* 0: free slot */
 	uint32_t reserved;
-	_Atomic uint64_t start;   /* start time in clock ticks since boot,
-				   * /proc/PID/stat field 22: tells a reused
-				   * pid from the process that registered */
+	_Atomic uint64_t start; /* start time in clock ticks since boot,
+				 * /proc/PID/stat field 22: tells a reused
+				 * pid from the process that registered */
 	char comm[16];
 };
 
 /* One rule, by name; connections and the breaker of scope = rule. */
 struct seg_rule {
-	_Atomic uint32_t used;    /* 0 free, 1 being written, 2 ready */
+	_Atomic uint32_t used; /* 0 free, 1 being written, 2 ready */
 	uint32_t reserved;
 	char name[SEG_NAME_MAX];
-	pthread_mutex_t lock;     /* robust, process-shared */
-	struct breaker breaker;   /* breaker_scope = rule */
-	_Atomic int32_t active;   /* open connections, all processes */
-	_Atomic int32_t pending;  /* connects waiting for a slot */
+	pthread_mutex_t lock;		  /* robust, process-shared */
+	struct breaker breaker;		  /* breaker_scope = rule */
+	_Atomic int32_t active;		  /* open connections, all processes */
+	_Atomic int32_t pending;	  /* connects waiting for a slot */
 	_Atomic uint32_t max_connections; /* as the last writer's policy said */
-	_Atomic uint32_t breaker_mode;    /* enum breaker_mode, likewise */
-	_Atomic uint32_t breaker_scope;   /* enum policy_scope, likewise */
-	_Atomic int32_t forced;   /* BREAKER_FORCE_* for every address */
+	_Atomic uint32_t breaker_mode;	  /* enum breaker_mode, likewise */
+	_Atomic uint32_t breaker_scope;	  /* enum policy_scope, likewise */
+	_Atomic int32_t forced;	     /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
 						  * are the sums of its
@@ -88,14 +88,14 @@ struct seg_rule {
 
 /* One destination address:port of a rule, with its breaker. */
 struct seg_addr {
-	_Atomic uint32_t used;    /* 0 free, 1 being written, 2 ready */
-	uint32_t rule;            /* index into the rule table */
-	uint8_t addr[16];         /* IPv6, or IPv4-mapped */
+	_Atomic uint32_t used; /* 0 free, 1 being written, 2 ready */
+	uint32_t rule;	       /* index into the rule table */
+	uint8_t addr[16];      /* IPv6, or IPv4-mapped */
 	uint16_t port;
 	uint16_t reserved;
 	uint32_t reserved2;
-	char host[SEG_HOST_MAX];  /* a name the program resolved, or "" */
-	pthread_mutex_t lock;     /* robust, process-shared */
+	char host[SEG_HOST_MAX]; /* a name the program resolved, or "" */
+	pthread_mutex_t lock;	 /* robust, process-shared */
 	struct breaker breaker;
 	_Atomic uint64_t counter[SEG_NCOUNTERS];
 	struct seg_hist connect_us;
@@ -105,16 +105,16 @@ struct seg_addr {
 struct seg_header {
 	char magic[8];
 	uint32_t version;
-	uint32_t header_size;     /* sizeof(struct seg_header) */
-	uint64_t size;            /* of the whole segment, in bytes */
-	uint32_t uid;             /* owner */
-	_Atomic uint32_t ready;   /* SEG_READY once initialised */
+	uint32_t header_size;	/* sizeof(struct seg_header) */
+	uint64_t size;		/* of the whole segment, in bytes */
+	uint32_t uid;		/* owner */
+	_Atomic uint32_t ready; /* SEG_READY once initialised */
 	uint32_t nprocs, nrules, naddrs;
 	uint32_t proc_size, rule_size, addr_size; /* sizeof each entry */
 	uint64_t procs_off, rules_off, addrs_off; /* from the segment start */
 	uint64_t created_realtime_ms;
 	_Atomic uint64_t reset_gen; /* bumped by fusebox reset */
-	pthread_mutex_t alloc;    /* robust: taken to add rules and addresses */
+	pthread_mutex_t alloc; /* robust: taken to add rules and addresses */
 };
 
 /* A mapped and validated segment, as this process sees it. */
@@ -126,7 +126,7 @@ struct seg {
 	struct seg_rule *rules;
 	struct seg_addr *addrs;
 	uint32_t nprocs, nrules, naddrs; /* copied after validation */
-	bool shared;                     /* false: private fallback */
+	bool shared;			 /* false: private fallback */
 	char name[SEG_NAME_MAX];
 };
 

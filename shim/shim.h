@@ -20,15 +20,15 @@
 /* Everything declared here is internal: direct, GOT-free access. */
 #pragma GCC visibility push(hidden)
 
-#define EXPORT __attribute__((visibility("default")))
-#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define EXPORT	    __attribute__((visibility("default")))
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define TLS __thread __attribute__((tls_model("initial-exec")))
+#define TLS	    __thread __attribute__((tls_model("initial-exec")))
 
 /* --- real.c: the next definition of every symbol we replace ----------- */
 struct real {
 #define TRAMPOLINE(ret, fail, name, field, params, args) ret(*field) params;
-#define VARIADIC(ret, name, field, params, args) ret(*field) params;
+#define VARIADIC(ret, name, field, params, args)	 ret(*field) params;
 #include "real.def"
 #undef TRAMPOLINE
 #undef VARIADIC
@@ -40,62 +40,56 @@ extern struct real real;
 void real_bind(void);
 
 /* --- conn: what we know of one guarded socket, in the fd table -------- */
-enum conn_deadline {
-	DL_CONNECT,
-	DL_RESPONSE,
-	DL_IDLE,
-	DL_SEND,
-	DL_COUNT
-};
+enum conn_deadline { DL_CONNECT, DL_RESPONSE, DL_IDLE, DL_SEND, DL_COUNT };
 
 /* conn.watch: what a hook must do besides calling libc.  Zero for a
  * guarded socket with nothing to watch, so its hooks cost a lookup. */
-#define W_ABORTED 0x1u    /* abort_errno waits to be delivered */
-#define W_CONNECTING 0x2u /* a non-blocking connect is in progress */
-#define W_RESPONSE 0x4u   /* response_timeout: arm on send, disarm on recv */
-#define W_IDLE 0x8u       /* idle_timeout: count activity */
-#define W_SEND 0x10u      /* send_timeout */
-#define W_COUNT 0x20u     /* calls and bytes go to the segment */
+#define W_ABORTED    0x1u  /* abort_errno waits to be delivered */
+#define W_CONNECTING 0x2u  /* a non-blocking connect is in progress */
+#define W_RESPONSE   0x4u  /* response_timeout: arm on send, disarm on recv */
+#define W_IDLE	     0x8u  /* idle_timeout: count activity */
+#define W_SEND	     0x10u /* send_timeout */
+#define W_COUNT	     0x20u /* calls and bytes go to the segment */
 
 /* conn.call: where the current call (connect, then one exchange) is. */
 enum conn_call {
-	CALL_NONE,       /* between exchanges */
+	CALL_NONE,	 /* between exchanges */
 	CALL_CONNECTING, /* a non-blocking connect in progress */
-	CALL_CONNECTED,  /* connected, the first exchange not started */
-	CALL_WAITING,    /* sent, waiting for the first reply byte */
+	CALL_CONNECTED,	 /* connected, the first exchange not started */
+	CALL_WAITING,	 /* sent, waiting for the first reply byte */
 };
 
 struct conn {
-	_Atomic uint32_t live;    /* nonzero: guarded; read without lock */
-	_Atomic uint32_t watch;   /* W_* */
-	atomic_flag lock;         /* taken by close paths and the timer */
-	_Atomic bool nonblock;    /* O_NONBLOCK is set on the file */
-	_Atomic bool awaiting;    /* data sent, no reply byte yet */
-	_Atomic int abort_errno;  /* set when fusebox aborted the socket */
+	_Atomic uint32_t live;	       /* nonzero: guarded; read without lock */
+	_Atomic uint32_t watch;	       /* W_* */
+	atomic_flag lock;	       /* taken by close paths and the timer */
+	_Atomic bool nonblock;	       /* O_NONBLOCK is set on the file */
+	_Atomic bool awaiting;	       /* data sent, no reply byte yet */
+	_Atomic int abort_errno;       /* set when fusebox aborted the socket */
 	_Atomic uint64_t activity;     /* bumped by I/O when W_IDLE */
 	_Atomic uint64_t dl[DL_COUNT]; /* monotonic ns; 0: not armed */
-	uint64_t ino;             /* socket inode: the timer's identity check */
+	uint64_t ino; /* socket inode: the timer's identity check */
 	uint32_t connect_ms, response_ms, idle_ms, send_ms; /* copied */
 	uint64_t idle_seen, idle_since; /* timer-only bookkeeping */
 	uint64_t send_seen, send_since;
-	int rule;                 /* rule index at connect; -1: [default] */
-	uint64_t sndtimeo_ms;     /* what the program set, for connect */
+	int rule;	      /* rule index at connect; -1: [default] */
+	uint64_t sndtimeo_ms; /* what the program set, for connect */
 	/* calls, counters and breakers (calls.c) */
-	_Atomic uint8_t call;     /* enum conn_call; exchanged to end a call */
-	uint8_t probe;            /* the call is a half-open probe */
-	uint8_t scope;            /* enum policy_scope */
-	uint8_t classify;         /* enum policy_classify */
-	uint8_t active;           /* counted in its rule's active connections */
-	int32_t saddr, srule;     /* segment indexes; -1: not counted */
+	_Atomic uint8_t call; /* enum conn_call; exchanged to end a call */
+	uint8_t probe;	      /* the call is a half-open probe */
+	uint8_t scope;	      /* enum policy_scope */
+	uint8_t classify;     /* enum policy_classify */
+	uint8_t active;	      /* counted in its rule's active connections */
+	int32_t saddr, srule; /* segment indexes; -1: not counted */
 	int reject_errno;
-	uint64_t connect_ns;      /* connect started */
-	uint64_t wait_ns;         /* the exchange started (first send) */
-	uint64_t connect_dur_ns;  /* how long the connect took */
-	uint64_t out, in;         /* bytes not yet added to the segment */
+	uint64_t connect_ns;	 /* connect started */
+	uint64_t wait_ns;	 /* the exchange started (first send) */
+	uint64_t connect_dur_ns; /* how long the connect took */
+	uint64_t out, in;	 /* bytes not yet added to the segment */
 	struct breaker_config bcfg;
 };
 
-#define FDT_CHUNK 1024
+#define FDT_CHUNK  1024
 #define FDT_CHUNKS 1024 /* fds 0 .. 1,048,575 */
 
 extern struct conn *_Atomic fdt[FDT_CHUNKS];
@@ -129,8 +123,8 @@ void fdt_copy(int oldfd, int newfd);
 
 static inline void conn_lock(struct conn *c)
 {
-	while (atomic_flag_test_and_set_explicit(&c->lock,
-						 memory_order_acquire))
+	while (
+	    atomic_flag_test_and_set_explicit(&c->lock, memory_order_acquire))
 		__builtin_ia32_pause();
 }
 
@@ -163,9 +157,9 @@ static inline void timer_arm(struct conn *c, enum conn_deadline d,
 
 	atomic_store(&c->dl[d], when);
 	next = atomic_load(&timer_next);
-	if (UNLIKELY(when < next || !next ||
-		     !atomic_load_explicit(&timer_started,
-					   memory_order_relaxed)))
+	if (UNLIKELY(
+		when < next || !next ||
+		!atomic_load_explicit(&timer_started, memory_order_relaxed)))
 		timer_kick();
 }
 
@@ -185,8 +179,7 @@ void dns_remember_raw(const char *name, int family, const void *addr);
 
 /* Fills names (each up to 256 bytes) for the address in sa; returns how
  * many (at most max). */
-size_t dns_lookup(const struct sockaddr *sa, char (*names)[256],
-		  size_t max);
+size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max);
 
 void dns_atfork_prepare(void);
 void dns_atfork_parent(void);
@@ -194,11 +187,11 @@ void dns_atfork_child(void);
 
 /* --- state.c: init, policy, reload, logging --------------------------- */
 extern atomic_int shim_disabled; /* FUSEBOX_DISABLE=1 or init failure */
-extern TLS int shim_busy;        /* re-entrancy guard */
+extern TLS int shim_busy;	 /* re-entrancy guard */
 
 /* Logs one line on stderr at level (POLICY_LOG_*); keeps errno. */
 void shim_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Decides whether a connect to sa is guarded: copies the settings of the
  * matching rule into c, finds its segment entries, and returns true; false

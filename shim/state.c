@@ -25,16 +25,16 @@ static atomic_int log_level = POLICY_LOG_WARN;
 static bool log_from_env;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
-static struct policy *cur; /* under plock */
-static bool cur_names;     /* cur has hostname patterns: look names up */
+static struct policy *cur;	 /* under plock */
+static bool cur_names;		 /* cur has hostname patterns: look names up */
 static _Atomic int32_t *cur_seg; /* segment rule index per rule + 1 */
-static char path[4096];    /* empty: no policy file */
-static struct stat seen;   /* of the file last tried */
+static char path[4096];		 /* empty: no policy file */
+static struct stat seen;	 /* of the file last tried */
 static _Atomic uint64_t next_check;
 static _Atomic uint64_t reload_ns = 2000000000u;
 
-struct seg shim_seg;           /* set once in init(), before any guard */
-static bool registered;        /* this process has its slot */
+struct seg shim_seg;	/* set once in init(), before any guard */
+static bool registered; /* this process has its slot */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A random number, per thread, no locks (xorshift). */
@@ -140,15 +140,16 @@ static void open_segment(const struct policy *p)
 	if (env && *env)
 		snprintf(name, sizeof name, "%s", env);
 	else if (policy_segment_name(p ? p->segment : "fusebox-%u",
-				     (unsigned)getuid(), name,
-				     sizeof name) < 0)
+				     (unsigned)getuid(), name, sizeof name) < 0)
 		snprintf(name, sizeof name, "fusebox-%u", (unsigned)getuid());
 	if (strchr(name, '/') ||
 	    seg_open(name, &sz, true, &shim_seg, why, sizeof why) < 0) {
 		if (strchr(name, '/'))
 			snprintf(why, sizeof why, "a name with '/'");
-		shim_log(POLICY_LOG_WARN, "segment %s not used: %s; keeping "
-			 "private state", name, why);
+		shim_log(POLICY_LOG_WARN,
+			 "segment %s not used: %s; keeping "
+			 "private state",
+			 name, why);
 		if (seg_private(&sz, &shim_seg) < 0)
 			memset(&shim_seg, 0, sizeof shim_seg);
 	}
@@ -198,8 +199,10 @@ static void load(bool first)
 
 	if (stat(path, &st) < 0) {
 		if (first)
-			shim_log(POLICY_LOG_ERROR, "policy %s: %s; passing "
-				 "through", path, strerror(errno));
+			shim_log(POLICY_LOG_ERROR,
+				 "policy %s: %s; passing "
+				 "through",
+				 path, strerror(errno));
 		memset(&seen, 0, sizeof seen);
 		return;
 	}
@@ -208,8 +211,10 @@ static void load(bool first)
 	seen = st;
 	p = policy_load(path, &errs);
 	if (!p) {
-		shim_log(POLICY_LOG_ERROR, "%s%s; %s (run 'fusebox check "
-			 "%s')", errs.n ? errs.msgs[0] : "policy: error",
+		shim_log(POLICY_LOG_ERROR,
+			 "%s%s; %s (run 'fusebox check "
+			 "%s')",
+			 errs.n ? errs.msgs[0] : "policy: error",
 			 errs.n > 1 ? " (and more)" : "",
 			 first ? "passing through" : "keeping the old policy",
 			 path);
@@ -236,8 +241,8 @@ static void load(bool first)
 	policy_free(old);
 	free((void *)oldidx);
 	if (!first)
-		shim_log(POLICY_LOG_INFO, "policy %s reloaded: %zu rules",
-			 path, p->nrules);
+		shim_log(POLICY_LOG_INFO, "policy %s reloaded: %zu rules", path,
+			 p->nrules);
 }
 
 /* Reads the environment and loads the policy, once. */
@@ -258,8 +263,10 @@ static void init(void)
 			atomic_store(&log_level, lvl);
 			log_from_env = true;
 		} else {
-			shim_log(POLICY_LOG_WARN, "FUSEBOX_LOG=%s is not one "
-				 "of error, warn, info, debug", v);
+			shim_log(POLICY_LOG_WARN,
+				 "FUSEBOX_LOG=%s is not one "
+				 "of error, warn, info, debug",
+				 v);
 		}
 	}
 	r = policy_locate(path, sizeof path);
@@ -313,9 +320,11 @@ static void table_full(const char *key)
 	static atomic_int said;
 
 	if (!atomic_exchange(&said, 1))
-		shim_log(POLICY_LOG_WARN, "segment %s: a table is full; new "
+		shim_log(POLICY_LOG_WARN,
+			 "segment %s: a table is full; new "
 			 "destinations are not counted and have no breaker "
-			 "(raise %s in [global])", shim_seg.name, key);
+			 "(raise %s in [global])",
+			 shim_seg.name, key);
 }
 
 /* Decides whether a connect to sa is guarded and fills c's settings. */
@@ -351,10 +360,10 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			c->scope = (uint8_t)s->breaker_scope;
 			c->classify = (uint8_t)s->classify;
 			c->bcfg.mode = s->breaker == POLICY_BREAKER_ON
-					       ? BREAKER_MODE_ON
+					   ? BREAKER_MODE_ON
 				       : s->breaker == POLICY_BREAKER_DRY_RUN
-					       ? BREAKER_MODE_DRY_RUN
-					       : BREAKER_MODE_OFF;
+					   ? BREAKER_MODE_DRY_RUN
+					   : BREAKER_MODE_OFF;
 			c->bcfg.failures = s->breaker_failures;
 			c->bcfg.failure_rate_ppm = s->breaker_failure_rate_ppm;
 			c->bcfg.window_calls = s->breaker_window_calls;
@@ -367,12 +376,12 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			c->bcfg.probes = s->breaker_probes;
 			/* a probe may take its connect and its response */
 			c->bcfg.probe_timeout_ms =
-				s->connect_timeout_ms + s->response_timeout_ms;
+			    s->connect_timeout_ms + s->response_timeout_ms;
 			c->saddr = c->srule = -1;
 			if (shim_seg.base) {
 				const char *rn = m.rule >= 0
-							 ? cur->rules[m.rule].name
-							 : "default";
+						     ? cur->rules[m.rule].name
+						     : "default";
 				/* the rule's slot, found once per policy */
 				int ri = cur_seg ? cur_seg[m.rule + 1] : -1;
 				if (ri < 0) {
@@ -386,10 +395,10 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 				if (ri >= 0) {
 					c->srule = ri;
 					c->saddr = seg_addr_get(
-						&shim_seg, (uint32_t)ri, key,
-						port, n ? hosts[0] : NULL);
+					    &shim_seg, (uint32_t)ri, key, port,
+					    n ? hosts[0] : NULL);
 					struct seg_rule *sr =
-						&shim_seg.rules[ri];
+					    &shim_seg.rules[ri];
 					atomic_store(&sr->max_connections,
 						     s->max_connections);
 					atomic_store(&sr->breaker_mode,
@@ -398,8 +407,9 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 						     c->scope);
 				}
 				if (c->saddr < 0)
-					table_full(ri < 0 ? "segment_rules"
-							   : "segment_addresses");
+					table_full(ri < 0
+						       ? "segment_rules"
+						       : "segment_addresses");
 			}
 			guarded = true;
 		}

@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-atomic_int timer_started;       /* 0 none, 1 starting/running */
+atomic_int timer_started;	 /* 0 none, 1 starting/running */
 _Atomic uint64_t timer_next = 1; /* when the thread wakes; 0 while scanning */
-static _Atomic uint32_t seq;           /* futex word: bumped to wake */
+static _Atomic uint32_t seq;	 /* futex word: bumped to wake */
 static pthread_mutex_t act_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Monotonic clock in ns. */
@@ -114,14 +114,18 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		timer_abort(fd, c, ETIMEDOUT);
 		atomic_fetch_and(&c->watch, ~W_CONNECTING);
 		calls_connected(fd, c, ETIMEDOUT, now);
-		shim_log(POLICY_LOG_INFO, "fd %d: connect_timeout (%ums) "
-			 "fired", fd, c->connect_ms);
+		shim_log(POLICY_LOG_INFO,
+			 "fd %d: connect_timeout (%ums) "
+			 "fired",
+			 fd, c->connect_ms);
 		return 0;
 	case DL_RESPONSE:
 		timer_abort(fd, c, ETIMEDOUT);
 		calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
-		shim_log(POLICY_LOG_INFO, "fd %d: response_timeout (%ums) "
-			 "fired", fd, c->response_ms);
+		shim_log(POLICY_LOG_INFO,
+			 "fd %d: response_timeout (%ums) "
+			 "fired",
+			 fd, c->response_ms);
 		return 0;
 	case DL_IDLE:
 		/* Checked every quarter of the timeout: fires within
@@ -134,8 +138,10 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		} else if (now - c->idle_since >= limit) {
 			timer_abort(fd, c, ETIMEDOUT);
 			calls_end(fd, c, false, -1, now);
-			shim_log(POLICY_LOG_INFO, "fd %d: idle_timeout (%ums) "
-				 "fired", fd, c->idle_ms);
+			shim_log(POLICY_LOG_INFO,
+				 "fd %d: idle_timeout (%ums) "
+				 "fired",
+				 fd, c->idle_ms);
 			return 0;
 		}
 		return now + limit / 4 + 1;
@@ -153,8 +159,10 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		} else if (now - c->send_since >= limit) {
 			timer_abort(fd, c, ETIMEDOUT);
 			calls_end(fd, c, false, -1, now);
-			shim_log(POLICY_LOG_INFO, "fd %d: send_timeout (%ums) "
-				 "fired", fd, c->send_ms);
+			shim_log(POLICY_LOG_INFO,
+				 "fd %d: send_timeout (%ums) "
+				 "fired",
+				 fd, c->send_ms);
 			return 0;
 		}
 		return now + limit / 4 + 1;
@@ -261,7 +269,8 @@ static void start(void)
 	pthread_attr_setstacksize(&attr, 64 * 1024);
 	if (pthread_create(&tid, &attr, run, NULL) != 0) {
 		atomic_store(&timer_started, 0);
-		shim_log(POLICY_LOG_WARN, "cannot start the timeout thread; "
+		shim_log(POLICY_LOG_WARN,
+			 "cannot start the timeout thread; "
 			 "timeouts of non-blocking sockets will not fire");
 	}
 	pthread_attr_destroy(&attr);

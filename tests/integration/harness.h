@@ -15,17 +15,17 @@ struct fixture {
 };
 
 struct run_opts {
-	bool shim;                /* preload build/libfusebox.so */
-	const char *policy;       /* FUSEBOX_POLICY, or NULL */
-	double timeout;           /* seconds; the child is killed after */
-	const char *const *env;   /* extra KEY=VALUE, NULL-terminated */
-	const char *input;        /* written to stdin, or NULL */
+	bool shim;		/* preload build/libfusebox.so */
+	const char *policy;	/* FUSEBOX_POLICY, or NULL */
+	double timeout;		/* seconds; the child is killed after */
+	const char *const *env; /* extra KEY=VALUE, NULL-terminated */
+	const char *input;	/* written to stdin, or NULL */
 };
 
 struct run {
-	int status;      /* exit code, or 128 + signal */
-	bool timed_out;  /* killed by the harness */
-	double secs;     /* wall time */
+	int status;	/* exit code, or 128 + signal */
+	bool timed_out; /* killed by the harness */
+	double secs;	/* wall time */
 	char out[1 << 18];
 	size_t outlen;
 	char err[1 << 14];

@@ -20,8 +20,15 @@ static struct run *curl(const char *policy, int port, const char *extra)
 	char url[64];
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-	char *argv[] = {"curl", "-sS", "-o", "/dev/null", "-m", "5",
-			(char *)(extra ? extra : "-f"), url, NULL};
+	char *argv[] = {"curl",
+			"-sS",
+			"-o",
+			"/dev/null",
+			"-m",
+			"5",
+			(char *)(extra ? extra : "-f"),
+			url,
+			NULL};
 	cr_assert_eq(run_prog(r, &o, argv), 0);
 	return r;
 }
@@ -62,8 +69,8 @@ static char *rule_policy(int port, const char *keys)
 {
 	char *text;
 
-	cr_assert(asprintf(&text, "[r]\nmatch = 127.0.0.1:%d\n%s", port,
-			   keys) > 0);
+	cr_assert(asprintf(&text, "[r]\nmatch = 127.0.0.1:%d\n%s", port, keys) >
+		  0);
 	return policy_write(text);
 }
 
@@ -243,9 +250,8 @@ Test(breaker, failure_rate_over_a_window_opens_it)
 	char *pol = policy_write(text);
 	/* alternate: 50% failures, open once 6 calls are in the window */
 	for (int i = 0; i < 5; i++)
-		cr_assert_eq(curl(pol, i % 2 ? bad.port : ok.port, "-s")
-				     ->status,
-			     0);
+		cr_assert_eq(
+		    curl(pol, i % 2 ? bad.port : ok.port, "-s")->status, 0);
 	cr_assert(strstr(stats("r"), "breaker=closed"));
 	cr_assert_eq(curl(pol, bad.port, "-s")->status, 0);
 	cr_assert(strstr(stats("r"), "breaker=open"));
@@ -333,7 +339,7 @@ Test(breaker, counters_are_exact_under_8_processes_of_8_threads)
 		if (kids[i] == 0) {
 			struct run *r = run_new();
 			struct run_opts o = {
-				.shim = true, .policy = pol, .timeout = 60};
+			    .shim = true, .policy = pol, .timeout = 60};
 			char *argv[] = {prog, port, "8", "25", NULL};
 			run_prog(r, &o, argv);
 			_exit(r->status);

@@ -11,7 +11,7 @@
 
 #define SLOW "[global]\nreload = 200ms\n[default]\nconnect_timeout = 1500ms\n"
 #define FAST "[global]\nreload = 200ms\n[default]\nconnect_timeout = 300ms\n"
-#define BAD "[global]\nreload = 200ms\n[default]\nconnect_timeout = 300\n"
+#define BAD  "[global]\nreload = 200ms\n[default]\nconnect_timeout = 300\n"
 
 /* Counts the lines of s that contain needle. */
 static int lines_with(const char *s, const char *needle)
@@ -24,19 +24,19 @@ static int lines_with(const char *s, const char *needle)
 }
 
 /* Runs reload.py with the policy first, then the text of next. */
-static struct run *reload(const char *first, const char *next,
-			  const char *how, int port, const char *const *env)
+static struct run *reload(const char *first, const char *next, const char *how,
+			  int port, const char *const *env)
 {
 	char *pol = policy_write(first), *nxt = policy_write(next);
 	char *script = src_path("tests/integration/scripts/reload.py");
 	char portbuf[16];
 	struct run *r = run_new();
 	struct run_opts o = {
-		.shim = true, .policy = pol, .timeout = 20, .env = env};
+	    .shim = true, .policy = pol, .timeout = 20, .env = env};
 
 	snprintf(portbuf, sizeof portbuf, "%d", port);
-	char *argv[] = {(char *)python(), script, pol, nxt, (char *)how,
-			portbuf, NULL};
+	char *argv[] = {(char *)python(), script,  pol, nxt,
+			(char *)how,	  portbuf, NULL};
 	cr_assert_eq(run_prog(r, &o, argv), 0);
 	return r;
 }
@@ -118,7 +118,7 @@ Test(reload, log_info_reports_the_timeout)
 	struct run *r = run_new();
 	const char *env[] = {"FUSEBOX_LOG=info", NULL};
 	struct run_opts o = {
-		.shim = true, .policy = pol, .timeout = 10, .env = env};
+	    .shim = true, .policy = pol, .timeout = 10, .env = env};
 
 	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
 	char *u;

@@ -22,7 +22,7 @@ static struct run *curl_on(const char *name, int port)
 				 "breaker = on\n");
 	struct run *r = run_new();
 	struct run_opts o = {
-		.shim = true, .policy = pol, .timeout = 15, .env = envv};
+	    .shim = true, .policy = pol, .timeout = 15, .env = envv};
 	char url[64];
 
 	snprintf(env, sizeof env, "FUSEBOX_SEGMENT=%s", name);
@@ -167,20 +167,20 @@ Test(segment, a_full_address_table_never_mixes_breakers)
 				 "breaker_failures = 1\n"
 				 "reject_errno = EHOSTUNREACH\n");
 	const char *prog =
-		"import socket\n"
-		"ports = []\n"
-		"socks = [socket.socket() for i in range(20)]\n"
-		"for s in socks:\n"
-		"  s.bind(('127.0.0.1', 0)); ports.append(s.getsockname()[1])\n"
-		"for s in socks: s.close()\n"
-		"out = []\n"
-		"for p in ports:\n"
-		"  for attempt in range(2):\n"
-		"    s = socket.socket()\n"
-		"    e = s.connect_ex(('127.0.0.1', p))\n"
-		"    s.close()\n"
-		"  out.append(str(e))\n"
-		"print(' '.join(out))\n";
+	    "import socket\n"
+	    "ports = []\n"
+	    "socks = [socket.socket() for i in range(20)]\n"
+	    "for s in socks:\n"
+	    "  s.bind(('127.0.0.1', 0)); ports.append(s.getsockname()[1])\n"
+	    "for s in socks: s.close()\n"
+	    "out = []\n"
+	    "for p in ports:\n"
+	    "  for attempt in range(2):\n"
+	    "    s = socket.socket()\n"
+	    "    e = s.connect_ex(('127.0.0.1', p))\n"
+	    "    s.close()\n"
+	    "  out.append(str(e))\n"
+	    "print(' '.join(out))\n";
 	struct run *r = run_new();
 	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
 	char *argv[] = {(char *)python(), "-c", (char *)prog, NULL};

@@ -23,8 +23,8 @@ static struct run *client(bool shim, const char *policy, const char *mode,
 	struct run_opts o = {.shim = shim, .policy = policy, .timeout = limit};
 
 	snprintf(portbuf, sizeof portbuf, "%d", port);
-	char *argv[] = {(char *)python(), script, (char *)mode, (char *)action,
-			portbuf, NULL};
+	char *argv[] = {(char *)python(), script,  (char *)mode,
+			(char *)action,	  portbuf, NULL};
 	cr_assert_eq(run_prog(r, &o, argv), 0);
 	free(script);
 	return r;
@@ -38,11 +38,12 @@ static void assert_timed_out(const struct run *r, double lo, double hi)
 
 	cr_assert(!r->timed_out, "client hung: %s %s", r->out, r->err);
 	cr_assert_eq(sscanf(r->out, "error %d %lf", &err, &secs), 2,
-		     "expected an error, got '%s' (stderr %s)", r->out,
-		     r->err);
+		     "expected an error, got '%s' (stderr %s)", r->out, r->err);
 	cr_assert_eq(err, 110, "errno %d, not ETIMEDOUT (%s)", err, r->out);
-	cr_assert(secs >= lo && secs < hi, "fired after %.3f s, not in "
-		  "[%.2f, %.2f)", secs, lo, hi);
+	cr_assert(secs >= lo && secs < hi,
+		  "fired after %.3f s, not in "
+		  "[%.2f, %.2f)",
+		  secs, lo, hi);
 }
 
 /* Runs curl with args under the shim or not. */
@@ -232,14 +233,14 @@ Test(timeouts, send_timeout_curl_upload)
 	cr_assert_eq(fixture_start(&f, "noread", NULL), 0);
 	char *u = url(&f);
 	struct run *r =
-		curl(true, pol, 15, (char *[]){"-m", "6", "-T", file, u, NULL});
+	    curl(true, pol, 15, (char *[]){"-m", "6", "-T", file, u, NULL});
 	/* 55 or 56: whichever of send and recv curl calls first */
 	cr_assert(r->status == 55 || r->status == 56, "curl exit %d: %s",
 		  r->status, r->err);
 	cr_assert(strstr(r->err, "Connection timed out"), "%s", r->err);
 	cr_assert(r->secs < 3.0, "took %.2f s", r->secs);
 	struct run *n =
-		curl(false, NULL, 15, (char *[]){"-m", "3", "-T", file, u, NULL});
+	    curl(false, NULL, 15, (char *[]){"-m", "3", "-T", file, u, NULL});
 	cr_assert_eq(n->status, 28, "without fusebox: exit %d", n->status);
 	unlink(file);
 	fixture_stop(&f);

@@ -587,10 +587,10 @@ Test(policy, reads_segment_table_sizes)
 {
 	struct policy_errors e = {0};
 	struct policy *p = policy_load_string(
-		"t.ini",
-		"[global]\nsegment_processes = 64\nsegment_rules = 32\n"
-		"segment_addresses = 100000\n",
-		&e);
+	    "t.ini",
+	    "[global]\nsegment_processes = 64\nsegment_rules = 32\n"
+	    "segment_addresses = 100000\n",
+	    &e);
 
 	cr_assert_not_null(p);
 	cr_assert_eq(p->segment_size[0], 64);
