@@ -13,6 +13,9 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 int cmd_check(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_breaker(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
 
 /* Prints a usage error with a hint and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -22,6 +25,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
  * NULL); prints every error on stderr and returns NULL on failure.  *found
  * receives the path used (owned by the caller). */
 struct policy *cli_load_policy(const char *path, char **found);
+
+/* Names the segment into buf: opt (-s NAME), else FUSEBOX_SEGMENT, else
+ * [global] segment of the policy policy_locate() finds with %u expanded,
+ * else fusebox-UID.  Returns 0, or -EINVAL after saying on stderr, as
+ * "fusebox cmd: ...", that the name cannot be a segment. */
+int cli_segment_name(const char *cmd, const char *opt, char *buf, size_t len);
 
 /* Prints every key of s, marking where each value comes from. */
 void cli_print_settings(FILE *f, const struct policy *p,

@@ -32,6 +32,25 @@ static const struct command commands[] = {
      "which patterns matched and which lost, and the settings that\n"
      "apply.  PORT defaults to 80.\n"
      "  -p, --policy FILE   policy file (default as for run)\n"},
+    {"stats", cmd_stats, "stats [--json] [-s NAME]",
+     "Prints the breakers, connections, counters and latencies of every\n"
+     "destination in the shared-memory segment, as tables or, with\n"
+     "--json, as one JSON object.  A segment that does not exist yet\n"
+     "prints an empty result.\n"
+     "  --json              one JSON object (see fusebox(1) for the keys)\n"
+     "  -s, --segment NAME  segment (default: FUSEBOX_SEGMENT, then\n"
+     "                      [global] segment of the policy, then\n"
+     "                      fusebox-UID)\n"},
+    {"breaker", cmd_breaker, "breaker open|close|auto RULE[/ADDRESS] [-s NAME]",
+     "Forces the breakers of RULE, for every address (those not seen\n"
+     "yet too), or of the one ADDRESS (IP:PORT or [IPv6]:PORT), open or\n"
+     "closed until 'auto' returns them to their policy; 'auto RULE'\n"
+     "releases the overrides of its addresses too.\n"
+     "  -s, --segment NAME  segment (default as for stats)\n"},
+    {"reset", cmd_reset, "reset [RULE] [-s NAME]",
+     "Zeroes the counters and latencies, closes the breakers and drops\n"
+     "the overrides of every rule, or of RULE.\n"
+     "  -s, --segment NAME  segment (default as for stats)\n"},
     {"help", NULL, "help [COMMAND]",
      "Prints the overview of the commands, or the usage and options of\n"
      "COMMAND.\n"},

@@ -108,7 +108,7 @@ static void inspect_elf(const char *path, bool *is_elf, bool *is_static,
 				*is_static = false;
 	}
 	if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <=
-		    (uint64_t)st.st_size &&
+		(uint64_t)st.st_size &&
 	    eh->e_shstrndx < eh->e_shnum) {
 		const Elf64_Shdr *sh = (const void *)(m + eh->e_shoff);
 		const Elf64_Shdr *strs = &sh[eh->e_shstrndx];
@@ -117,22 +117,22 @@ static void inspect_elf(const char *path, bool *is_elf, bool *is_static,
 			if (strs->sh_offset + sh[i].sh_name >=
 			    (uint64_t)st.st_size)
 				continue;
-			name = (const char *)m + strs->sh_offset +
-			       sh[i].sh_name;
+			name =
+			    (const char *)m + strs->sh_offset + sh[i].sh_name;
 			if (!strncmp(name, ".note.go.buildid", 16) ||
 			    !strncmp(name, ".go.buildinfo", 13))
 				*is_go = true;
 			if (sh[i].sh_type == SHT_DYNSYM &&
 			    sh[i].sh_link < eh->e_shnum &&
 			    sh[i].sh_offset + sh[i].sh_size <=
-				    (uint64_t)st.st_size) {
+				(uint64_t)st.st_size) {
 				const Elf64_Sym *sym =
-					(const void *)(m + sh[i].sh_offset);
+				    (const void *)(m + sh[i].sh_offset);
 				const Elf64_Shdr *ss = &sh[sh[i].sh_link];
 				size_t n = sh[i].sh_size / sizeof *sym;
 				for (size_t j = 0; j < n; j++) {
-					uint64_t o = ss->sh_offset +
-						     sym[j].st_name;
+					uint64_t o =
+					    ss->sh_offset + sym[j].st_name;
 					if (o + 8 <= (uint64_t)st.st_size &&
 					    !strcmp((const char *)m + o,
 						    "connect"))
@@ -155,25 +155,32 @@ static void warn_unguardable(const char *cmd)
 	if (which(cmd, path, sizeof path) < 0 || stat(path, &st) < 0)
 		return;
 	if (st.st_mode & (S_ISUID | S_ISGID))
-		fprintf(stderr, "fusebox run: warning: %s is set%cid: the "
+		fprintf(stderr,
+			"fusebox run: warning: %s is set%cid: the "
 			"loader ignores LD_PRELOAD for it, so it runs "
-			"unguarded\n", path,
-			st.st_mode & S_ISUID ? 'u' : 'g');
+			"unguarded\n",
+			path, st.st_mode & S_ISUID ? 'u' : 'g');
 	else if (getxattr(path, "security.capability", NULL, 0) > 0)
-		fprintf(stderr, "fusebox run: warning: %s has file "
+		fprintf(stderr,
+			"fusebox run: warning: %s has file "
 			"capabilities: the loader ignores LD_PRELOAD for it, "
-			"so it runs unguarded\n", path);
+			"so it runs unguarded\n",
+			path);
 	inspect_elf(path, &elf, &stat_, &go, &conn);
 	if (!elf)
 		return;
 	if (go && !conn)
-		fprintf(stderr, "fusebox run: warning: %s is a Go program "
+		fprintf(stderr,
+			"fusebox run: warning: %s is a Go program "
 			"without cgo: it makes its own system calls, so it "
-			"runs unguarded\n", path);
+			"runs unguarded\n",
+			path);
 	else if (stat_)
-		fprintf(stderr, "fusebox run: warning: %s is statically "
+		fprintf(stderr,
+			"fusebox run: warning: %s is statically "
 			"linked: LD_PRELOAD cannot reach it, so it runs "
-			"unguarded\n", path);
+			"unguarded\n",
+			path);
 }
 
 /* Puts lib first in LD_PRELOAD, once. */
@@ -196,10 +203,10 @@ static int preload(const char *lib)
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"policy", required_argument, NULL, 'p'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{0}};
+	    {"policy", required_argument, NULL, 'p'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0}};
 	const char *file = NULL;
 	char lib[PATH_MAX], abs[PATH_MAX], *found = NULL;
 	struct policy *p = NULL;
@@ -231,8 +238,10 @@ int cmd_run(int argc, char **argv)
 	    policy_locate(abs, sizeof abs) >= 0) {
 		p = cli_load_policy(file, &found);
 		if (!p) {
-			fprintf(stderr, "fusebox run: invalid policy; %s not "
-				"started\n", argv[optind]);
+			fprintf(stderr,
+				"fusebox run: invalid policy; %s not "
+				"started\n",
+				argv[optind]);
 			return CLI_USAGE;
 		}
 		if (!realpath(found, abs)) {
@@ -246,12 +255,15 @@ int cmd_run(int argc, char **argv)
 		policy_free(p);
 		setenv("FUSEBOX_POLICY", abs, 1);
 	} else if (!quiet) {
-		fprintf(stderr, "fusebox run: warning: no policy file "
+		fprintf(stderr,
+			"fusebox run: warning: no policy file "
 			"(-p FILE, FUSEBOX_POLICY or ./fusebox.ini); %s runs "
-			"unguarded\n", argv[optind]);
+			"unguarded\n",
+			argv[optind]);
 	}
 	if (find_library(lib, sizeof lib) < 0) {
-		fprintf(stderr, "fusebox run: cannot find libfusebox.so next "
+		fprintf(stderr,
+			"fusebox run: cannot find libfusebox.so next "
 			"to this program or in ../lib; set FUSEBOX_LIBRARY\n");
 		return CLI_USAGE;
 	}
@@ -262,7 +274,6 @@ int cmd_run(int argc, char **argv)
 	if (!quiet)
 		warn_unguardable(argv[optind]);
 	execvp(argv[optind], argv + optind);
-	fprintf(stderr, "fusebox run: %s: %s\n", argv[optind],
-		strerror(errno));
+	fprintf(stderr, "fusebox run: %s: %s\n", argv[optind], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }

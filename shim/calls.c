@@ -108,20 +108,21 @@ int calls_admit(struct conn *c)
 {
 	struct breaker_event ev = {0};
 	pthread_mutex_t *lock;
-	struct breaker *b = breaker_of(c, &lock);
-	struct seg_rule *r;
+	struct breaker *b;
 	int verdict, forced;
 
 	c->probe = 0;
-	if (!b)
+	if ((uint32_t)c->srule >= shim_seg.nrules)
 		return 0;
-	r = &shim_seg.rules[c->srule];
-	forced = atomic_load_explicit(&r->forced, memory_order_relaxed);
+	/* a rule forced by the operator wins, counted or not */
+	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
+				      memory_order_relaxed);
 	if (forced == BREAKER_FORCE_OPEN)
 		goto reject;
 	if (forced == BREAKER_FORCE_CLOSED)
 		return 0;
-	if (c->bcfg.mode == BREAKER_MODE_OFF && !breaker_forced(b))
+	b = breaker_of(c, &lock);
+	if (!b || (c->bcfg.mode == BREAKER_MODE_OFF && !breaker_forced(b)))
 		return 0;
 	if (seg_lock(lock) < 0)
 		return 0; /* a stuck segment: fail open */
@@ -243,6 +244,11 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 	}
 	c->connect_dur_ns = 0;
 	if (c->bcfg.mode == BREAKER_MODE_OFF && !c->probe)
+		goto out;
+	/* while the operator forces the rule, its breakers stand still */
+	if ((uint32_t)c->srule < shim_seg.nrules &&
+	    atomic_load_explicit(&shim_seg.rules[c->srule].forced,
+				 memory_order_relaxed))
 		goto out;
 	b = breaker_of(c, &lock);
 	if (!b || breaker_unmoved(b, &c->bcfg, flags, c->probe))

@@ -164,6 +164,7 @@ static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
 			send_stalled(c);
 		} else if (!c->sndtimeo_ms || c->sndtimeo_ms > c->send_ms) {
 			/* our SO_SNDTIMEO ran out: the send is stalled */
+			calls_end(fd, c, false, -1, clock_ns());
 			conn_lock(c);
 			timer_abort(fd, c, ETIMEDOUT);
 			conn_unlock(c);

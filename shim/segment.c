@@ -78,6 +78,12 @@ int seg_validate(const void *base, size_t len, unsigned uid, char *why,
 		snprintf(why, whylen, "corrupt table layout");
 		return -EINVAL;
 	}
+	/* the tables follow each other without overlap */
+	if (h->rules_off < h->procs_off + (uint64_t)h->nprocs * h->proc_size ||
+	    h->addrs_off < h->rules_off + (uint64_t)h->nrules * h->rule_size) {
+		snprintf(why, whylen, "corrupt table layout (overlap)");
+		return -EINVAL;
+	}
 	return 0;
 }
 

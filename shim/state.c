@@ -91,6 +91,37 @@ static uint64_t start_time(char comm[16])
 	return v;
 }
 
+/* True when the process of slot p (pid) is gone: no such pid, or a pid
+ * reused by a later process (another start time). */
+static bool proc_gone(const struct seg_proc *p, uint32_t pid)
+{
+	char pbuf[64], buf[1024], *q;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid == UINT32_MAX)
+		return false; /* being claimed */
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return true;
+	snprintf(pbuf, sizeof pbuf, "/proc/%u/stat", pid);
+	fd = open(pbuf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = real.read(fd, buf, sizeof buf - 1);
+	real.close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	q = strrchr(buf, ')');
+	for (int field = 2; field < 22 && q; field++) {
+		q = strchr(q + 1, ' ');
+	}
+	if (q)
+		sscanf(q + 1, "%llu", &v);
+	return v && v != atomic_load(&p->start);
+}
+
 /* Takes a process slot for this process (again after fork). */
 static void register_process(void)
 {
@@ -109,14 +140,15 @@ static void register_process(void)
 			struct seg_proc *p = &sg->procs[i];
 			uint32_t pid = atomic_load(&p->pid);
 			/* a free slot, or one whose process is gone */
-			if (pid && pid != (uint32_t)me &&
-			    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			if (pid && pid != (uint32_t)me && !proc_gone(p, pid))
 				continue;
+			/* claim it with an impossible pid, fill it, publish */
 			if (!atomic_compare_exchange_strong(&p->pid, &pid,
-							    (uint32_t)me))
+							    UINT32_MAX))
 				continue;
 			atomic_store(&p->start, st);
 			memcpy(p->comm, comm, sizeof p->comm);
+			atomic_store(&p->pid, (uint32_t)me);
 			break;
 		}
 		registered = true;

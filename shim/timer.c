@@ -111,17 +111,18 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			calls_connected(fd, c, 0, now);
 			return 0;
 		}
-		timer_abort(fd, c, ETIMEDOUT);
 		atomic_fetch_and(&c->watch, ~W_CONNECTING);
 		calls_connected(fd, c, ETIMEDOUT, now);
+		timer_abort(fd, c, ETIMEDOUT);
 		shim_log(POLICY_LOG_INFO,
 			 "fd %d: connect_timeout (%ums) "
 			 "fired",
 			 fd, c->connect_ms);
 		return 0;
 	case DL_RESPONSE:
-		timer_abort(fd, c, ETIMEDOUT);
+		/* account first: the abort wakes a program that may exit */
 		calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
+		timer_abort(fd, c, ETIMEDOUT);
 		shim_log(POLICY_LOG_INFO,
 			 "fd %d: response_timeout (%ums) "
 			 "fired",
@@ -136,8 +137,8 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			c->idle_seen = v;
 			c->idle_since = now;
 		} else if (now - c->idle_since >= limit) {
-			timer_abort(fd, c, ETIMEDOUT);
 			calls_end(fd, c, false, -1, now);
+			timer_abort(fd, c, ETIMEDOUT);
 			shim_log(POLICY_LOG_INFO,
 				 "fd %d: idle_timeout (%ums) "
 				 "fired",
@@ -157,8 +158,8 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			c->send_seen = v;
 			c->send_since = now;
 		} else if (now - c->send_since >= limit) {
-			timer_abort(fd, c, ETIMEDOUT);
 			calls_end(fd, c, false, -1, now);
+			timer_abort(fd, c, ETIMEDOUT);
 			shim_log(POLICY_LOG_INFO,
 				 "fd %d: send_timeout (%ums) "
 				 "fired",

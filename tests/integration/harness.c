@@ -142,13 +142,27 @@ void policy_rewrite(const char *path, const char *text, bool by_rename)
 		rename(tmp, path);
 }
 
+static char segment[64]; /* this test's segment, named once */
+
 /* Removes this test's segment when the test process ends. */
 static void unlink_segment(void)
 {
-	char name[64];
+	char name[80];
 
-	snprintf(name, sizeof name, "/fusebox-test-%d", (int)getpid());
+	snprintf(name, sizeof name, "/%s", segment);
 	shm_unlink(name);
+}
+
+/* The segment name of this test (fusebox-test-PID of the test process,
+ * also in the children it forks once this was called). */
+const char *harness_segment(void)
+{
+	if (!segment[0]) {
+		snprintf(segment, sizeof segment, "fusebox-test-%d",
+			 (int)getpid());
+		atexit(unlink_segment);
+	}
+	return segment;
 }
 
 /* Builds the child's environment: ours without LD_PRELOAD/FUSEBOX_*,
@@ -188,15 +202,10 @@ static char **child_env(const struct run_opts *o)
 		env[k++] = (char *)*e;
 	}
 	if (!named) {
-		static bool registered;
 		char *v;
-		if (asprintf(&v, "FUSEBOX_SEGMENT=fusebox-test-%d",
-			     (int)getpid()) < 0)
+		if (asprintf(&v, "FUSEBOX_SEGMENT=%s", harness_segment()) < 0)
 			abort();
 		env[k++] = v;
-		if (!registered)
-			atexit(unlink_segment);
-		registered = true;
 	}
 	env[k] = NULL;
 	return env;

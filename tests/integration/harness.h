@@ -60,6 +60,10 @@ const char *python(void);
 /* Number of open fds of this process. */
 int count_fds(void);
 
+/* The segment name of this test; call it before forking children that
+ * run guarded programs, so that they share it. */
+const char *harness_segment(void);
+
 /* Allocates a zeroed struct run. */
 struct run *run_new(void);
 

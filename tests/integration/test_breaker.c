@@ -135,6 +135,7 @@ Test(breaker, half_open_lets_exactly_the_probes_through)
 	cr_assert(strstr(stats("r"), "breaker=open"));
 	usleep(1100 * 1000);
 	/* 20 processes race for the half-open breaker */
+	harness_segment();
 	pid_t kids[20];
 	for (int i = 0; i < 20; i++) {
 		kids[i] = fork();
@@ -333,6 +334,7 @@ Test(breaker, counters_are_exact_under_8_processes_of_8_threads)
 	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
 	snprintf(port, sizeof port, "%d", f.port);
 	char *pol = rule_policy(f.port, "breaker = on\n");
+	harness_segment();
 	pid_t kids[8];
 	for (int i = 0; i < 8; i++) {
 		kids[i] = fork();

@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: MIT */
+/* fusebox stats output: a snapshot of the segment as the JSON of SPEC §4
+ * or as a text table.  Everything read from the segment is untrusted:
+ * strings are capped at their field and escaped, indexes bounds-checked. */
+#include "report.h"
+
+#include "policy/breaker.h"
+#include "policy/policy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NONE UINT32_MAX
+/* Longest text column of the table before it is cut with '~'. */
+#define COL_MAX 24
+/* Instants further than this from now are shown as null (corrupt). */
+#define FAR_MS (100ull * 366 * 24 * 3600 * 1000)
+
+/* A rule of the snapshot, with its name copied out of the segment. */
+struct rule_row {
+	uint32_t idx;
+	uint32_t first, count; /* its rows in the sorted address rows */
+	char name[SEG_NAME_MAX + 1];
+};
+
+/* An address of the snapshot; its key copied so sorting stays sane. */
+struct addr_row {
+	uint32_t idx;
+	uint32_t rule; /* position in the sorted rule rows */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+struct snap {
+	struct rule_row *rules;
+	size_t nrules;
+	struct addr_row *addrs;
+	size_t naddrs;
+};
+
+/* How one address's breaker looks once overrides and scope apply. */
+struct bview {
+	const char *state;
+	uint64_t since_ms, until_ms; /* monotonic; 0: unknown */
+	uint32_t consecutive;
+};
+
+/* Orders rule rows by name, then by slot. */
+static int rule_cmp(const void *a, const void *b)
+{
+	const struct rule_row *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Orders address rows by rule, address, port and slot. */
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct addr_row *x = a, *y = b;
+	int c;
+
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	c = memcmp(x->addr, y->addr, 16);
+	if (c)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Frees what snap_take() allocated. */
+static void snap_free(struct snap *sn)
+{
+	free(sn->rules);
+	free(sn->addrs);
+	memset(sn, 0, sizeof *sn);
+}
+
+/* Copies the ready rules and addresses of s, sorted, into sn; an address
+ * whose rule index is out of range or not a ready rule is left out.  0 or
+ * -ENOMEM. */
+static int snap_take(const struct seg *s, struct snap *sn)
+{
+	uint32_t *pos = NULL;
+	size_t cap = 0;
+
+	memset(sn, 0, sizeof *sn);
+	if (!s || !s->nrules || !s->naddrs)
+		return 0;
+	pos = malloc((size_t)s->nrules * sizeof *pos);
+	if (!pos)
+		goto fail;
+	for (uint32_t i = 0; i < s->nrules; i++) {
+		struct seg_rule *r = &s->rules[i];
+		struct rule_row *row;
+
+		pos[i] = NONE;
+		if (atomic_load_explicit(&r->used, memory_order_acquire) != 2)
+			continue;
+		if (sn->nrules == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(sn->rules, ncap * sizeof *sn->rules);
+			if (!p)
+				goto fail;
+			sn->rules = p;
+			cap = ncap;
+		}
+		row = &sn->rules[sn->nrules++];
+		memset(row, 0, sizeof *row);
+		row->idx = i;
+		memcpy(row->name, r->name, SEG_NAME_MAX);
+		row->name[SEG_NAME_MAX] = 0;
+	}
+	if (sn->nrules)
+		qsort(sn->rules, sn->nrules, sizeof *sn->rules, rule_cmp);
+	for (size_t k = 0; k < sn->nrules; k++)
+		pos[sn->rules[k].idx] = (uint32_t)k;
+	cap = 0;
+	for (uint32_t i = 0; i < s->naddrs; i++) {
+		struct seg_addr *a = &s->addrs[i];
+		struct addr_row *row;
+		uint32_t rule;
+
+		if (atomic_load_explicit(&a->used, memory_order_acquire) != 2)
+			continue;
+		rule = a->rule;
+		if (rule >= s->nrules || pos[rule] == NONE)
+			continue;
+		if (sn->naddrs == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			void *p = realloc(sn->addrs, ncap * sizeof *sn->addrs);
+			if (!p)
+				goto fail;
+			sn->addrs = p;
+			cap = ncap;
+		}
+		row = &sn->addrs[sn->naddrs++];
+		row->idx = i;
+		row->rule = pos[rule];
+		memcpy(row->addr, a->addr, 16);
+		row->port = a->port;
+	}
+	if (sn->naddrs)
+		qsort(sn->addrs, sn->naddrs, sizeof *sn->addrs, addr_cmp);
+	for (size_t k = 0; k < sn->naddrs; k++) {
+		struct rule_row *r = &sn->rules[sn->addrs[k].rule];
+
+		if (!r->count)
+			r->first = (uint32_t)k;
+		r->count++;
+	}
+	free(pos);
+	return 0;
+fail:
+	free(pos);
+	snap_free(sn);
+	return -ENOMEM;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when
+ * it is not one; *cp receives the code point. */
+static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	uint32_t c = p[0], min;
+	size_t len;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Length of a string field of at most max bytes that may lack its NUL. */
+static size_t field_len(const char *s, size_t max)
+{
+	const char *z = memchr(s, 0, max);
+
+	return z ? (size_t)(z - s) : max;
+}
+
+/* Writes a field of at most max bytes as a JSON string: control
+ * characters escaped, bytes that are not UTF-8 as U+FFFD. */
+static void json_string(FILE *f, const char *s, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = field_len(s, max);
+
+	fputc('"', f);
+	while (n) {
+		uint32_t cp;
+		size_t len = utf8_len(p, n, &cp);
+
+		if (!len) {
+			fputs("\\ufffd", f);
+			len = 1;
+		} else if (cp == '"' || cp == '\\') {
+			fputc('\\', f);
+			fputc((int)cp, f);
+		} else if (cp == '\n') {
+			fputs("\\n", f);
+		} else if (cp == '\t') {
+			fputs("\\t", f);
+		} else if (cp < 0x20 || cp == 0x7f) {
+			fprintf(f, "\\u%04x", (unsigned)cp);
+		} else {
+			fwrite(p, 1, len, f);
+		}
+		p += len;
+		n -= len;
+	}
+	fputc('"', f);
+}
+
+/* Copies a field of at most max bytes into out (outlen bytes) for a
+ * terminal: control characters and bytes that are not UTF-8 become '?',
+ * and more than width characters are cut, ending in '~'.  Returns the
+ * characters written. */
+static size_t text_clean(char *out, size_t outlen, const char *s, size_t max,
+			 size_t width)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = field_len(s, max), o = 0, chars = 0;
+
+	while (n && chars < width && o + 5 < outlen) {
+		uint32_t cp;
+		size_t len = utf8_len(p, n, &cp);
+
+		if (chars + 1 == width && n > (len ? len : 1)) {
+			out[o++] = '~';
+			chars++;
+			break;
+		}
+		if (!len || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+			out[o++] = '?';
+			len = len ? len : 1;
+		} else {
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		chars++;
+		p += len;
+		n -= len;
+	}
+	out[o] = 0;
+	return chars;
+}
+
+/* Writes "IP:PORT", or "[IPv6]:PORT"; IPv4-mapped addresses as IPv4. */
+static void addr_text(char *buf, size_t len, const uint8_t a[16], uint16_t port)
+{
+	static const uint8_t v4[12] = {0, 0, 0, 0, 0,	 0,
+				       0, 0, 0, 0, 0xff, 0xff};
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!memcmp(a, v4, 12)) {
+		inet_ntop(AF_INET, a + 12, ip, sizeof ip);
+		snprintf(buf, len, "%s:%u", ip, (unsigned)port);
+	} else {
+		inet_ntop(AF_INET6, a, ip, sizeof ip);
+		snprintf(buf, len, "[%s]:%u", ip, (unsigned)port);
+	}
+}
+
+/* Writes a realtime instant in ms as ISO 8601 UTC ("...T19:00:00Z");
+ * false when it cannot be shown. */
+static bool iso_time(char *buf, size_t len, uint64_t real_ms)
+{
+	time_t t = (time_t)(real_ms / 1000);
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || tm.tm_year > 9999 - 1900)
+		return false;
+	return strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0;
+}
+
+/* The realtime instant of a monotonic one, given both clocks now; false
+ * when it is 0 (never), before 1970, or absurdly far from now. */
+static bool mono_to_real(const struct report_opts *o, uint64_t mono,
+			 uint64_t *real)
+{
+	uint64_t d;
+
+	if (!mono)
+		return false;
+	if (mono >= o->now_mono_ms) {
+		d = mono - o->now_mono_ms;
+		if (d > FAR_MS)
+			return false;
+		*real = o->now_real_ms + d;
+	} else {
+		d = o->now_mono_ms - mono;
+		if (d > FAR_MS || d > o->now_real_ms)
+			return false;
+		*real = o->now_real_ms - d;
+	}
+	return true;
+}
+
+/* The breaker that counts for address a of rule r, as stats show it. */
+static void breaker_view(const struct seg_rule *r, const struct seg_addr *a,
+			 struct bview *v)
+{
+	struct breaker_config c;
+	struct breaker b;
+	uint32_t mode =
+	    atomic_load_explicit(&r->breaker_mode, memory_order_relaxed);
+	uint32_t scope =
+	    atomic_load_explicit(&r->breaker_scope, memory_order_relaxed);
+	int32_t forced = atomic_load_explicit(&r->forced, memory_order_relaxed);
+
+	/* a copy: the shim may change it under its lock meanwhile */
+	memcpy(&b, scope == POLICY_SCOPE_RULE ? &r->breaker : &a->breaker,
+	       sizeof b);
+	breaker_config_default(&c);
+	c.mode = mode == BREAKER_MODE_ON	? BREAKER_MODE_ON
+		 : mode == BREAKER_MODE_DRY_RUN ? BREAKER_MODE_DRY_RUN
+						: BREAKER_MODE_OFF;
+	memset(v, 0, sizeof *v);
+	v->consecutive = breaker_consecutive(&b);
+	if (forced == BREAKER_FORCE_OPEN || forced == BREAKER_FORCE_CLOSED) {
+		/* the rule-wide override wins and keeps no time */
+		v->state = forced == BREAKER_FORCE_OPEN ? "forced_open"
+							: "forced_closed";
+		return;
+	}
+	v->state = breaker_state_name(&b, &c);
+	if (!strcmp(v->state, "disabled"))
+		return;
+	v->since_ms = breaker_since_ms(&b);
+	v->until_ms = breaker_until_ms(&b);
+}
+
+/* Writes "p50/p99"-style latency figures with up to 3 decimals. */
+static void fmt_ms(char *buf, size_t len, double ms)
+{
+	size_t n;
+
+	snprintf(buf, len, "%.3f", ms);
+	n = strlen(buf);
+	if (!strchr(buf, '.'))
+		return;
+	while (n > 1 && buf[n - 1] == '0')
+		buf[--n] = 0;
+	if (n > 1 && buf[n - 1] == '.')
+		buf[--n] = 0;
+}
+
+/* A minimal pretty JSON writer: tracks nesting to place commas; a flat
+ * container keeps its members on one line. */
+struct jw {
+	FILE *f;
+	int depth;   /* 0 before the top object */
+	bool any[8]; /* a member was written at this depth */
+	bool flat[8];
+};
+
+/* Starts a member at the current depth: comma, newline, indent, key. */
+static void jw_member(struct jw *w, const char *key)
+{
+	if (w->any[w->depth])
+		fputc(',', w->f);
+	if (w->flat[w->depth]) {
+		if (w->any[w->depth])
+			fputc(' ', w->f);
+	} else {
+		fputc('\n', w->f);
+		for (int i = 0; i < w->depth; i++)
+			fputs("  ", w->f);
+	}
+	w->any[w->depth] = true;
+	if (key)
+		fprintf(w->f, "\"%s\": ", key);
+}
+
+/* Opens an object or array ('{' or '[') as a member named key; flat:
+ * its members on one line. */
+static void jw_open(struct jw *w, const char *key, char c, bool flat)
+{
+	if (w->depth > 0)
+		jw_member(w, key);
+	fputc(c, w->f);
+	w->depth++;
+	w->any[w->depth] = false;
+	w->flat[w->depth] = flat || w->flat[w->depth - 1];
+}
+
+/* Closes the innermost object or array with c. */
+static void jw_close(struct jw *w, char c)
+{
+	bool any = w->any[w->depth], flat = w->flat[w->depth];
+
+	w->depth--;
+	if (any && !flat) {
+		fputc('\n', w->f);
+		for (int i = 0; i < w->depth; i++)
+			fputs("  ", w->f);
+	}
+	fputc(c, w->f);
+}
+
+/* A member whose value is already JSON text. */
+static void jw_raw(struct jw *w, const char *key, const char *text)
+{
+	jw_member(w, key);
+	fputs(text, w->f);
+}
+
+/* An unsigned number member. */
+static void jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_member(w, key);
+	fprintf(w->f, "%" PRIu64, v);
+}
+
+/* A signed number member. */
+static void jw_i64(struct jw *w, const char *key, int64_t v)
+{
+	jw_member(w, key);
+	fprintf(w->f, "%" PRId64, v);
+}
+
+/* A string member from a segment field of at most max bytes. */
+static void jw_str(struct jw *w, const char *key, const char *s, size_t max)
+{
+	jw_member(w, key);
+	json_string(w->f, s, max);
+}
+
+/* An instant member: ISO 8601 UTC, or null. */
+static void jw_time(struct jw *w, const struct report_opts *o, const char *key,
+		    uint64_t mono)
+{
+	char buf[40];
+	uint64_t real;
+
+	if (mono_to_real(o, mono, &real) && iso_time(buf, sizeof buf, real))
+		jw_str(w, key, buf, sizeof buf);
+	else
+		jw_raw(w, key, "null");
+}
+
+/* The p50/p90/p99 object of one histogram; null figures when empty. */
+static void jw_latency(struct jw *w, const char *key, const struct seg_hist *h)
+{
+	static const double qs[] = {0.5, 0.9, 0.99};
+	static const char *const names[] = {"p50", "p90", "p99"};
+	char buf[64];
+
+	jw_open(w, key, '{', true);
+	for (int i = 0; i < 3; i++) {
+		double v = seg_hist_quantile(h, qs[i]);
+
+		if (v < 0 || !isfinite(v)) {
+			jw_raw(w, names[i], "null");
+			continue;
+		}
+		fmt_ms(buf, sizeof buf, v);
+		jw_raw(w, names[i], buf);
+	}
+	jw_close(w, '}');
+}
+
+/* The object of one address of a rule. */
+static void json_addr(struct jw *w, const struct report_opts *o,
+		      const struct seg_rule *r, const struct seg_addr *a,
+		      const struct addr_row *row)
+{
+	char text[64];
+	struct bview v;
+
+	breaker_view(r, a, &v);
+	jw_open(w, NULL, '{', false);
+	addr_text(text, sizeof text, row->addr, row->port);
+	jw_str(w, "address", text, sizeof text);
+	if (field_len(a->host, SEG_HOST_MAX))
+		jw_str(w, "host", a->host, SEG_HOST_MAX);
+	else
+		jw_raw(w, "host", "null");
+	jw_str(w, "breaker", v.state, strlen(v.state));
+	jw_time(w, o, "breaker_since", v.since_ms);
+	jw_time(w, o, "breaker_until", v.until_ms);
+	jw_u64(w, "consecutive_failures", v.consecutive);
+	jw_open(w, "counters", '{', false);
+	for (int k = 0; k < SEG_NCOUNTERS; k++)
+		jw_u64(
+		    w, seg_counter_name((enum seg_counter)k),
+		    atomic_load_explicit(&a->counter[k], memory_order_relaxed));
+	jw_close(w, '}');
+	jw_open(w, "latency_ms", '{', false);
+	jw_latency(w, "connect", &a->connect_us);
+	jw_latency(w, "first_byte", &a->first_byte_us);
+	jw_close(w, '}');
+	jw_close(w, '}');
+}
+
+/* Says whether process slot i is listed: taken, and alive when the
+ * caller checks that; *pid receives its pid. */
+static bool proc_listed(const struct seg *s, const struct report_opts *o,
+			uint32_t i, uint32_t *pid)
+{
+	struct seg_proc *p = &s->procs[i];
+	uint64_t start;
+
+	*pid = atomic_load_explicit(&p->pid, memory_order_acquire);
+	if (!*pid || *pid > INT32_MAX)
+		return false;
+	start = atomic_load_explicit(&p->start, memory_order_relaxed);
+	return !o->alive || o->alive(*pid, start);
+}
+
+/* Writes the SPEC §4 object for s (or the empty one when s is NULL). */
+int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
+{
+	struct jw w = {.f = f};
+	struct snap sn;
+	char when[40];
+
+	if (snap_take(s, &sn) < 0)
+		return -ENOMEM;
+	if (!iso_time(when, sizeof when, o->now_real_ms))
+		snprintf(when, sizeof when, "1970-01-01T00:00:00Z");
+	jw_open(&w, NULL, '{', false);
+	jw_u64(&w, "version", 1);
+	jw_str(&w, "segment", o->segment ? o->segment : "",
+	       o->segment ? strlen(o->segment) : 0);
+	jw_str(&w, "generated_at", when, sizeof when);
+	jw_open(&w, "processes", '[', false);
+	for (uint32_t i = 0; s && i < s->nprocs; i++) {
+		uint32_t pid;
+
+		if (!proc_listed(s, o, i, &pid))
+			continue;
+		jw_open(&w, NULL, '{', true);
+		jw_u64(&w, "pid", pid);
+		jw_str(&w, "command", s->procs[i].comm,
+		       sizeof s->procs[i].comm);
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
+	jw_open(&w, "rules", '[', false);
+	for (size_t k = 0; k < sn.nrules; k++) {
+		const struct rule_row *rr = &sn.rules[k];
+		const struct seg_rule *r = &s->rules[rr->idx];
+		uint32_t max = atomic_load_explicit(&r->max_connections,
+						    memory_order_relaxed);
+
+		jw_open(&w, NULL, '{', false);
+		jw_str(&w, "name", rr->name, sizeof rr->name);
+		jw_i64(&w, "connections_active",
+		       atomic_load_explicit(&r->active, memory_order_relaxed));
+		if (max)
+			jw_u64(&w, "max_connections", max);
+		else
+			jw_raw(&w, "max_connections", "null");
+		jw_i64(&w, "pending",
+		       atomic_load_explicit(&r->pending, memory_order_relaxed));
+		jw_open(&w, "addresses", '[', false);
+		for (uint32_t j = 0; j < rr->count; j++) {
+			const struct addr_row *ar = &sn.addrs[rr->first + j];
+
+			json_addr(&w, o, r, &s->addrs[ar->idx], ar);
+		}
+		jw_close(&w, ']');
+		jw_close(&w, '}');
+	}
+	jw_close(&w, ']');
+	jw_close(&w, '}');
+	fputc('\n', f);
+	snap_free(&sn);
+	return ferror(f) ? -EIO : 0;
+}
+
+/* Columns of the tables: the rules table uses the first six. */
+enum {
+	C_RULE,
+	C_ADDR,
+	C_HOST,
+	C_BREAKER,
+	C_CALLS,
+	C_FAIL,
+	C_REJ,
+	C_CONN,
+	C_FB,
+	NCOLS
+};
+enum { R_RULE, R_ACTIVE, R_MAX, R_PENDING, R_BREAKER, R_SCOPE, NRCOLS };
+
+/* One line of a table: its cells and their widths in characters. */
+struct trow {
+	char cell[NCOLS][4 * COL_MAX + 8];
+	size_t width[NCOLS];
+};
+
+/* How a table is laid out; widths are fitted to the cells by a first
+ * pass over the rows, which are printed by a second one. */
+struct table {
+	FILE *f;
+	int ncols;
+	const bool *left; /* left-aligned text, else right-aligned */
+	bool shown[NCOLS];
+	size_t w[NCOLS];
+	bool print; /* second pass */
+};
+
+/* Sets a plain ASCII cell. */
+static void cell_set(struct trow *t, int c, const char *s)
+{
+	snprintf(t->cell[c], sizeof t->cell[c], "%s", s);
+	t->width[c] = strlen(t->cell[c]);
+}
+
+/* Sets a cell from a segment field of at most max bytes, cleaned. */
+static void cell_field(struct trow *t, int c, const char *s, size_t max)
+{
+	t->width[c] =
+	    text_clean(t->cell[c], sizeof t->cell[c], s, max, COL_MAX);
+}
+
+/* First pass: widens the columns to t; second: prints t, text cells
+ * left-aligned, two spaces apart, numbers right-aligned. */
+static void table_row(struct table *tb, const struct trow *t)
+{
+	bool first = true, prev_left = false;
+	size_t pad_after = 0;
+
+	if (!tb->print) {
+		for (int c = 0; c < tb->ncols; c++)
+			if (t->width[c] > tb->w[c])
+				tb->w[c] = t->width[c];
+		return;
+	}
+	for (int c = 0; c < tb->ncols; c++) {
+		size_t pad;
+
+		if (!tb->shown[c])
+			continue;
+		pad = tb->w[c] > t->width[c] ? tb->w[c] - t->width[c] : 0;
+		/* two spaces next to text, one between numbers */
+		if (!first)
+			fprintf(tb->f, "%*s",
+				(int)(pad_after +
+				      (tb->left[c] || prev_left ? 2 : 1)),
+				"");
+		first = false;
+		prev_left = tb->left[c];
+		pad_after = 0;
+		if (tb->left[c]) {
+			fputs(t->cell[c], tb->f);
+			pad_after = pad;
+		} else {
+			fprintf(tb->f, "%*s%s", (int)pad, "", t->cell[c]);
+		}
+	}
+	fputc('\n', tb->f);
+}
+
+/* Name of a rule's breaker mode as the policy writes it. */
+static const char *mode_name(uint32_t mode)
+{
+	return mode == BREAKER_MODE_ON	      ? "on"
+	       : mode == BREAKER_MODE_DRY_RUN ? "dry-run"
+					      : "off";
+}
+
+/* Writes a count in at most 5 characters: 12345, 123k, 12.3M. */
+static void fmt_count(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "kMGTPE";
+	double d = (double)v;
+	int u = -1;
+
+	if (v < 100000) {
+		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	while (d >= 999.5 && u < 5) {
+		d /= 1000;
+		u++;
+	}
+	if (d < 9.95)
+		snprintf(buf, len, "%.1f%c", d, units[u]);
+	else
+		snprintf(buf, len, "%.0f%c", d, units[u]);
+}
+
+/* Writes one latency figure in ms, short: 0.25, 12.5, 950, 12s. */
+static void fmt_short_ms(char *buf, size_t len, double ms)
+{
+	if (ms < 0 || !isfinite(ms))
+		snprintf(buf, len, "-");
+	else if (ms < 1)
+		snprintf(buf, len, "%.2f", ms);
+	else if (ms < 100)
+		snprintf(buf, len, "%.1f", ms);
+	else if (ms < 10000)
+		snprintf(buf, len, "%.0f", ms);
+	else
+		snprintf(buf, len, "%.0fs", ms / 1000);
+}
+
+/* Writes "p50/p99" of h in ms, or "-" when it is empty. */
+static void fmt_pair(char *buf, size_t len, const struct seg_hist *h)
+{
+	double p50 = seg_hist_quantile(h, 0.5), p99;
+	char a[16], b[16];
+
+	if (p50 < 0 || !isfinite(p50)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	p99 = seg_hist_quantile(h, 0.99);
+	fmt_short_ms(a, sizeof a, p50);
+	fmt_short_ms(b, sizeof b, p99);
+	snprintf(buf, len, "%s/%s", a, b);
+}
+
+/* Sets cell c to a counter of a, compacted. */
+static void cell_counter(struct trow *t, int c, const struct seg_addr *a,
+			 enum seg_counter k)
+{
+	char buf[32];
+
+	fmt_count(buf, sizeof buf,
+		  atomic_load_explicit(&a->counter[k], memory_order_relaxed));
+	cell_set(t, c, buf);
+}
+
+/* Runs the rows of the rules table through tb. */
+static void rules_rows(struct table *tb, const struct seg *s,
+		       const struct snap *sn)
+{
+	static const char *const head[NRCOLS] = {"RULE",    "ACTIVE",  "MAX",
+						 "PENDING", "BREAKER", "SCOPE"};
+	struct trow t;
+
+	memset(&t, 0, sizeof t);
+	for (int c = 0; c < NRCOLS; c++)
+		cell_set(&t, c, head[c]);
+	table_row(tb, &t);
+	for (size_t k = 0; k < sn->nrules; k++) {
+		const struct seg_rule *r = &s->rules[sn->rules[k].idx];
+		uint32_t max = atomic_load_explicit(&r->max_connections,
+						    memory_order_relaxed);
+		int32_t forced =
+		    atomic_load_explicit(&r->forced, memory_order_relaxed);
+		uint32_t mode = atomic_load_explicit(&r->breaker_mode,
+						     memory_order_relaxed);
+		uint32_t scope = atomic_load_explicit(&r->breaker_scope,
+						      memory_order_relaxed);
+		char buf[32];
+
+		cell_field(&t, R_RULE, sn->rules[k].name, SEG_NAME_MAX);
+		snprintf(
+		    buf, sizeof buf, "%" PRId32,
+		    atomic_load_explicit(&r->active, memory_order_relaxed));
+		cell_set(&t, R_ACTIVE, buf);
+		snprintf(buf, sizeof buf, "%" PRIu32, max);
+		cell_set(&t, R_MAX, max ? buf : "-");
+		snprintf(
+		    buf, sizeof buf, "%" PRId32,
+		    atomic_load_explicit(&r->pending, memory_order_relaxed));
+		cell_set(&t, R_PENDING, buf);
+		if (forced == BREAKER_FORCE_OPEN)
+			cell_set(&t, R_BREAKER, "forced_open");
+		else if (forced == BREAKER_FORCE_CLOSED)
+			cell_set(&t, R_BREAKER, "forced_closed");
+		else
+			cell_set(&t, R_BREAKER, mode_name(mode));
+		cell_set(&t, R_SCOPE,
+			 scope == POLICY_SCOPE_RULE ? "rule" : "address");
+		table_row(tb, &t);
+	}
+}
+
+/* Runs the rows of the address table through tb: one a destination, and
+ * one with dashes for a rule that has none. */
+static void addr_rows(struct table *tb, const struct seg *s,
+		      const struct snap *sn)
+{
+	static const char *const head[NCOLS] = {
+	    "RULE", "ADDRESS", "HOST",	  "BREAKER", "CALLS",
+	    "FAIL", "REJ",     "CONNECT", "1ST BYTE"};
+	struct trow t;
+
+	memset(&t, 0, sizeof t);
+	for (int c = 0; c < NCOLS; c++)
+		cell_set(&t, c, head[c]);
+	table_row(tb, &t);
+	for (size_t k = 0; k < sn->nrules; k++) {
+		const struct rule_row *rr = &sn->rules[k];
+		const struct seg_rule *r = &s->rules[rr->idx];
+
+		cell_field(&t, C_RULE, rr->name, SEG_NAME_MAX);
+		if (!rr->count) {
+			for (int c = C_ADDR; c < NCOLS; c++)
+				cell_set(&t, c, "-");
+			table_row(tb, &t);
+			continue;
+		}
+		for (uint32_t j = 0; j < rr->count; j++) {
+			const struct addr_row *ar = &sn->addrs[rr->first + j];
+			const struct seg_addr *a = &s->addrs[ar->idx];
+			struct bview v;
+			char buf[64];
+
+			breaker_view(r, a, &v);
+			addr_text(buf, sizeof buf, ar->addr, ar->port);
+			cell_set(&t, C_ADDR, buf);
+			if (field_len(a->host, SEG_HOST_MAX)) {
+				cell_field(&t, C_HOST, a->host, SEG_HOST_MAX);
+				if (!tb->print)
+					tb->shown[C_HOST] = true;
+			} else {
+				cell_set(&t, C_HOST, "-");
+			}
+			cell_set(&t, C_BREAKER, v.state);
+			cell_counter(&t, C_CALLS, a, SEG_CALLS);
+			cell_counter(&t, C_FAIL, a, SEG_FAILURES);
+			cell_counter(&t, C_REJ, a, SEG_REJECTED_BREAKER);
+			fmt_pair(buf, sizeof buf, &a->connect_us);
+			cell_set(&t, C_CONN, buf);
+			fmt_pair(buf, sizeof buf, &a->first_byte_us);
+			cell_set(&t, C_FB, buf);
+			table_row(tb, &t);
+		}
+	}
+}
+
+/* Prints the summary line: segment, time and live processes. */
+static void table_summary(FILE *f, const struct seg *s,
+			  const struct report_opts *o)
+{
+	char when[40], text[4 * SEG_NAME_MAX + 8];
+	unsigned shown = 0, more = 0;
+
+	if (!iso_time(when, sizeof when, o->now_real_ms))
+		snprintf(when, sizeof when, "?");
+	text_clean(text, sizeof text, o->segment ? o->segment : "",
+		   o->segment ? strlen(o->segment) : 0, SEG_NAME_MAX);
+	fprintf(f, "segment %s at %s; processes:", text, when);
+	for (uint32_t i = 0; s && i < s->nprocs; i++) {
+		uint32_t pid;
+
+		if (!proc_listed(s, o, i, &pid))
+			continue;
+		if (shown == 4) {
+			more++;
+			continue;
+		}
+		text_clean(text, sizeof text, s->procs[i].comm,
+			   sizeof s->procs[i].comm, 16);
+		fprintf(f, "%s %" PRIu32 " %s", shown ? "," : "", pid, text);
+		shown++;
+	}
+	if (more)
+		fprintf(f, " and %u more", more);
+	else if (!shown)
+		fprintf(f, " none");
+	fputc('\n', f);
+}
+
+/* Writes the snapshot of s as text tables (s NULL: empty tables). */
+int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
+{
+	static const bool rleft[NCOLS] = {true,	 false, false,
+					  false, true,	true};
+	static const bool aleft[NCOLS] = {true, true, true, true};
+	struct table tb;
+	struct snap sn;
+
+	if (snap_take(s, &sn) < 0)
+		return -ENOMEM;
+	table_summary(f, s, o);
+
+	memset(&tb, 0, sizeof tb);
+	tb.f = f;
+	tb.ncols = NRCOLS;
+	tb.left = rleft;
+	for (int c = 0; c < NCOLS; c++)
+		tb.shown[c] = true;
+	rules_rows(&tb, s, &sn);
+	tb.print = true;
+	fputc('\n', f);
+	rules_rows(&tb, s, &sn);
+
+	/* the host column only when some destination has a name */
+	memset(&tb, 0, sizeof tb);
+	tb.f = f;
+	tb.ncols = NCOLS;
+	tb.left = aleft;
+	for (int c = 0; c < NCOLS; c++)
+		tb.shown[c] = c != C_HOST;
+	addr_rows(&tb, s, &sn);
+	tb.print = true;
+	fputc('\n', f);
+	addr_rows(&tb, s, &sn);
+	fprintf(f, "\nREJ: connects the breaker refused; CONNECT, 1ST BYTE: "
+		   "p50/p99 in ms.\n");
+	snap_free(&sn);
+	return ferror(f) ? -EIO : 0;
+}
+
+#ifndef FUSEBOX_FUZZ
+/* Reads /proc/PID/stat and compares field 22 with start. */
+bool report_proc_alive(uint32_t pid, uint64_t start)
+{
+	char path[32], buf[1024], *p;
+	unsigned long long v;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%" PRIu32 "/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* the comm may hold spaces and ')': fields follow the last ')' */
+	p = strrchr(buf, ')');
+	if (!p)
+		return false;
+	p++;
+	for (int field = 3; field <= 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return false;
+		p++;
+	}
+	if (sscanf(p, "%llu", &v) != 1)
+		return false;
+	return v == start;
+}
+#endif
