@@ -193,7 +193,7 @@ bench: $(B)/bench-match $(B)/bench-io $(LIB) $(B)/.deps-test
 
 # --- style and ABI --------------------------------------------------------
 FORMAT_SRC = $(wildcard policy/*.[ch] shim/*.[ch] cli/*.[ch] \
-	tests/*/*.[ch] bench/*.c)
+	tests/*/*.[ch] tests/integration/progs/*.[ch] bench/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)
 
