@@ -360,3 +360,40 @@ Test(breaker, counters_are_exact_under_8_processes_of_8_threads)
 	cr_assert_eq(field(s, "active"), 0, "%s", s);
 	fixture_stop(&f);
 }
+
+Test(breaker, transitions_are_logged_once_and_reset_closes_it)
+{
+	struct fixture f;
+	char *bin = build_path("fusebox");
+	const char *env[] = {"FUSEBOX_LOG=info", NULL};
+
+	cr_assert_eq(fixture_start(&f, "refuse", NULL), 0);
+	char *pol = rule_policy(f.port, "breaker = on\nbreaker_failures = 2\n");
+	struct run_opts o = {
+	    .shim = true, .policy = pol, .timeout = 10, .env = env};
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/", f.port);
+	char *argv[] = {"curl", "-sS", url, NULL};
+	struct run *r = run_new();
+	char want[128];
+
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	snprintf(want, sizeof want,
+		 "breaker r 127.0.0.1:%d closed\xe2\x86\x92open: 2 consecutive "
+		 "failures (connection refused)",
+		 f.port);
+	cr_assert(strstr(r->err, want), "stderr: %s", r->err);
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert(!strstr(r->err, "breaker r"), "logged twice: %s", r->err);
+	cr_assert(strstr(stats("r"), "breaker=open"));
+	struct run_opts plain = {.timeout = 10};
+	char *reset[] = {bin, "reset", "r", NULL};
+	cr_assert_eq(run_prog(r, &plain, reset), 0);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	char *s = stats("r");
+	cr_assert(strstr(s, "breaker=closed"), "%s", s);
+	cr_assert_eq(field(s, "calls"), 0, "%s", s);
+	cr_assert_eq(field(s, "rejected_breaker"), 0, "%s", s);
+	fixture_stop(&f);
+}
