@@ -318,7 +318,7 @@ void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
 		return;
 	if (n > 0 && state == CALL_CONNECTED)
 		return; /* the server spoke first: still the same call */
-	now = 0; /* read by calls_end only if it needs it */
+	now = 0;	/* read by calls_end only if it needs it */
 	if (n > 0) {
 		bool bad = c->classify == POLICY_CLASSIFY_HTTP && buf &&
 			   http_5xx(buf, n);

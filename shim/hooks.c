@@ -704,27 +704,20 @@ static int do_fcntl(int fd, int cmd, void *arg)
 	return r;
 }
 
-EXPORT int fcntl(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
+/* fcntl and fcntl64 take one argument of any kind: pass it on. */
+#define FCNTL_HOOK(name)                                                       \
+	EXPORT int name(int fd, int cmd, ...)                                  \
+	{                                                                      \
+		va_list ap;                                                    \
+		void *arg;                                                     \
+		va_start(ap, cmd);                                             \
+		arg = va_arg(ap, void *);                                      \
+		va_end(ap);                                                    \
+		return do_fcntl(fd, cmd, arg);                                 \
+	}
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
-
-EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
+FCNTL_HOOK(fcntl)
+FCNTL_HOOK(fcntl64)
 
 EXPORT int ioctl(int fd, unsigned long req, ...)
 {

@@ -94,6 +94,29 @@ static uint64_t acked(int fd)
 	return ti.tcpi_bytes_acked;
 }
 
+/* Progress check of idle_timeout and send_timeout: v is a figure that
+ * moves while the connection makes progress; when it has not moved for
+ * ms, the call fails and the socket is aborted.  Returns when to look
+ * again (0: never).  Caller holds c's lock. */
+static uint64_t stalled(int fd, struct conn *c, uint64_t v, uint64_t *seen,
+			uint64_t *since, uint32_t ms, const char *key,
+			uint64_t now)
+{
+	uint64_t limit = (uint64_t)ms * 1000000u;
+
+	if (v != *seen || !*since) {
+		*seen = v;
+		*since = now;
+		return now + limit / 4 + 1;
+	}
+	if (now - *since < limit)
+		return now + limit / 4 + 1;
+	calls_end(fd, c, false, -1, now);
+	timer_abort(fd, c, ETIMEDOUT);
+	shim_log(POLICY_LOG_INFO, "fd %d: %s (%ums) fired", fd, key, ms);
+	return 0;
+}
+
 /* Handles the passed deadline d of the slot of fd; returns the next
  * deadline of that kind (0 for none).  Caller holds c's lock. */
 static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
@@ -101,7 +124,6 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 {
 	struct sockaddr_storage peer;
 	socklen_t len = sizeof peer;
-	uint64_t v, limit;
 
 	switch (d) {
 	case DL_CONNECT:
@@ -129,44 +151,17 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			 fd, c->response_ms);
 		return 0;
 	case DL_IDLE:
-		/* Checked every quarter of the timeout: fires within
-		 * idle_timeout + 25% of the last activity. */
-		v = atomic_load(&c->activity);
-		limit = (uint64_t)c->idle_ms * 1000000u;
-		if (v != c->idle_seen || !c->idle_since) {
-			c->idle_seen = v;
-			c->idle_since = now;
-		} else if (now - c->idle_since >= limit) {
-			calls_end(fd, c, false, -1, now);
-			timer_abort(fd, c, ETIMEDOUT);
-			shim_log(POLICY_LOG_INFO,
-				 "fd %d: idle_timeout (%ums) "
-				 "fired",
-				 fd, c->idle_ms);
-			return 0;
-		}
-		return now + limit / 4 + 1;
+		/* checked every quarter: fires within the timeout + 25% */
+		return stalled(fd, c, atomic_load(&c->activity), &c->idle_seen,
+			       &c->idle_since, c->idle_ms, "idle_timeout", now);
 	case DL_SEND: {
 		/* Data queued and nothing acked for send_ms: stalled.  An
 		 * empty queue ends the watch until the next send. */
 		int queued = 0;
 		if (real.ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0)
 			return 0;
-		v = acked(fd);
-		limit = (uint64_t)c->send_ms * 1000000u;
-		if (v != c->send_seen || !c->send_since) {
-			c->send_seen = v;
-			c->send_since = now;
-		} else if (now - c->send_since >= limit) {
-			calls_end(fd, c, false, -1, now);
-			timer_abort(fd, c, ETIMEDOUT);
-			shim_log(POLICY_LOG_INFO,
-				 "fd %d: send_timeout (%ums) "
-				 "fired",
-				 fd, c->send_ms);
-			return 0;
-		}
-		return now + limit / 4 + 1;
+		return stalled(fd, c, acked(fd), &c->send_seen, &c->send_since,
+			       c->send_ms, "send_timeout", now);
 	}
 	case DL_COUNT:
 		break;
