@@ -259,3 +259,80 @@ Test(timeouts, unguarded_destination_keeps_waiting)
 		  r->out);
 	fixture_stop(&f);
 }
+
+/* Connects (blocking, python) to host:port; returns the run. */
+static struct run *connect_to(const char *pol, const char *host, int port,
+			      double limit)
+{
+	char *prog;
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = limit};
+
+	cr_assert(asprintf(&prog,
+			   "import socket, time\n"
+			   "t = time.monotonic()\n"
+			   "try:\n"
+			   "  socket.create_connection(('%s', %d), "
+			   "source_address=('127.0.0.1', 0))\n"
+			   "  print('ok')\n"
+			   "except OSError as e:\n"
+			   "  print('error %%d %%.3f' %% (e.errno, "
+			   "time.monotonic() - t))\n",
+			   host, port) > 0);
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	return r;
+}
+
+Test(timeouts, hostname_rules_match_the_names_the_program_resolved)
+{
+	struct fixture f;
+	char *text;
+
+	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
+	/* a rule for the name python resolves (getaddrinfo), and one for a
+	 * name it never resolves: only the first may apply */
+	cr_assert(asprintf(&text,
+			   "[byname]\nmatch = LocalHost:%d\n"
+			   "connect_timeout = 300ms\n"
+			   "[other]\nmatch = elsewhere.invalid:%d\n"
+			   "connect_timeout = 100ms\n",
+			   f.port, f.port) > 0);
+	char *pol = policy_write(text);
+	assert_timed_out(connect_to(pol, "localhost", f.port, 10), 0.28, 1.5);
+	/* by address, neither name rule applies: it hangs */
+	struct run *n = connect_to(pol, "127.0.0.1", f.port, 2.0);
+	cr_assert(n->timed_out, "a name rule matched an address: %s", n->out);
+	fixture_stop(&f);
+}
+
+Test(timeouts, msg_fastopen_is_a_connect)
+{
+	struct fixture f;
+	char *pol = policy_write(POLICY_300MS("connect_timeout"));
+	char *prog;
+
+	cr_assert_eq(fixture_start(&f, "blackhole", NULL), 0);
+	cr_assert(asprintf(&prog,
+			   "import socket, time\n"
+			   "s = socket.socket()\n"
+			   "t = time.monotonic()\n"
+			   "try:\n"
+			   "  s.sendto(b'hi', socket.MSG_FASTOPEN, "
+			   "('127.0.0.1', %d))\n"
+			   "  print('sent')\n"
+			   "except OSError as e:\n"
+			   "  print('error %%d %%.3f' %% (e.errno, "
+			   "time.monotonic() - t))\n",
+			   f.port) > 0);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	assert_timed_out(r, 0.28, 1.5);
+	struct run *n = run_new();
+	struct run_opts no = {.timeout = 2.5};
+	cr_assert_eq(run_prog(n, &no, argv), 0);
+	cr_assert(n->timed_out, "fast open did not hang: %s", n->out);
+	fixture_stop(&f);
+}
