@@ -104,6 +104,55 @@ static void log_event(struct conn *c, const struct breaker_event *ev,
 }
 
 /* Asks the breaker whether a connect of c may go ahead. */
+/* Takes a token from the rule's bucket: true when there was one. */
+static bool rate_take(struct conn *c)
+{
+	struct seg_rule *r = &shim_seg.rules[c->srule];
+	uint64_t now = ms_of(clock_ns());
+	uint64_t burst = c->rate_burst ? c->rate_burst : c->rate_mps / 1000;
+	uint64_t cap, tokens;
+	bool ok;
+
+	if (burst < 1)
+		burst = 1;
+	cap = burst * 1000;
+	if (seg_lock(&r->lock) < 0)
+		return true; /* a stuck segment: fail open */
+	tokens = r->rate_tokens;
+	if (!r->rate_last_ms || tokens > cap)
+		tokens = cap; /* the bucket starts full */
+	else if (now > r->rate_last_ms)
+		tokens += (now - r->rate_last_ms) * c->rate_mps / 1000;
+	if (tokens > cap)
+		tokens = cap;
+	ok = tokens >= 1000;
+	if (ok)
+		tokens -= 1000;
+	r->rate_tokens = tokens;
+	r->rate_last_ms = now;
+	seg_unlock(&r->lock);
+	return ok;
+}
+
+/* True with probability ppm / 1,000,000. */
+static bool chance(uint32_t ppm)
+{
+	return ppm && shim_random() % POLICY_PPM < ppm;
+}
+
+/* Sleeps ms milliseconds, through signals. */
+static void delay(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000};
+	int saved = errno;
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	errno = saved;
+}
+
+/* Asks the breaker, the rate limit and fault injection. */
 int calls_admit(struct conn *c)
 {
 	struct breaker_event ev = {0};
@@ -113,28 +162,41 @@ int calls_admit(struct conn *c)
 
 	c->probe = 0;
 	if ((uint32_t)c->srule >= shim_seg.nrules)
-		return 0;
+		goto chaos;
 	/* a rule forced by the operator wins, counted or not */
 	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
 				      memory_order_relaxed);
-	if (forced == BREAKER_FORCE_OPEN)
+	if (forced == BREAKER_FORCE_OPEN) {
+		count(c, SEG_REJECTED_BREAKER, 1);
 		goto reject;
-	if (forced == BREAKER_FORCE_CLOSED)
-		return 0;
-	b = breaker_of(c, &lock);
-	if (!b || (c->bcfg.mode == BREAKER_MODE_OFF && !breaker_forced(b)))
-		return 0;
-	if (seg_lock(lock) < 0)
-		return 0; /* a stuck segment: fail open */
-	verdict = breaker_allow(b, &c->bcfg, ms_of(clock_ns()), &ev);
-	seg_unlock(lock);
-	log_event(c, &ev, NULL);
-	if (verdict == BREAKER_PROBE)
-		c->probe = 1;
-	if (verdict != BREAKER_REJECT)
-		return 0;
+	}
+	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
+	if (b && (c->bcfg.mode != BREAKER_MODE_OFF || breaker_forced(b)) &&
+	    seg_lock(lock) == 0) {
+		verdict = breaker_allow(b, &c->bcfg, ms_of(clock_ns()), &ev);
+		seg_unlock(lock);
+		log_event(c, &ev, NULL);
+		if (verdict == BREAKER_REJECT) {
+			count(c, SEG_REJECTED_BREAKER, 1);
+			goto reject;
+		}
+		if (verdict == BREAKER_PROBE)
+			c->probe = 1;
+	}
+	/* a half-open probe always goes out: it alone can close the
+	 * breaker, so neither the rate limit nor chaos may eat it */
+	if (!c->probe && c->rate_mps && !rate_take(c)) {
+		count(c, SEG_REJECTED_RATE, 1);
+		goto reject;
+	}
+chaos:
+	/* fault injection: the program's own handling is what is tested */
+	if (!c->probe && chance(c->fault_abort_ppm))
+		goto reject;
+	if (c->fault_delay_ms && chance(c->fault_delay_ppm))
+		delay(c->fault_delay_ms);
+	return 0;
 reject:
-	count(c, SEG_REJECTED_BREAKER, 1);
 	errno = c->reject_errno;
 	return -1;
 }

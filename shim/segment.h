@@ -81,6 +81,8 @@ struct seg_rule {
 	_Atomic uint32_t breaker_scope;	  /* enum policy_scope, likewise */
 	_Atomic int32_t forced;	     /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
+	uint64_t rate_tokens;     /* token bucket, thousandths; under lock */
+	uint64_t rate_last_ms;    /* last refill (monotonic ms); 0: full */
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
 						  * are the sums of its
 						  * addresses' */

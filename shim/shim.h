@@ -87,6 +87,11 @@ struct conn {
 	uint64_t connect_dur_ns; /* how long the connect took */
 	uint64_t out, in;	 /* bytes not yet added to the segment */
 	struct breaker_config bcfg;
+	/* admission (calls_admit): rate limit and fault injection */
+	uint64_t rate_mps;        /* thousandths of a connect per second */
+	uint32_t rate_burst;
+	uint32_t fault_abort_ppm, fault_delay_ppm;
+	uint64_t fault_delay_ms;
 };
 
 #define FDT_CHUNK  1024
@@ -205,8 +210,9 @@ extern struct seg shim_seg;
 uint32_t shim_random(void);
 
 /* --- calls.c: calls, counters and breakers ----------------------------- */
-/* Asks the breaker whether a connect of c may go ahead; 0, or -1 with
- * errno = the rule's reject_errno after counting the rejection. */
+/* Asks the breaker, the rate limit and fault injection whether a connect
+ * of c may go ahead (and delays it when fault_delay says so); 0, or -1
+ * with errno = the rule's reject_errno after counting the rejection. */
 int calls_admit(struct conn *c);
 
 /* A connect of c ended: err 0 connected, else how it failed. */

@@ -409,6 +409,11 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			/* a probe may take its connect and its response */
 			c->bcfg.probe_timeout_ms =
 			    s->connect_timeout_ms + s->response_timeout_ms;
+			c->rate_mps = s->rate_mps;
+			c->rate_burst = s->rate_burst;
+			c->fault_abort_ppm = s->fault_abort_ppm;
+			c->fault_delay_ppm = s->fault_delay_ppm;
+			c->fault_delay_ms = s->fault_delay_ms;
 			c->saddr = c->srule = -1;
 			if (shim_seg.base) {
 				const char *rn = m.rule >= 0
