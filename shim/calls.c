@@ -134,6 +134,67 @@ static bool rate_take(struct conn *c)
 	return ok;
 }
 
+/* Counts a connection of c in this process's held[] (for SIGKILL). */
+static bool hold(struct conn *c, int delta)
+{
+	struct seg_proc *p;
+	uint32_t want = (uint32_t)c->srule + 1;
+
+	if (shim_proc < 0 || (uint32_t)shim_proc >= shim_seg.nprocs)
+		return false;
+	p = &shim_seg.procs[shim_proc];
+	for (int h = 0; h < SEG_HELD; h++) {
+		uint32_t r = atomic_load(&p->held[h].rule);
+		if (r == want ||
+		    (delta > 0 && !r &&
+		     atomic_compare_exchange_strong(&p->held[h].rule, &r,
+						    want)) ||
+		    r == want) {
+			atomic_fetch_add(&p->held[h].count, delta);
+			return true;
+		}
+	}
+	return false; /* more rules than SEG_HELD: not tracked */
+}
+
+/* Reserves a connection of c's rule: true, or false when the rule is at
+ * max_connections (after releasing what dead processes held). */
+static bool reserve(struct conn *c)
+{
+	struct seg_rule *r = &shim_seg.rules[c->srule];
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int32_t n = atomic_fetch_add(&r->active, 1) + 1;
+		if (!c->max_connections || n <= (int32_t)c->max_connections) {
+			c->active = hold(c, 1) ? 2 : 1;
+			return true;
+		}
+		atomic_fetch_sub(&r->active, 1);
+		/* full: are some of these held by the dead? */
+		if (!state_reap((uint32_t)c->srule))
+			break;
+	}
+	return false;
+}
+
+/* Gives back the connection c reserved. */
+static void release(struct conn *c)
+{
+	if (c->active && (uint32_t)c->srule < shim_seg.nrules) {
+		atomic_fetch_sub(&shim_seg.rules[c->srule].active, 1);
+		if (c->active == 2)
+			hold(c, -1);
+	}
+	c->active = 0;
+}
+
+/* Gives back what calls_admit() took for c, when the connect will not
+ * be made after all. */
+void calls_unadmit(struct conn *c)
+{
+	release(c);
+}
+
 /* True with probability ppm / 1,000,000. */
 static bool chance(uint32_t ppm)
 {
@@ -189,10 +250,16 @@ int calls_admit(struct conn *c)
 		count(c, SEG_REJECTED_RATE, 1);
 		goto reject;
 	}
+	if (!reserve(c)) {
+		count(c, SEG_REJECTED_LIMIT, 1);
+		goto reject;
+	}
 chaos:
 	/* fault injection: the program's own handling is what is tested */
-	if (!c->probe && chance(c->fault_abort_ppm))
+	if (!c->probe && chance(c->fault_abort_ppm)) {
+		release(c);
 		goto reject;
+	}
 	if (c->fault_delay_ms && chance(c->fault_delay_ppm))
 		delay(c->fault_delay_ms);
 	return 0;
@@ -241,12 +308,9 @@ void calls_connected(int fd, struct conn *c, int err, uint64_t now)
 		if (c->saddr >= 0 && (uint32_t)c->saddr < shim_seg.naddrs)
 			seg_hist_add(&shim_seg.addrs[c->saddr].connect_us,
 				     c->connect_dur_ns / 1000);
-		if ((uint32_t)c->srule < shim_seg.nrules && !c->active) {
-			atomic_fetch_add(&shim_seg.rules[c->srule].active, 1);
-			c->active = 1;
-		}
 		return;
 	}
+	release(c); /* a failed connect holds no connection */
 	k = connect_counter(err, &failure);
 	if (!failure && !c->probe)
 		return;
@@ -410,8 +474,6 @@ void calls_close(int fd, struct conn *c)
 		atomic_store(&c->call, CALL_NONE);
 	}
 	flush_bytes(c);
-	if (c->active && (uint32_t)c->srule < shim_seg.nrules)
-		atomic_fetch_sub(&shim_seg.rules[c->srule].active, 1);
-	c->active = 0;
+	release(c);
 	c->saddr = -1;
 }

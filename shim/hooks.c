@@ -395,8 +395,10 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 		return NULL;
 	}
 	c = fdt_slot(fd);
-	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0)
+	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0) {
+		calls_unadmit(&tmp); /* give back what admission took */
 		return NULL;
+	}
 	conn_lock(c);
 	atomic_store(&c->live, 0);
 	c->ino = (uint64_t)st.st_ino;
@@ -410,7 +412,7 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	c->probe = tmp.probe;
 	c->scope = tmp.scope;
 	c->classify = tmp.classify;
-	c->active = 0;
+	c->active = tmp.active;
 	c->saddr = tmp.saddr;
 	c->srule = tmp.srule;
 	c->reject_errno = tmp.reject_errno;

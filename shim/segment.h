@@ -26,6 +26,7 @@
 #define SEG_MAX_ENTRIES	  1000000u
 
 #define SEG_NAME_MAX 64
+#define SEG_HELD     8 /* rules a process holds connections of, tracked */
 #define SEG_HOST_MAX 64
 
 /* Latency histograms: each octave of microseconds [2^k, 2^(k+1)) is cut
@@ -65,6 +66,12 @@ struct seg_proc {
 				 * /proc/PID/stat field 22: tells a reused
 				 * pid from the process that registered */
 	char comm[16];
+	/* connections this process holds, per rule (index + 1; 0: free),
+	 * so that those of a process killed with SIGKILL can be released */
+	struct {
+		_Atomic uint32_t rule;
+		_Atomic int32_t count;
+	} held[SEG_HELD];
 };
 
 /* One rule, by name; connections and the breaker of scope = rule. */
@@ -81,8 +88,8 @@ struct seg_rule {
 	_Atomic uint32_t breaker_scope;	  /* enum policy_scope, likewise */
 	_Atomic int32_t forced;	     /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
-	uint64_t rate_tokens;     /* token bucket, thousandths; under lock */
-	uint64_t rate_last_ms;    /* last refill (monotonic ms); 0: full */
+	uint64_t rate_tokens;	     /* token bucket, thousandths; under lock */
+	uint64_t rate_last_ms;	     /* last refill (monotonic ms); 0: full */
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
 						  * are the sums of its
 						  * addresses' */

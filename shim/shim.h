@@ -79,7 +79,8 @@ struct conn {
 	uint8_t probe;	      /* the call is a half-open probe */
 	uint8_t scope;	      /* enum policy_scope */
 	uint8_t classify;     /* enum policy_classify */
-	uint8_t active;	      /* counted in its rule's active connections */
+	uint8_t active;	      /* 1: counted in its rule's active connections;
+			       * 2: and in this process's held[] too */
 	int32_t saddr, srule; /* segment indexes; -1: not counted */
 	int reject_errno;
 	uint64_t connect_ns;	 /* connect started */
@@ -88,10 +89,11 @@ struct conn {
 	uint64_t out, in;	 /* bytes not yet added to the segment */
 	struct breaker_config bcfg;
 	/* admission (calls_admit): rate limit and fault injection */
-	uint64_t rate_mps;        /* thousandths of a connect per second */
+	uint64_t rate_mps; /* thousandths of a connect per second */
 	uint32_t rate_burst;
 	uint32_t fault_abort_ppm, fault_delay_ppm;
 	uint64_t fault_delay_ms;
+	uint32_t max_connections; /* 0: none */
 };
 
 #define FDT_CHUNK  1024
@@ -206,6 +208,13 @@ bool state_classify(const struct sockaddr *sa, struct conn *c);
 /* The segment this process writes (shared, or private). */
 extern struct seg shim_seg;
 
+/* This process's slot in the process table, or -1. */
+extern int shim_proc;
+
+/* Releases the connections held by processes that died (SIGKILL) in
+ * rule; returns how many were released. */
+int state_reap(uint32_t rule);
+
 /* A random number, per thread, no locks. */
 uint32_t shim_random(void);
 
@@ -214,6 +223,9 @@ uint32_t shim_random(void);
  * of c may go ahead (and delays it when fault_delay says so); 0, or -1
  * with errno = the rule's reject_errno after counting the rejection. */
 int calls_admit(struct conn *c);
+
+/* Gives back what calls_admit() took for c (the connect is not made). */
+void calls_unadmit(struct conn *c);
 
 /* A connect of c ended: err 0 connected, else how it failed. */
 void calls_connected(int fd, struct conn *c, int err, uint64_t now);

@@ -35,6 +35,7 @@ static _Atomic uint64_t reload_ns = 2000000000u;
 
 struct seg shim_seg;	/* set once in init(), before any guard */
 static bool registered; /* this process has its slot */
+int shim_proc = -1;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A random number, per thread, no locks (xorshift). */
@@ -114,12 +115,57 @@ static bool proc_gone(const struct seg_proc *p, uint32_t pid)
 		return false;
 	buf[n] = 0;
 	q = strrchr(buf, ')');
+	if (q && q[1] == ' ' && (q[2] == 'Z' || q[2] == 'X'))
+		return true; /* a zombie holds nothing any more */
 	for (int field = 2; field < 22 && q; field++) {
 		q = strchr(q + 1, ' ');
 	}
 	if (q)
 		sscanf(q + 1, "%llu", &v);
 	return v && v != atomic_load(&p->start);
+}
+
+/* Gives back every connection a dead process's slot holds (the caller
+ * claimed the slot); returns how many were of rule. */
+static int release_slot(struct seg_proc *p, uint32_t rule)
+{
+	int freed = 0;
+
+	for (int h = 0; h < SEG_HELD; h++) {
+		uint32_t r = atomic_exchange(&p->held[h].rule, 0);
+		int32_t n = atomic_exchange(&p->held[h].count, 0);
+		if (r && r - 1 < shim_seg.nrules && n > 0) {
+			atomic_fetch_sub(&shim_seg.rules[r - 1].active, n);
+			if (r == rule + 1)
+				freed += n;
+		}
+	}
+	return freed;
+}
+
+/* Releases the connections held by dead processes in rule. */
+int state_reap(uint32_t rule)
+{
+	struct seg *sg = &shim_seg;
+	int freed = 0;
+
+	for (uint32_t i = 0; i < sg->nprocs; i++) {
+		struct seg_proc *p = &sg->procs[i];
+		uint32_t pid = atomic_load(&p->pid);
+		bool holds = false;
+
+		for (int h = 0; h < SEG_HELD; h++)
+			holds |= atomic_load(&p->held[h].rule) == rule + 1 &&
+				 atomic_load(&p->held[h].count) > 0;
+		if (!holds || !pid || !proc_gone(p, pid))
+			continue;
+		/* claim the dead slot, so that it is released once */
+		if (!atomic_compare_exchange_strong(&p->pid, &pid, UINT32_MAX))
+			continue;
+		freed += release_slot(p, rule);
+		atomic_store(&p->pid, 0);
+	}
+	return freed;
 }
 
 /* Takes a process slot for this process (again after fork). */
@@ -148,7 +194,12 @@ static void register_process(void)
 				continue;
 			atomic_store(&p->start, st);
 			memcpy(p->comm, comm, sizeof p->comm);
+			if (pid && pid != (uint32_t)me)
+				/* a dead process's slot: give back what it
+				 * held (after exec, our own stays ours) */
+				release_slot(p, UINT32_MAX);
 			atomic_store(&p->pid, (uint32_t)me);
+			shim_proc = (int)i;
 			break;
 		}
 		registered = true;
@@ -409,6 +460,7 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			/* a probe may take its connect and its response */
 			c->bcfg.probe_timeout_ms =
 			    s->connect_timeout_ms + s->response_timeout_ms;
+			c->max_connections = s->max_connections;
 			c->rate_mps = s->rate_mps;
 			c->rate_burst = s->rate_burst;
 			c->fault_abort_ppm = s->fault_abort_ppm;
@@ -476,6 +528,7 @@ static void atfork_child(void)
 {
 	pthread_mutex_init(&reg_lock, NULL);
 	registered = false; /* the child takes its own process slot */
+	shim_proc = -1;
 	timer_atfork_child();
 	pthread_rwlock_init(&plock, NULL);
 	dns_atfork_child();

@@ -130,3 +130,156 @@ Test(limits, fault_delay_share_holds)
 	cr_assert_eq(ok, 200);
 	fixture_stop(&f);
 }
+
+/* Python: connect to port, print "ok" or "error ERRNO SECS", hold the
+ * connection for hold seconds (or until killed). */
+static char *holder(int port, double hold)
+{
+	char *p;
+
+	cr_assert(asprintf(&p,
+			   "import socket, sys, time\n"
+			   "t = time.monotonic()\n"
+			   "s = socket.socket()\n"
+			   "e = s.connect_ex(('127.0.0.1', %d))\n"
+			   "print('ok' if e == 0 else 'error %%d %%.3f' %% (e, "
+			   "time.monotonic() - t), flush=True)\n"
+			   "time.sleep(%g if e == 0 else 0)\n",
+			   port, hold) > 0);
+	return p;
+}
+
+/* The value of "active" for rule r in `fusebox stats --json`. */
+static int active_of(const char *rule)
+{
+	struct run *r = run_new(), *p = run_new();
+	struct run_opts o = {.timeout = 10};
+	char *argv[] = {build_path("fusebox"), "stats", "--json", NULL};
+	char *script = src_path("tests/integration/scripts/stat.py");
+
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	struct run_opts po = {.timeout = 10, .input = r->out};
+	char *pargv[] = {(char *)python(), script, (char *)rule, NULL};
+	cr_assert_eq(run_prog(p, &po, pargv), 0);
+	if (!strncmp(p->out, "norule", 6))
+		return 0; /* no connect of the rule yet */
+	cr_assert(!strncmp(p->out, "active=", 7), "%s", p->out);
+	return atoi(p->out + 7);
+}
+
+Test(limits, max_connections_lets_two_of_five_in)
+{
+	struct fixture f;
+	int ok = 0, refused = 0;
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 2\n");
+	char *prog = holder(f.port, 2.0);
+	harness_segment();
+	int fds[5][2];
+	pid_t kids[5];
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(pipe(fds[i]), 0);
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			struct run *r = run_new();
+			struct run_opts o = {
+			    .shim = true, .policy = pol, .timeout = 10};
+			char *argv[] = {(char *)python(), "-c", prog, NULL};
+			run_prog(r, &o, argv);
+			ssize_t w =
+			    write(fds[i][1], r->out, strlen(r->out) + 1);
+			(void)w;
+			_exit(0);
+		}
+		close(fds[i][1]);
+	}
+	for (int i = 0; i < 5; i++) {
+		char out[256] = {0};
+		double secs = 9;
+		int e = 0, st;
+		cr_assert(read(fds[i][0], out, sizeof out - 1) > 0);
+		waitpid(kids[i], &st, 0);
+		if (!strncmp(out, "ok", 2))
+			ok++;
+		else if (sscanf(out, "error %d %lf", &e, &secs) == 2 &&
+			 e == 111 && secs < 0.5)
+			refused++;
+		else
+			cr_assert_fail("unexpected: %s", out);
+	}
+	cr_assert_eq(ok, 2);
+	cr_assert_eq(refused, 3);
+	cr_assert_eq(active_of("r"), 0, "connections left counted");
+	fixture_stop(&f);
+}
+
+Test(limits, a_holder_killed_with_sigkill_frees_its_slot)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 1\n");
+	harness_segment();
+	pid_t kid = fork();
+	if (kid == 0) {
+		struct run *r = run_new();
+		struct run_opts o = {
+		    .shim = true, .policy = pol, .timeout = 30};
+		char *argv[] = {(char *)python(), "-c", holder(f.port, 30),
+				NULL};
+		run_prog(r, &o, argv);
+		_exit(0);
+	}
+	/* wait until the holder is in */
+	for (int i = 0; i < 100 && active_of("r") < 1; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(active_of("r"), 1);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", holder(f.port, 0), NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert(!strncmp(r->out, "error 111", 9), "not full: %s", r->out);
+	/* SIGKILL the python holder (the child's child) */
+	struct run *k = run_new();
+	struct run_opts ko = {.timeout = 10};
+	char *pattern;
+	cr_assert(asprintf(&pattern, "time.sleep\\(30 if") > 0);
+	char *kargv[] = {"pkill", "-KILL", "-f", pattern, NULL};
+	cr_assert_eq(run_prog(k, &ko, kargv), 0);
+	cr_assert_eq(k->status, 0, "pkill: %s", k->err);
+	waitpid(kid, NULL, 0);
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert(!strncmp(r->out, "ok", 2), "slot still held: %s", r->out);
+	fixture_stop(&f);
+}
+
+Test(limits, a_connection_shared_with_a_fork_is_released_once)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 1\n");
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import os, socket\n"
+			   "s = socket.create_connection(('127.0.0.1', %d))\n"
+			   "pid = os.fork()\n"
+			   "if pid == 0:\n"
+			   "  s.close(); os._exit(0)\n"
+			   "os.waitpid(pid, 0)\n"
+			   "s.sendall(b'x'); assert s.recv(1) == b'x'\n"
+			   "t = socket.socket()\n"
+			   "print(t.connect_ex(('127.0.0.1', %d)))\n"
+			   "s.close(); t.close()\n",
+			   f.port, f.port) > 0);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	/* the child's close did not free the parent's slot */
+	cr_assert_str_eq(r->out, "111\n");
+	cr_assert_eq(active_of("r"), 0, "released twice or never");
+	fixture_stop(&f);
+}
