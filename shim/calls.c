@@ -9,6 +9,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -177,15 +181,107 @@ static bool reserve(struct conn *c)
 	return false;
 }
 
+/* Wakes every connect waiting in r's queue (they share one futex word
+ * in the segment, so the futex is not process-private). */
+static void queue_wake(struct seg_rule *r)
+{
+	int saved = errno;
+
+	atomic_fetch_add(&r->q_wake, 1);
+	syscall(SYS_futex, &r->q_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	errno = saved;
+}
+
 /* Gives back the connection c reserved. */
 static void release(struct conn *c)
 {
+	struct seg_rule *r;
+
 	if (c->active && (uint32_t)c->srule < shim_seg.nrules) {
-		atomic_fetch_sub(&shim_seg.rules[c->srule].active, 1);
+		r = &shim_seg.rules[c->srule];
+		atomic_fetch_sub(&r->active, 1);
 		if (c->active == 2)
 			hold(c, -1);
+		if (atomic_load(&r->q_tail) != atomic_load(&r->q_head))
+			queue_wake(r);
 	}
 	c->active = 0;
+}
+
+/* Ends ticket t's turn: the next ticket not given up is served. */
+static void queue_advance(struct seg_rule *r, uint32_t t)
+{
+	uint32_t h = t;
+
+	if (!atomic_compare_exchange_strong(&r->q_head, &h, t + 1))
+		return;
+	for (h = t + 1;; h++) {
+		_Atomic uint32_t *g = &r->q_gone[h % SEG_QUEUE];
+		uint32_t want = h + 1, cur = h;
+		if (atomic_load(g) != want ||
+		    !atomic_compare_exchange_strong(g, &want, 0) ||
+		    !atomic_compare_exchange_strong(&r->q_head, &cur, h + 1))
+			break;
+	}
+	queue_wake(r);
+}
+
+/* Gives ticket t up (its waiter timed out or was never let in). */
+static void queue_leave(struct seg_rule *r, uint32_t t)
+{
+	if (atomic_load(&r->q_head) == t) {
+		queue_advance(r, t);
+		return;
+	}
+	atomic_store(&r->q_gone[t % SEG_QUEUE], t + 1);
+	/* the turn may have come meanwhile: then pass it on */
+	if (atomic_load(&r->q_head) == t) {
+		uint32_t want = t + 1;
+		atomic_compare_exchange_strong(&r->q_gone[t % SEG_QUEUE],
+					       &want, 0);
+		queue_advance(r, t);
+	}
+}
+
+/* Waits in line, up to queue_timeout, for a connection of c's rule;
+ * true when c got one.  Waiters are served in the order they came, and
+ * sleep on a futex between releases. */
+static bool queue_wait(struct conn *c)
+{
+	struct seg_rule *r = &shim_seg.rules[c->srule];
+	uint32_t maxp = c->max_pending < SEG_QUEUE ? c->max_pending : SEG_QUEUE;
+	uint32_t t = atomic_fetch_add(&r->q_tail, 1);
+	uint64_t deadline =
+		clock_ns() + (uint64_t)c->queue_timeout_ms * 1000000u;
+	bool ok = false;
+
+	if (t - atomic_load(&r->q_head) >= maxp) {
+		queue_leave(r, t); /* the line is full */
+		return false;
+	}
+	atomic_fetch_add(&r->pending, 1);
+	for (;;) {
+		uint32_t seq = atomic_load(&r->q_wake);
+		uint64_t now;
+		struct timespec ts;
+
+		if (atomic_load(&r->q_head) == t && reserve(c)) {
+			ok = true;
+			break;
+		}
+		now = clock_ns();
+		if (now >= deadline)
+			break;
+		ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
+		ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+		syscall(SYS_futex, &r->q_wake, FUTEX_WAIT, seq, &ts, NULL, 0);
+	}
+	atomic_fetch_sub(&r->pending, 1);
+	if (ok)
+		queue_advance(r, t);
+	else
+		queue_leave(r, t);
+	return ok;
 }
 
 /* Gives back what calls_admit() took for c, when the connect will not
@@ -250,7 +346,11 @@ int calls_admit(struct conn *c)
 		count(c, SEG_REJECTED_RATE, 1);
 		goto reject;
 	}
-	if (!reserve(c)) {
+	/* a slot now, unless others wait for one: then in line */
+	if (!(atomic_load(&shim_seg.rules[c->srule].q_tail) ==
+		      atomic_load(&shim_seg.rules[c->srule].q_head) &&
+	      reserve(c)) &&
+	    !(c->max_connections && c->max_pending && queue_wait(c))) {
 		count(c, SEG_REJECTED_LIMIT, 1);
 		goto reject;
 	}

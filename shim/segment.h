@@ -27,6 +27,7 @@
 
 #define SEG_NAME_MAX 64
 #define SEG_HELD     8 /* rules a process holds connections of, tracked */
+#define SEG_QUEUE    256 /* most waiters per rule (max_pending is capped) */
 #define SEG_HOST_MAX 64
 
 /* Latency histograms: each octave of microseconds [2^k, 2^(k+1)) is cut
@@ -88,6 +89,11 @@ struct seg_rule {
 	_Atomic uint32_t breaker_scope;	  /* enum policy_scope, likewise */
 	_Atomic int32_t forced;	     /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
+	/* max_pending: a ticket queue of connects waiting for a slot */
+	_Atomic uint32_t q_head; /* the ticket whose turn it is */
+	_Atomic uint32_t q_tail; /* the next ticket to hand out */
+	_Atomic uint32_t q_wake; /* futex word, bumped when a slot frees */
+	_Atomic uint32_t q_gone[SEG_QUEUE]; /* ticket + 1 of waiters gone */
 	uint64_t rate_tokens;	     /* token bucket, thousandths; under lock */
 	uint64_t rate_last_ms;	     /* last refill (monotonic ms); 0: full */
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures

@@ -94,6 +94,8 @@ struct conn {
 	uint32_t fault_abort_ppm, fault_delay_ppm;
 	uint64_t fault_delay_ms;
 	uint32_t max_connections; /* 0: none */
+	uint32_t max_pending;
+	uint32_t queue_timeout_ms;
 };
 
 #define FDT_CHUNK  1024

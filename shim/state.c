@@ -461,6 +461,8 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			c->bcfg.probe_timeout_ms =
 			    s->connect_timeout_ms + s->response_timeout_ms;
 			c->max_connections = s->max_connections;
+			c->max_pending = s->max_pending;
+			c->queue_timeout_ms = (uint32_t)s->queue_timeout_ms;
 			c->rate_mps = s->rate_mps;
 			c->rate_burst = s->rate_burst;
 			c->fault_abort_ppm = s->fault_abort_ppm;

@@ -283,3 +283,59 @@ Test(limits, a_connection_shared_with_a_fork_is_released_once)
 	cr_assert_eq(active_of("r"), 0, "released twice or never");
 	fixture_stop(&f);
 }
+
+Test(limits, max_pending_lets_all_five_in_in_order)
+{
+	struct fixture f;
+	double got[5];
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 2\n"
+					"max_pending = 5\n"
+					"queue_timeout = 5s\n");
+	/* each holds its connection 400 ms; they arrive 60 ms apart, and
+	 * print when they got in (CLOCK_MONOTONIC, the same for all) */
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import socket, time\n"
+			   "s = socket.socket()\n"
+			   "e = s.connect_ex(('127.0.0.1', %d))\n"
+			   "print(e, time.monotonic(), flush=True)\n"
+			   "time.sleep(0.4)\n",
+			   f.port) > 0);
+	harness_segment();
+	int fds[5][2];
+	pid_t kids[5];
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(pipe(fds[i]), 0);
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			struct run *r = run_new();
+			struct run_opts o = {
+			    .shim = true, .policy = pol, .timeout = 20};
+			char *argv[] = {(char *)python(), "-c", prog, NULL};
+			run_prog(r, &o, argv);
+			ssize_t w =
+			    write(fds[i][1], r->out, strlen(r->out) + 1);
+			(void)w;
+			_exit(0);
+		}
+		close(fds[i][1]);
+		usleep(60 * 1000);
+	}
+	for (int i = 0; i < 5; i++) {
+		char out[256] = {0};
+		int e = -1;
+		cr_assert(read(fds[i][0], out, sizeof out - 1) > 0);
+		waitpid(kids[i], NULL, 0);
+		cr_assert_eq(sscanf(out, "%d %lf", &e, &got[i]), 2, "%s", out);
+		cr_assert_eq(e, 0, "process %d: errno %d", i, e);
+	}
+	for (int i = 1; i < 5; i++)
+		cr_assert(got[i] > got[i - 1], "process %d got in before %d", i,
+			  i - 1);
+	/* the last three waited for the first ones to leave */
+	cr_assert(got[2] - got[0] >= 0.3, "no wait: %.3f", got[2] - got[0]);
+	cr_assert_eq(active_of("r"), 0);
+	fixture_stop(&f);
+}
