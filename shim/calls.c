@@ -237,8 +237,8 @@ static void queue_leave(struct seg_rule *r, uint32_t t)
 	/* the turn may have come meanwhile: then pass it on */
 	if (atomic_load(&r->q_head) == t) {
 		uint32_t want = t + 1;
-		atomic_compare_exchange_strong(&r->q_gone[t % SEG_QUEUE],
-					       &want, 0);
+		atomic_compare_exchange_strong(&r->q_gone[t % SEG_QUEUE], &want,
+					       0);
 		queue_advance(r, t);
 	}
 }
@@ -252,7 +252,7 @@ static bool queue_wait(struct conn *c)
 	uint32_t maxp = c->max_pending < SEG_QUEUE ? c->max_pending : SEG_QUEUE;
 	uint32_t t = atomic_fetch_add(&r->q_tail, 1);
 	uint64_t deadline =
-		clock_ns() + (uint64_t)c->queue_timeout_ms * 1000000u;
+	    clock_ns() + (uint64_t)c->queue_timeout_ms * 1000000u;
 	bool ok = false;
 
 	if (t - atomic_load(&r->q_head) >= maxp) {
@@ -291,6 +291,58 @@ void calls_unadmit(struct conn *c)
 	release(c);
 }
 
+/* The budget bucket of the current second, cleared when it is new. */
+static int budget_slot(struct seg_rule *r, uint64_t sec)
+{
+	int i = (int)(sec % 10);
+
+	if (r->budget_sec[i] != sec) {
+		r->budget_sec[i] = sec;
+		r->budget_first[i] = r->budget_retry[i] = 0;
+	}
+	return i;
+}
+
+/* Counts a first attempt (a connect the program asked for) of c's rule,
+ * the base of its retry budget. */
+static void budget_first(struct conn *c)
+{
+	struct seg_rule *r = &shim_seg.rules[c->srule];
+
+	if (!c->retries || seg_lock(&r->lock) < 0)
+		return;
+	r->budget_first[budget_slot(r, clock_ns() / 1000000000u)]++;
+	seg_unlock(&r->lock);
+}
+
+/* Asks the retry budget for one retry. */
+bool calls_retry_ok(struct conn *c)
+{
+	struct seg_rule *r;
+	uint64_t sec = clock_ns() / 1000000000u, first = 0, retries = 0;
+	bool ok;
+
+	if ((uint32_t)c->srule >= shim_seg.nrules)
+		return true;
+	r = &shim_seg.rules[c->srule];
+	if (seg_lock(&r->lock) < 0)
+		return true;
+	budget_slot(r, sec);
+	for (int i = 0; i < 10; i++)
+		if (r->budget_sec[i] + 10 > sec) {
+			first += r->budget_first[i];
+			retries += r->budget_retry[i];
+		}
+	/* share of first attempts over 10 s, plus the minimum per second */
+	ok = retries * 1000000u <
+	     first * c->retry_budget_ppm + c->retry_budget_min_mps * 10000u;
+	if (ok)
+		r->budget_retry[sec % 10]++;
+	seg_unlock(&r->lock);
+	count(c, ok ? SEG_RETRIES : SEG_REJECTED_BUDGET, 1);
+	return ok;
+}
+
 /* True with probability ppm / 1,000,000. */
 static bool chance(uint32_t ppm)
 {
@@ -320,6 +372,8 @@ int calls_admit(struct conn *c)
 	c->probe = 0;
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		goto chaos;
+	if (!c->retrying)
+		budget_first(c);
 	/* a rule forced by the operator wins, counted or not */
 	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
 				      memory_order_relaxed);
@@ -348,7 +402,7 @@ int calls_admit(struct conn *c)
 	}
 	/* a slot now, unless others wait for one: then in line */
 	if (!(atomic_load(&shim_seg.rules[c->srule].q_tail) ==
-		      atomic_load(&shim_seg.rules[c->srule].q_head) &&
+		  atomic_load(&shim_seg.rules[c->srule].q_head) &&
 	      reserve(c)) &&
 	    !(c->max_connections && c->max_pending && queue_wait(c))) {
 		count(c, SEG_REJECTED_LIMIT, 1);

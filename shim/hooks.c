@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -417,6 +418,21 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	c->srule = tmp.srule;
 	c->reject_errno = tmp.reject_errno;
 	c->bcfg = tmp.bcfg;
+	c->rate_mps = tmp.rate_mps;
+	c->rate_burst = tmp.rate_burst;
+	c->fault_abort_ppm = tmp.fault_abort_ppm;
+	c->fault_delay_ppm = tmp.fault_delay_ppm;
+	c->fault_delay_ms = tmp.fault_delay_ms;
+	c->max_connections = tmp.max_connections;
+	c->max_pending = tmp.max_pending;
+	c->queue_timeout_ms = tmp.queue_timeout_ms;
+	c->retries = tmp.retries;
+	c->retry_on = tmp.retry_on;
+	c->retry_backoff_ms = tmp.retry_backoff_ms;
+	c->retry_backoff_max_ms = tmp.retry_backoff_max_ms;
+	c->retry_budget_ppm = tmp.retry_budget_ppm;
+	c->retry_budget_min_mps = tmp.retry_budget_min_mps;
+	c->retrying = 0;
 	c->out = c->in = 0;
 	c->wait_ns = c->connect_dur_ns = 0;
 	c->connect_ns = clock_ns();
@@ -479,6 +495,149 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 	shim_busy = 0;
 }
 
+/* One blocking connect attempt of fd, within connect_timeout when set;
+ * 0 or -1 with errno. */
+static int connect_once(int fd, struct conn *c, const struct sockaddr *sa,
+			socklen_t len)
+{
+	uint64_t now = clock_ns(), deadline, prog;
+	int fl, r, e;
+
+	if (!c->connect_ms)
+		return real.connect(fd, sa, len);
+	deadline = now + c->connect_ms * 1000000ull;
+	prog = c->sndtimeo_ms ? now + c->sndtimeo_ms * 1000000ull : 0;
+	fl = real.fcntl(fd, F_GETFL);
+	real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	r = real.connect(fd, sa, len);
+	if (r < 0 && errno == EINPROGRESS)
+		r = connect_wait(fd, c, deadline, prog);
+	e = errno;
+	real.fcntl(fd, F_SETFL, fl);
+	errno = e;
+	return r;
+}
+
+/* True when retry_on names the failure e. */
+static bool retryable(int e, uint32_t on)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return on & POLICY_RETRY_REFUSED;
+	case ETIMEDOUT:
+		return on & POLICY_RETRY_TIMEOUT;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		return on & POLICY_RETRY_UNREACHABLE;
+	case ECONNRESET:
+		return on & POLICY_RETRY_RESET;
+	default:
+		return false;
+	}
+}
+
+/* Socket options a retry carries over to the fresh socket (not buffer
+ * sizes or the MSS: setting those would stop the kernel tuning them). */
+static const struct {
+	int level, name;
+} carried[] = {
+    {SOL_SOCKET, SO_KEEPALIVE},	 {SOL_SOCKET, SO_LINGER},
+    {SOL_SOCKET, SO_SNDTIMEO},	 {SOL_SOCKET, SO_RCVTIMEO},
+    {SOL_SOCKET, SO_REUSEADDR},	 {SOL_SOCKET, SO_PRIORITY},
+    {SOL_SOCKET, SO_OOBINLINE},	 {IPPROTO_TCP, TCP_NODELAY},
+    {IPPROTO_TCP, TCP_KEEPIDLE}, {IPPROTO_TCP, TCP_KEEPINTVL},
+    {IPPROTO_TCP, TCP_KEEPCNT},	 {IPPROTO_TCP, TCP_USER_TIMEOUT},
+    {IPPROTO_IP, IP_TOS},	 {IPPROTO_IP, IP_TTL},
+    {IPPROTO_IPV6, IPV6_V6ONLY}, {IPPROTO_IPV6, IPV6_TCLASS},
+};
+
+/* Puts a fresh socket at the program's fd number (Linux will not connect
+ * a TCP socket again after a failed attempt), with the options and the
+ * close-on-exec flag of the old one; 0 or -1. */
+static int fresh_socket(int fd, struct conn *c, int family)
+{
+	int fdfl = real.fcntl(fd, F_GETFD), nfd, v[8];
+	struct stat st;
+
+	nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (nfd < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof carried / sizeof carried[0]; i++) {
+		socklen_t l = sizeof v;
+		if (real.getsockopt(fd, carried[i].level, carried[i].name, v,
+				    &l) == 0)
+			real.setsockopt(nfd, carried[i].level, carried[i].name,
+					v, l);
+	}
+	if (real.dup3(nfd, fd,
+		      fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		real.close(nfd);
+		return -1;
+	}
+	real.close(nfd);
+	if (fstat(fd, &st) == 0)
+		c->ino = (uint64_t)st.st_ino;
+	return 0;
+}
+
+/* Sleeps a backoff: full jitter, uniform in [0, min(max, base * 2^n)]. */
+static void backoff(const struct conn *c, unsigned n)
+{
+	uint64_t cap = (uint64_t)c->retry_backoff_ms << (n < 20 ? n : 20);
+	uint64_t us;
+	struct timespec ts;
+
+	if (cap > c->retry_backoff_max_ms)
+		cap = c->retry_backoff_max_ms;
+	us = cap ? shim_random() % (cap * 1000 + 1) : 0;
+	ts.tv_sec = (time_t)(us / 1000000);
+	ts.tv_nsec = (long)(us % 1000000) * 1000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* A blocking connect with connect_timeout and retries: each attempt is
+ * a call; a retryable failure is tried again on a fresh socket after a
+ * backoff, while retries and the rule's retry budget last. */
+static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
+			    socklen_t len, int saved)
+{
+	for (unsigned attempt = 0;; attempt++) {
+		int r = connect_once(fd, c, sa, len), e = errno;
+
+		if (r == 0) {
+			connected(fd, c);
+			calls_connected(fd, c, 0, clock_ns());
+			errno = saved;
+			return 0;
+		}
+		if (e == EINTR || e == EINPROGRESS) {
+			errno = e; /* goes on in the background */
+			return -1;
+		}
+		calls_connected(fd, c, e, clock_ns());
+		if (attempt >= c->retries || !retryable(e, c->retry_on) ||
+		    !calls_retry_ok(c)) {
+			errno = e;
+			return -1;
+		}
+		backoff(c, attempt);
+		if (fresh_socket(fd, c, sa->sa_family) < 0) {
+			errno = e;
+			return -1;
+		}
+		/* a retry is admitted like a connect, but is no first
+		 * attempt of the budget */
+		c->retrying = 1;
+		r = calls_admit(c);
+		c->retrying = 0;
+		if (r < 0)
+			return -1; /* errno: the rule's reject_errno */
+		c->connect_ns = clock_ns();
+		atomic_store(&c->call, CALL_CONNECTING);
+	}
+}
+
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct conn *c;
@@ -515,26 +674,8 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);
-	if (c->connect_ms && !atomic_load(&c->nonblock)) {
-		uint64_t now = clock_ns();
-		uint64_t deadline = now + c->connect_ms * 1000000ull;
-		uint64_t prog =
-		    c->sndtimeo_ms ? now + c->sndtimeo_ms * 1000000ull : 0;
-		int fl = real.fcntl(fd, F_GETFL);
-
-		real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-		r = real.connect(fd, sa, len);
-		if (r < 0 && errno == EINPROGRESS)
-			r = connect_wait(fd, c, deadline, prog);
-		e = errno;
-		real.fcntl(fd, F_SETFL, fl);
-		if (r == 0)
-			connected(fd, c);
-		if (r == 0 || (e != EINTR && e != EINPROGRESS))
-			calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
-		errno = r == 0 ? saved : e;
-		return r;
-	}
+	if (!atomic_load(&c->nonblock) && (c->connect_ms || c->retries))
+		return connect_blocking(fd, c, sa, len, saved);
 	r = real.connect(fd, sa, len);
 	e = errno;
 	if (r < 0 && (e == EINPROGRESS || e == EINTR)) {

@@ -96,6 +96,12 @@ struct conn {
 	uint32_t max_connections; /* 0: none */
 	uint32_t max_pending;
 	uint32_t queue_timeout_ms;
+	/* retries of blocking connects */
+	uint32_t retries, retry_on;
+	uint32_t retry_backoff_ms, retry_backoff_max_ms;
+	uint32_t retry_budget_ppm;
+	uint64_t retry_budget_min_mps;
+	uint8_t retrying;         /* the connect being admitted is a retry */
 };
 
 #define FDT_CHUNK  1024
@@ -225,6 +231,10 @@ uint32_t shim_random(void);
  * of c may go ahead (and delays it when fault_delay says so); 0, or -1
  * with errno = the rule's reject_errno after counting the rejection. */
 int calls_admit(struct conn *c);
+
+/* Asks the retry budget of c's rule for one retry (all processes share
+ * it); true when allowed, which counts a retry, else counts a rejection. */
+bool calls_retry_ok(struct conn *c);
 
 /* Gives back what calls_admit() took for c (the connect is not made). */
 void calls_unadmit(struct conn *c);

@@ -460,6 +460,13 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			/* a probe may take its connect and its response */
 			c->bcfg.probe_timeout_ms =
 			    s->connect_timeout_ms + s->response_timeout_ms;
+			c->retries = s->retries;
+			c->retry_on = s->retry_on;
+			c->retry_backoff_ms = (uint32_t)s->retry_backoff_ms;
+			c->retry_backoff_max_ms =
+			    (uint32_t)s->retry_backoff_max_ms;
+			c->retry_budget_ppm = s->retry_budget_ppm;
+			c->retry_budget_min_mps = s->retry_budget_min_mps;
 			c->max_connections = s->max_connections;
 			c->max_pending = s->max_pending;
 			c->queue_timeout_ms = (uint32_t)s->queue_timeout_ms;
