@@ -26,7 +26,7 @@
 #define SEG_MAX_ENTRIES	  1000000u
 
 #define SEG_NAME_MAX 64
-#define SEG_HELD     8 /* rules a process holds connections of, tracked */
+#define SEG_HELD     8	 /* rules a process holds connections of, tracked */
 #define SEG_QUEUE    256 /* most waiters per rule (max_pending is capped) */
 #define SEG_HOST_MAX 64
 
@@ -99,8 +99,8 @@ struct seg_rule {
 	uint64_t budget_sec[10];
 	uint32_t budget_first[10];
 	uint32_t budget_retry[10];
-	uint64_t rate_tokens;	     /* token bucket, thousandths; under lock */
-	uint64_t rate_last_ms;	     /* last refill (monotonic ms); 0: full */
+	uint64_t rate_tokens;  /* token bucket, thousandths; under lock */
+	uint64_t rate_last_ms; /* last refill (monotonic ms); 0: full */
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
 						  * are the sums of its
 						  * addresses' */

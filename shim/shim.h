@@ -101,7 +101,7 @@ struct conn {
 	uint32_t retry_backoff_ms, retry_backoff_max_ms;
 	uint32_t retry_budget_ppm;
 	uint64_t retry_budget_min_mps;
-	uint8_t retrying;         /* the connect being admitted is a retry */
+	uint8_t retrying; /* the connect being admitted is a retry */
 };
 
 #define FDT_CHUNK  1024
