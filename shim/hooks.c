@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -333,7 +334,7 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 			until = prog_deadline;
 		int ms =
 		    now >= until ? 0 : (int)((until - now + 999999) / 1000000);
-		r = poll(&p, 1, ms);
+		r = real.poll(&p, 1, ms);
 		if (r > 0)
 			break;
 		if (r < 0 && errno == EINTR) {
@@ -495,18 +496,19 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 	shim_busy = 0;
 }
 
-/* One blocking connect attempt of fd, within connect_timeout when set;
- * 0 or -1 with errno. */
+/* One connect attempt of fd, within connect_timeout when set, waited for
+ * even on a non-blocking socket when wait is set; 0 or -1 with errno. */
 static int connect_once(int fd, struct conn *c, const struct sockaddr *sa,
-			socklen_t len)
+			socklen_t len, bool wait)
 {
 	uint64_t now = clock_ns(), deadline, prog;
 	int fl, r, e;
 
-	if (!c->connect_ms)
+	if (!c->connect_ms && !wait)
 		return real.connect(fd, sa, len);
-	deadline = now + c->connect_ms * 1000000ull;
-	prog = c->sndtimeo_ms ? now + c->sndtimeo_ms * 1000000ull : 0;
+	/* a retry on a non-blocking socket waits too: 10 s at most */
+	deadline = now + (c->connect_ms ? c->connect_ms : 10000) * 1000000ull;
+	prog = c->sndtimeo_ms && !wait ? now + c->sndtimeo_ms * 1000000ull : 0;
 	fl = real.fcntl(fd, F_GETFL);
 	real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	r = real.connect(fd, sa, len);
@@ -556,12 +558,16 @@ static const struct {
  * close-on-exec flag of the old one; 0 or -1. */
 static int fresh_socket(int fd, struct conn *c, int family)
 {
-	int fdfl = real.fcntl(fd, F_GETFD), nfd, v[8];
+	int fdfl = real.fcntl(fd, F_GETFD), fl = real.fcntl(fd, F_GETFL), nfd;
+	int v[8];
 	struct stat st;
 
 	nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (nfd < 0)
 		return -1;
+	if (fl >= 0)
+		real.fcntl(nfd, F_SETFL,
+			   fl); /* O_NONBLOCK as the program set */
 	for (size_t i = 0; i < sizeof carried / sizeof carried[0]; i++) {
 		socklen_t l = sizeof v;
 		if (real.getsockopt(fd, carried[i].level, carried[i].name, v,
@@ -577,6 +583,7 @@ static int fresh_socket(int fd, struct conn *c, int family)
 	real.close(nfd);
 	if (fstat(fd, &st) == 0)
 		c->ino = (uint64_t)st.st_ino;
+	c->swapped = 1;
 	return 0;
 }
 
@@ -596,26 +603,15 @@ static void backoff(const struct conn *c, unsigned n)
 		;
 }
 
-/* A blocking connect with connect_timeout and retries: each attempt is
- * a call; a retryable failure is tried again on a fresh socket after a
- * backoff, while retries and the rule's retry budget last. */
-static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
-			    socklen_t len, int saved)
+/* Retries after the attempt-th attempt failed with e: each retry is a
+ * call, made on a fresh socket after a backoff, while retries and the
+ * rule's retry budget last; 0 when one connected, else -1 with errno. */
+static int retry_after(int fd, struct conn *c, const struct sockaddr *sa,
+		       socklen_t len, int e, unsigned attempt)
 {
-	for (unsigned attempt = 0;; attempt++) {
-		int r = connect_once(fd, c, sa, len), e = errno;
+	for (;; attempt++) {
+		int r;
 
-		if (r == 0) {
-			connected(fd, c);
-			calls_connected(fd, c, 0, clock_ns());
-			errno = saved;
-			return 0;
-		}
-		if (e == EINTR || e == EINPROGRESS) {
-			errno = e; /* goes on in the background */
-			return -1;
-		}
-		calls_connected(fd, c, e, clock_ns());
 		if (attempt >= c->retries || !retryable(e, c->retry_on) ||
 		    !calls_retry_ok(c)) {
 			errno = e;
@@ -626,8 +622,7 @@ static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
 			errno = e;
 			return -1;
 		}
-		/* a retry is admitted like a connect, but is no first
-		 * attempt of the budget */
+		/* admitted like a connect, but no first attempt */
 		c->retrying = 1;
 		r = calls_admit(c);
 		c->retrying = 0;
@@ -635,7 +630,50 @@ static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
 			return -1; /* errno: the rule's reject_errno */
 		c->connect_ns = clock_ns();
 		atomic_store(&c->call, CALL_CONNECTING);
+		r = connect_once(fd, c, sa, len, true);
+		e = errno;
+		calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
+		if (r == 0)
+			return 0;
 	}
+}
+
+/* A blocking connect with connect_timeout and retries. */
+static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
+			    socklen_t len, int saved)
+{
+	int r = connect_once(fd, c, sa, len, false), e = errno;
+
+	if (r < 0 && (e == EINTR || e == EINPROGRESS)) {
+		errno = e; /* goes on in the background */
+		return -1;
+	}
+	calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
+	if (r < 0 && retry_after(fd, c, sa, len, e, 0) < 0)
+		return -1;
+	connected(fd, c);
+	errno = saved;
+	return 0;
+}
+
+/* A non-blocking connect of c failed with e, as getsockopt(SO_ERROR) is
+ * about to tell the program: retries it there (the calling thread waits
+ * for the backoff and the attempt) and returns the new SO_ERROR. */
+static int retry_nonblocking(int fd, struct conn *c, int e)
+{
+	int saved = errno;
+
+	if (!c->retries || !c->peerlen)
+		return e;
+	if (retry_after(fd, c, (const struct sockaddr *)&c->peer, c->peerlen, e,
+			0) == 0) {
+		connected(fd, c);
+		e = 0;
+	} else {
+		e = errno;
+	}
+	errno = saved;
+	return e;
 }
 
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -674,6 +712,10 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);
+	c->peerlen = len < sizeof c->peer ? len : (socklen_t)sizeof c->peer;
+	memcpy(&c->peer, sa, c->peerlen);
+	c->swapped = 0;
+	c->connect_timed_out = 0;
 	if (!atomic_load(&c->nonblock) && (c->connect_ms || c->retries))
 		return connect_blocking(fd, c, sa, len, saved);
 	r = real.connect(fd, sa, len);
@@ -701,6 +743,12 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	    *len >= sizeof(int) && aborted(c) && !stale(fd, c)) {
 		int e = atomic_exchange(&c->abort_errno, -1);
 		if (e > 0) {
+			atomic_fetch_and(&c->watch, ~W_ABORTED);
+			if (c->connect_timed_out) {
+				/* our connect_timeout: retryable too */
+				c->connect_timed_out = 0;
+				e = retry_nonblocking(fd, c, e);
+			}
 			memcpy(val, &e, sizeof e);
 			*len = sizeof(int);
 			return 0;
@@ -717,16 +765,76 @@ EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 		if (r == 0 && val && len && *len >= sizeof(int)) {
 			memcpy(&v, val, sizeof v);
 			/* 0 means connected only once the peer is known */
-			if (v && connect_error(v))
+			if (v && connect_error(v)) {
 				connected_now(fd, c, v);
-			else if (!v && getpeername(fd, (struct sockaddr *)&peer,
-						   &pl) == 0)
+				v = retry_nonblocking(fd, c, v);
+				memcpy(val, &v, sizeof v);
+			} else if (!v &&
+				   getpeername(fd, (struct sockaddr *)&peer,
+					       &pl) == 0)
 				connected_now(fd, c, 0);
 		}
 		errno = saved;
 		return r;
 	}
 	return real.getsockopt(fd, level, name, val, len);
+}
+
+/* A failed non-blocking connect shows in poll() as POLLERR, which some
+ * programs (curl) take as the end before they ask SO_ERROR: retry it here
+ * and report the retried socket's readiness instead. */
+static __attribute__((noinline)) void poll_retry(struct pollfd *p)
+{
+	struct conn *c = fdt_get(p->fd);
+	socklen_t l = sizeof(int);
+	int v = 0, saved = errno;
+
+	if (!c || !(atomic_load(&c->watch) & W_CONNECTING) || !c->retries ||
+	    real.getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &v, &l) < 0 ||
+	    !connect_error(v))
+		goto out;
+	connected_now(p->fd, c, v);
+	v = retry_nonblocking(p->fd, c, v);
+	if (v == 0) {
+		p->revents = (short)(p->events & (POLLOUT | POLLWRNORM));
+	} else {
+		/* the retries consumed SO_ERROR: tell the program once */
+		atomic_store(&c->abort_errno, v);
+		atomic_fetch_or(&c->watch, W_ABORTED);
+	}
+out:
+	errno = saved;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	int r = real.poll(fds, n, timeout);
+
+	if (r > 0 && atomic_load_explicit(&fdt_max, memory_order_relaxed) >= 0)
+		for (nfds_t i = 0; i < n; i++)
+			if (UNLIKELY(fds[i].revents & (POLLERR | POLLHUP)) &&
+			    fdt_get(fds[i].fd))
+				poll_retry(&fds[i]);
+	return r;
+}
+
+/* After a retry put a fresh socket at fd, the program's epoll set no
+ * longer holds fd (its old file closed): a change becomes an add, and a
+ * removal of what is gone succeeds. */
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct conn *c;
+	int r = real.epoll_ctl(epfd, op, fd, ev), saved = errno;
+
+	if (LIKELY(r == 0) || saved != ENOENT || !(c = fdt_get(fd)) ||
+	    !c->swapped)
+		return r;
+	if (op == EPOLL_CTL_MOD)
+		return real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev);
+	if (op == EPOLL_CTL_DEL)
+		return 0;
+	errno = saved;
+	return r;
 }
 
 EXPORT int setsockopt(int fd, int level, int name, const void *val,

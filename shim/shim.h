@@ -11,6 +11,7 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -101,7 +102,11 @@ struct conn {
 	uint32_t retry_backoff_ms, retry_backoff_max_ms;
 	uint32_t retry_budget_ppm;
 	uint64_t retry_budget_min_mps;
-	uint8_t retrying; /* the connect being admitted is a retry */
+	uint8_t retrying;	   /* the connect being admitted is a retry */
+	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
+	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
+	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
+	socklen_t peerlen;
 };
 
 #define FDT_CHUNK  1024

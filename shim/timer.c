@@ -135,6 +135,7 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		}
 		atomic_fetch_and(&c->watch, ~W_CONNECTING);
 		calls_connected(fd, c, ETIMEDOUT, now);
+		c->connect_timed_out = 1; /* getsockopt may retry it */
 		timer_abort(fd, c, ETIMEDOUT);
 		shim_log(POLICY_LOG_INFO,
 			 "fd %d: connect_timeout (%ums) "

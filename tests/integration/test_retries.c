@@ -149,3 +149,78 @@ Test(retries, the_budget_caps_retries_of_40_processes)
 	cr_assert(rejected >= 40 - retries - 2, "%s", s);
 	fixture_stop(&f);
 }
+
+/* Starts a late server and the policy that retries long enough for it. */
+static char *late_policy(struct fixture *f)
+{
+	char *text;
+
+	cr_assert_eq(fixture_start(f, "late", "--delay", "1000", NULL), 0);
+	cr_assert(asprintf(&text,
+			   "[r]\nmatch = 127.0.0.1:%d\nretries = 10\n"
+			   "retry_backoff = 300ms\nretry_backoff_max = 600ms\n",
+			   f->port) > 0);
+	return policy_write(text);
+}
+
+/* Runs argv under pol (or without the shim when pol is NULL). */
+static struct run *run_under(const char *pol, char **argv)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.shim = pol != NULL, .policy = pol, .timeout = 20};
+
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	return r;
+}
+
+Test(retries, curl_reaches_a_late_server_through_poll)
+{
+	struct fixture f;
+	char *pol = late_policy(&f), *u;
+
+	cr_assert(asprintf(&u, "http://127.0.0.1:%d/", f.port) > 0);
+	char *argv[] = {"curl", "-sS", "-m", "10", u, NULL};
+	struct run *r = run_under(pol, argv);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->out, "hello from fixture"), "%s", r->out);
+	cr_assert(field(stats("r"), "retries") >= 1);
+	fixture_stop(&f);
+	pol = late_policy(&f);
+	free(u);
+	cr_assert(asprintf(&u, "http://127.0.0.1:%d/", f.port) > 0);
+	char *argv2[] = {"curl", "-sS", "-m", "10", u, NULL};
+	cr_assert_eq(run_under(NULL, argv2)->status, 7);
+	fixture_stop(&f);
+}
+
+Test(retries, asyncio_reaches_a_late_server_through_epoll)
+{
+	struct fixture f;
+	char *pol = late_policy(&f), port[16];
+	char *script = src_path("tests/integration/scripts/client.py");
+
+	snprintf(port, sizeof port, "%d", f.port);
+	char *argv[] = {(char *)python(), script, "async",
+			"request",	  port,	  NULL};
+	struct run *r = run_under(pol, argv);
+	cr_assert(!strncmp(r->out, "ok ", 3), "%s %s", r->out, r->err);
+	cr_assert(field(stats("r"), "retries") >= 1);
+	fixture_stop(&f);
+}
+
+Test(retries, node_reaches_a_late_server)
+{
+	struct fixture f;
+	char *pol = late_policy(&f), *js;
+
+	cr_assert(asprintf(&js,
+			   "require('http').get('http://127.0.0.1:%d/', r => "
+			   "r.on('data', d => process.stdout.write(d)))"
+			   ".on('error', e => console.log('error', e.code))",
+			   f.port) > 0);
+	char *argv[] = {"node", "-e", js, NULL};
+	struct run *r = run_under(pol, argv);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->out, "hello from fixture"), "%s", r->out);
+	fixture_stop(&f);
+}
