@@ -17,6 +17,8 @@ printf '; nothing guarded\n' > "$tmp/empty.ini"
 printf '[default]\nconnect_timeout = 5s\nbreaker = on\n' > "$tmp/breaker.ini"
 printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\n' \
 	> "$tmp/open.ini"
+printf '[default]\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
+	> "$tmp/limits.ini"
 export FUSEBOX_SEGMENT="fusebox-bench-$$"
 trap 'rm -rf "$tmp"; rm -f "/dev/shm/$FUSEBOX_SEGMENT"' EXIT
 
@@ -60,3 +62,4 @@ row "connect+close, empty policy" connect 1 "$tmp/empty.ini"
 row "send+recv, guarded, breaker and counters" guarded 2 "$tmp/breaker.ini"
 row "connect+close, guarded, breaker and counters" connect 1 "$tmp/breaker.ini"
 row "refused connect: kernel vs open breaker" refused 1 "$tmp/open.ini"
+row "connect+close, breaker, limits, rate, budget" connect 1 "$tmp/limits.ini"
