@@ -68,7 +68,7 @@ BIN := $(B)/fusebox
 FIXTURE := $(B)/fixture
 TARGETS := $(LIB) $(BIN) $(FIXTURE)
 
-.PHONY: all test check test-unit test-integration demo bench fuzz format \
+.PHONY: all test check test-unit test-integration bench fuzz format \
 	check-format check-exports install uninstall deps clean
 
 all: $(TARGETS)
@@ -180,7 +180,7 @@ fuzz: $(B)/fuzz-policy $(B)/fuzz-segment
 	$(B)/fuzz-segment -max_total_time=$$(( $(FUZZ_SECONDS) / 2 )) \
 	  -timeout=10 $(B)/corpus-segment
 
-# --- benchmarks and demo --------------------------------------------------
+# --- benchmarks ------------------------------------------------------------
 $(B)/bench-match: bench/bench_match.c $(B)/libpolicy.a
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS)
 
