@@ -317,3 +317,47 @@ int count_fds(void)
 	closedir(d);
 	return n - 1; /* the directory's own fd */
 }
+
+/* One line of KEY=VALUE about rule from `fusebox stats --json` (see
+ * scripts/stat.py), or "norule". */
+char *stats_line(const char *rule)
+{
+	struct run *r = run_new(), *p = run_new();
+	struct run_opts o = {.timeout = 10};
+	char *bin = build_path("fusebox");
+	char *script = src_path("tests/integration/scripts/stat.py");
+	char *argv[] = {bin, "stats", "--json", NULL};
+
+	if (run_prog(r, &o, argv) < 0 || r->status != 0)
+		return strdup("stats failed");
+	struct run_opts po = {.timeout = 10, .input = r->out};
+	char *pargv[] = {(char *)python(), script, (char *)rule, NULL};
+	if (run_prog(p, &po, pargv) < 0 || p->status != 0)
+		return strdup("stat.py failed");
+	return strdup(p->out);
+}
+
+/* The value of key in a stats_line(), or -1. */
+long stats_field(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof pat, " %s=", key);
+	p = strstr(line, pat);
+	if (!p && !strncmp(line, pat + 1, strlen(pat + 1)))
+		p = line - 1;
+	return p ? atol(p + strlen(pat)) : -1;
+}
+
+/* A policy file for one rule [r] on 127.0.0.1:port with extra keys. */
+char *rule_policy(int port, const char *keys)
+{
+	char *text, *path;
+
+	if (asprintf(&text, "[r]\nmatch = 127.0.0.1:%d\n%s", port, keys) < 0)
+		abort();
+	path = policy_write(text);
+	free(text);
+	return path;
+}

@@ -64,6 +64,16 @@ int count_fds(void);
  * run guarded programs, so that they share it. */
 const char *harness_segment(void);
 
+/* One line of KEY=VALUE about rule from `fusebox stats --json` (see
+ * scripts/stat.py), or "norule". */
+char *stats_line(const char *rule);
+
+/* The value of key in a stats_line(), or -1. */
+long stats_field(const char *line, const char *key);
+
+/* A policy file for one rule [r] on 127.0.0.1:port with extra keys. */
+char *rule_policy(int port, const char *keys);
+
 /* Allocates a zeroed struct run. */
 struct run *run_new(void);
 

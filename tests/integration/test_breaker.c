@@ -33,47 +33,6 @@ static struct run *curl(const char *policy, int port, const char *extra)
 	return r;
 }
 
-/* One line of KEY=VALUE about rule from `fusebox stats --json`. */
-static char *stats(const char *rule)
-{
-	struct run *r = run_new(), *p = run_new();
-	struct run_opts o = {.timeout = 10};
-	char *bin = build_path("fusebox");
-	char *script = src_path("tests/integration/scripts/stat.py");
-	char *argv[] = {bin, "stats", "--json", NULL};
-
-	cr_assert_eq(run_prog(r, &o, argv), 0);
-	cr_assert_eq(r->status, 0, "stats: %s", r->err);
-	struct run_opts po = {.timeout = 10, .input = r->out};
-	char *pargv[] = {(char *)python(), script, (char *)rule, NULL};
-	cr_assert_eq(run_prog(p, &po, pargv), 0);
-	cr_assert_eq(p->status, 0, "stat.py: %s\n%s", p->err, r->out);
-	return strdup(p->out);
-}
-
-/* The value of key in a stats() line, or -1. */
-static long field(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof pat, " %s=", key);
-	p = strstr(line, pat);
-	if (!p && !strncmp(line, pat + 1, strlen(pat + 1)))
-		p = line - 1;
-	return p ? atol(p + strlen(pat)) : -1;
-}
-
-/* A policy for one rule on 127.0.0.1:port with extra keys. */
-static char *rule_policy(int port, const char *keys)
-{
-	char *text;
-
-	cr_assert(asprintf(&text, "[r]\nmatch = 127.0.0.1:%d\n%s", port, keys) >
-		  0);
-	return policy_write(text);
-}
-
 Test(breaker, ten_curls_open_it_and_a_listening_server_closes_it)
 {
 	struct fixture f;
@@ -96,11 +55,11 @@ Test(breaker, ten_curls_open_it_and_a_listening_server_closes_it)
 				  r->secs);
 		}
 	}
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=open"), "%s", s);
-	cr_assert_eq(field(s, "connect_timeouts"), 3, "%s", s);
-	cr_assert_eq(field(s, "rejected_breaker"), 7, "%s", s);
-	cr_assert_eq(field(s, "calls"), 3, "%s", s);
+	cr_assert_eq(stats_field(s, "connect_timeouts"), 3, "%s", s);
+	cr_assert_eq(stats_field(s, "rejected_breaker"), 7, "%s", s);
+	cr_assert_eq(stats_field(s, "calls"), 3, "%s", s);
 	/* the service comes back on the same port */
 	snprintf(port, sizeof port, "%d", f.port);
 	fixture_stop(&f);
@@ -108,9 +67,9 @@ Test(breaker, ten_curls_open_it_and_a_listening_server_closes_it)
 	usleep(1600 * 1000);
 	struct run *ok = curl(pol, f.port, NULL);
 	cr_assert_eq(ok->status, 0, "after the open period: %s", ok->err);
-	s = stats("r");
+	s = stats_line("r");
 	cr_assert(strstr(s, "breaker=closed"), "%s", s);
-	cr_assert_eq(field(s, "successes"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 1, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -132,7 +91,7 @@ Test(breaker, half_open_lets_exactly_the_probes_through)
 					"breaker_probes = 2\n");
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(curl(pol, f.port, "-s")->status, 0);
-	cr_assert(strstr(stats("r"), "breaker=open"));
+	cr_assert(strstr(stats_line("r"), "breaker=open"));
 	usleep(1100 * 1000);
 	/* 20 processes race for the half-open breaker */
 	harness_segment();
@@ -166,9 +125,9 @@ Test(breaker, half_open_lets_exactly_the_probes_through)
 		     accepts);
 	cr_assert_eq(reached, 2, "%d curls got through", reached);
 	cr_assert_eq(rejected, 18);
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=open"), "probes got 503: %s", s);
-	cr_assert_eq(field(s, "http_5xx"), 5, "%s", s);
+	cr_assert_eq(stats_field(s, "http_5xx"), 5, "%s", s);
 }
 
 Test(breaker, http_5xx_opens_it_after_breaker_failures_curls)
@@ -180,10 +139,10 @@ Test(breaker, http_5xx_opens_it_after_breaker_failures_curls)
 					"breaker_failures = 4\n");
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(curl(pol, f.port, "-s")->status, 0);
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=open"), "%s", s);
-	cr_assert_eq(field(s, "http_5xx"), 4, "%s", s);
-	cr_assert_eq(field(s, "failures"), 4, "%s", s);
+	cr_assert_eq(stats_field(s, "http_5xx"), 4, "%s", s);
+	cr_assert_eq(stats_field(s, "failures"), 4, "%s", s);
 	cr_assert_eq(curl(pol, f.port, "-s")->status, 7);
 	fixture_stop(&f);
 }
@@ -203,15 +162,15 @@ Test(breaker, first_exchange_failures_count_once)
 	char *pol = policy_write(text);
 	cr_assert_eq(curl(pol, h.port, "-s")->status, 56);
 	cr_assert_eq(curl(pol, r.port, "-s")->status, 56);
-	char *s = stats("hang");
-	cr_assert_eq(field(s, "calls"), 1, "%s", s);
-	cr_assert_eq(field(s, "failures"), 1, "%s", s);
-	cr_assert_eq(field(s, "response_timeouts"), 1, "%s", s);
-	cr_assert_eq(field(s, "successes"), 0, "%s", s);
-	s = stats("reset");
-	cr_assert_eq(field(s, "calls"), 1, "%s", s);
-	cr_assert_eq(field(s, "failures"), 1, "%s", s);
-	cr_assert_eq(field(s, "resets"), 1, "%s", s);
+	char *s = stats_line("hang");
+	cr_assert_eq(stats_field(s, "calls"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "failures"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "response_timeouts"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 0, "%s", s);
+	s = stats_line("reset");
+	cr_assert_eq(stats_field(s, "calls"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "failures"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "resets"), 1, "%s", s);
 	fixture_stop(&h);
 	fixture_stop(&r);
 }
@@ -225,11 +184,11 @@ Test(breaker, dry_run_reports_open_but_never_rejects)
 					"breaker_failures = 2\n");
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(curl(pol, f.port, NULL)->status, 7);
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=open"), "%s", s);
 	/* every attempt reached the kernel: five refused, none rejected */
-	cr_assert_eq(field(s, "connect_refused"), 5, "%s", s);
-	cr_assert_eq(field(s, "rejected_breaker"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "connect_refused"), 5, "%s", s);
+	cr_assert_eq(stats_field(s, "rejected_breaker"), 0, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -253,9 +212,9 @@ Test(breaker, failure_rate_over_a_window_opens_it)
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(
 		    curl(pol, i % 2 ? bad.port : ok.port, "-s")->status, 0);
-	cr_assert(strstr(stats("r"), "breaker=closed"));
+	cr_assert(strstr(stats_line("r"), "breaker=closed"));
 	cr_assert_eq(curl(pol, bad.port, "-s")->status, 0);
-	cr_assert(strstr(stats("r"), "breaker=open"));
+	cr_assert(strstr(stats_line("r"), "breaker=open"));
 	cr_assert_eq(curl(pol, ok.port, "-s")->status, 7,
 		     "scope = rule: the good port is rejected too");
 	fixture_stop(&ok);
@@ -274,8 +233,8 @@ Test(breaker, slow_calls_open_it)
 					"breaker_min_calls = 3\n");
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(curl(pol, f.port, NULL)->status, 0);
-	char *s = stats("r");
-	cr_assert_eq(field(s, "slow_calls"), 3, "%s", s);
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "slow_calls"), 3, "%s", s);
 	cr_assert(strstr(s, "breaker=open"), "%s", s);
 	cr_assert_eq(curl(pol, f.port, NULL)->status, 7);
 	fixture_stop(&f);
@@ -296,9 +255,9 @@ Test(breaker, open_period_doubles_on_reopen)
 	usleep(700 * 1000);
 	struct run *r = curl(pol, f.port, NULL);
 	cr_assert_eq(r->status, 7);
-	char *s = stats("r");
-	cr_assert_eq(field(s, "rejected_breaker"), 1, "%s", s);
-	cr_assert_eq(field(s, "connect_refused"), 2, "%s", s);
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "rejected_breaker"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "connect_refused"), 2, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -317,7 +276,7 @@ Test(breaker, forced_states_win_until_auto)
 	cr_assert_eq(r->status, 0, "%s", r->err);
 	cr_assert_eq(curl(pol, f.port, NULL)->status, 7,
 		     "forced open rejects even with breaker = off");
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=forced_open"), "%s", s);
 	char *aut[] = {bin, "breaker", "auto", "r", NULL};
 	cr_assert_eq(run_prog(r, &o, aut), 0);
@@ -352,12 +311,12 @@ Test(breaker, counters_are_exact_under_8_processes_of_8_threads)
 		waitpid(kids[i], &st, 0);
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
-	char *s = stats("r");
+	char *s = stats_line("r");
 	/* 8 x 8 threads x 25 connections, each one exchange */
-	cr_assert_eq(field(s, "calls"), 1600, "%s", s);
-	cr_assert_eq(field(s, "successes"), 1600, "%s", s);
-	cr_assert_eq(field(s, "failures"), 0, "%s", s);
-	cr_assert_eq(field(s, "active"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "calls"), 1600, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 1600, "%s", s);
+	cr_assert_eq(stats_field(s, "failures"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "active"), 0, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -386,14 +345,14 @@ Test(breaker, transitions_are_logged_once_and_reset_closes_it)
 	cr_assert(strstr(r->err, want), "stderr: %s", r->err);
 	cr_assert_eq(run_prog(r, &o, argv), 0);
 	cr_assert(!strstr(r->err, "breaker r"), "logged twice: %s", r->err);
-	cr_assert(strstr(stats("r"), "breaker=open"));
+	cr_assert(strstr(stats_line("r"), "breaker=open"));
 	struct run_opts plain = {.timeout = 10};
 	char *reset[] = {bin, "reset", "r", NULL};
 	cr_assert_eq(run_prog(r, &plain, reset), 0);
 	cr_assert_eq(r->status, 0, "%s", r->err);
-	char *s = stats("r");
+	char *s = stats_line("r");
 	cr_assert(strstr(s, "breaker=closed"), "%s", s);
-	cr_assert_eq(field(s, "calls"), 0, "%s", s);
-	cr_assert_eq(field(s, "rejected_breaker"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "calls"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "rejected_breaker"), 0, "%s", s);
 	fixture_stop(&f);
 }

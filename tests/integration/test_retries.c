@@ -10,32 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* One line of KEY=VALUE about rule from `fusebox stats --json`. */
-static char *stats(const char *rule)
-{
-	struct run *r = run_new(), *p = run_new();
-	struct run_opts o = {.timeout = 10};
-	char *argv[] = {build_path("fusebox"), "stats", "--json", NULL};
-	char *script = src_path("tests/integration/scripts/stat.py");
-
-	cr_assert_eq(run_prog(r, &o, argv), 0);
-	struct run_opts po = {.timeout = 10, .input = r->out};
-	char *pargv[] = {(char *)python(), script, (char *)rule, NULL};
-	cr_assert_eq(run_prog(p, &po, pargv), 0);
-	return strdup(p->out);
-}
-
-/* The value of key in a stats() line, or -1. */
-static long field(const char *line, const char *key)
-{
-	char pat[64];
-	const char *p;
-
-	snprintf(pat, sizeof pat, " %s=", key);
-	p = strstr(line, pat);
-	return p ? atol(p + strlen(pat)) : -1;
-}
-
 /* Runs client.py block request PORT under policy (or no shim). */
 static struct run *request(const char *pol, int port)
 {
@@ -82,10 +56,11 @@ Test(retries, a_late_server_is_reached_by_blocking_retries)
 	char *pol = policy_write(text);
 	struct run *r = quick_connect(pol, f.port);
 	cr_assert_str_eq(r->out, "0\n", "%s", r->err);
-	char *s = stats("r");
-	cr_assert(field(s, "retries") >= 1, "%s", s);
-	cr_assert_eq(field(s, "successes"), 1, "%s", s);
-	cr_assert_eq(field(s, "calls"), field(s, "retries") + 1, "%s", s);
+	char *s = stats_line("r");
+	cr_assert(stats_field(s, "retries") >= 1, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "calls"), stats_field(s, "retries") + 1,
+		     "%s", s);
 	fixture_stop(&f);
 	/* the same late start without fusebox: refused at once */
 	cr_assert_eq(fixture_start(&f, "late", "--delay", "1000", NULL), 0);
@@ -107,9 +82,10 @@ Test(retries, never_after_a_byte_was_sent_and_only_what_retry_on_says)
 	char *pol = policy_write(text);
 	struct run *r = request(pol, f.port);
 	cr_assert(!strncmp(r->out, "error 111", 9), "%s", r->out);
-	char *s = stats("r");
-	cr_assert_eq(field(s, "retries"), 0, "refused is not retried: %s", s);
-	cr_assert_eq(field(s, "calls"), 1, "%s", s);
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "retries"), 0, "refused is not retried: %s",
+		     s);
+	cr_assert_eq(stats_field(s, "calls"), 1, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -139,9 +115,9 @@ Test(retries, the_budget_caps_retries_of_40_processes)
 		waitpid(kids[i], &st, 0);
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	}
-	char *s = stats("r");
-	long retries = field(s, "retries"),
-	     rejected = field(s, "rejected_budget");
+	char *s = stats_line("r");
+	long retries = stats_field(s, "retries"),
+	     rejected = stats_field(s, "rejected_budget");
 	/* 20% of 40 first attempts: 8 retries, with a little slack for
 	 * first attempts still to come when the early ones retried */
 	cr_assert(retries <= 10, "%ld retries: %s", retries, s);
@@ -183,7 +159,7 @@ Test(retries, curl_reaches_a_late_server_through_poll)
 	struct run *r = run_under(pol, argv);
 	cr_assert_eq(r->status, 0, "%s", r->err);
 	cr_assert(strstr(r->out, "hello from fixture"), "%s", r->out);
-	cr_assert(field(stats("r"), "retries") >= 1);
+	cr_assert(stats_field(stats_line("r"), "retries") >= 1);
 	fixture_stop(&f);
 	pol = late_policy(&f);
 	free(u);
@@ -204,7 +180,7 @@ Test(retries, asyncio_reaches_a_late_server_through_epoll)
 			"request",	  port,	  NULL};
 	struct run *r = run_under(pol, argv);
 	cr_assert(!strncmp(r->out, "ok ", 3), "%s %s", r->out, r->err);
-	cr_assert(field(stats("r"), "retries") >= 1);
+	cr_assert(stats_field(stats_line("r"), "retries") >= 1);
 	fixture_stop(&f);
 }
 
