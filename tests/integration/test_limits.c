@@ -150,25 +150,25 @@ static int active_of(const char *rule)
 	return atoi(line + 7);
 }
 
-Test(limits, max_connections_lets_two_of_five_in)
+/* Runs python prog under pol in n processes at once (stagger_ms apart)
+ * and collects what each printed, in start order. */
+static void race(int n, int stagger_ms, const char *pol, const char *prog,
+		 char (*outs)[256])
 {
-	struct fixture f;
-	int ok = 0, refused = 0;
+	int fds[8][2];
+	pid_t kids[8];
 
-	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
-	char *pol = rule_policy(f.port, "max_connections = 2\n");
-	char *prog = holder(f.port, 2.0);
+	cr_assert(n <= 8);
 	harness_segment();
-	int fds[5][2];
-	pid_t kids[5];
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < n; i++) {
 		cr_assert_eq(pipe(fds[i]), 0);
 		kids[i] = fork();
 		if (kids[i] == 0) {
 			struct run *r = run_new();
 			struct run_opts o = {
-			    .shim = true, .policy = pol, .timeout = 10};
-			char *argv[] = {(char *)python(), "-c", prog, NULL};
+			    .shim = true, .policy = pol, .timeout = 20};
+			char *argv[] = {(char *)python(), "-c", (char *)prog,
+					NULL};
 			run_prog(r, &o, argv);
 			ssize_t w =
 			    write(fds[i][1], r->out, strlen(r->out) + 1);
@@ -176,20 +176,36 @@ Test(limits, max_connections_lets_two_of_five_in)
 			_exit(0);
 		}
 		close(fds[i][1]);
+		if (stagger_ms)
+			usleep((useconds_t)stagger_ms * 1000);
 	}
+	for (int i = 0; i < n; i++) {
+		memset(outs[i], 0, 256);
+		cr_assert(read(fds[i][0], outs[i], 255) > 0);
+		close(fds[i][0]);
+		waitpid(kids[i], NULL, 0);
+	}
+}
+
+Test(limits, max_connections_lets_two_of_five_in)
+{
+	struct fixture f;
+	int ok = 0, refused = 0;
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 2\n");
+	char outs[5][256];
+	race(5, 0, pol, holder(f.port, 2.0), outs);
 	for (int i = 0; i < 5; i++) {
-		char out[256] = {0};
 		double secs = 9;
-		int e = 0, st;
-		cr_assert(read(fds[i][0], out, sizeof out - 1) > 0);
-		waitpid(kids[i], &st, 0);
-		if (!strncmp(out, "ok", 2))
+		int e = 0;
+		if (!strncmp(outs[i], "ok", 2))
 			ok++;
-		else if (sscanf(out, "error %d %lf", &e, &secs) == 2 &&
+		else if (sscanf(outs[i], "error %d %lf", &e, &secs) == 2 &&
 			 e == 111 && secs < 0.5)
 			refused++;
 		else
-			cr_assert_fail("unexpected: %s", out);
+			cr_assert_fail("unexpected: %s", outs[i]);
 	}
 	cr_assert_eq(ok, 2);
 	cr_assert_eq(refused, 3);
@@ -286,32 +302,12 @@ Test(limits, max_pending_lets_all_five_in_in_order)
 			   "print(e, time.monotonic(), flush=True)\n"
 			   "time.sleep(0.4)\n",
 			   f.port) > 0);
-	harness_segment();
-	int fds[5][2];
-	pid_t kids[5];
+	char outs[5][256];
+	race(5, 60, pol, prog, outs);
 	for (int i = 0; i < 5; i++) {
-		cr_assert_eq(pipe(fds[i]), 0);
-		kids[i] = fork();
-		if (kids[i] == 0) {
-			struct run *r = run_new();
-			struct run_opts o = {
-			    .shim = true, .policy = pol, .timeout = 20};
-			char *argv[] = {(char *)python(), "-c", prog, NULL};
-			run_prog(r, &o, argv);
-			ssize_t w =
-			    write(fds[i][1], r->out, strlen(r->out) + 1);
-			(void)w;
-			_exit(0);
-		}
-		close(fds[i][1]);
-		usleep(60 * 1000);
-	}
-	for (int i = 0; i < 5; i++) {
-		char out[256] = {0};
 		int e = -1;
-		cr_assert(read(fds[i][0], out, sizeof out - 1) > 0);
-		waitpid(kids[i], NULL, 0);
-		cr_assert_eq(sscanf(out, "%d %lf", &e, &got[i]), 2, "%s", out);
+		cr_assert_eq(sscanf(outs[i], "%d %lf", &e, &got[i]), 2, "%s",
+			     outs[i]);
 		cr_assert_eq(e, 0, "process %d: errno %d", i, e);
 	}
 	for (int i = 1; i < 5; i++)
