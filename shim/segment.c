@@ -355,99 +355,110 @@ static uint64_t mix(uint64_t h)
 	return h ^ (h >> 33);
 }
 
+/* The key of a rule or address lookup. */
+struct key {
+	const char *name; /* rules */
+	uint32_t rule;	  /* addresses: rule, addr, port, host */
+	const uint8_t *addr;
+	uint16_t port;
+	const char *host;
+};
+
+/* Entry i of the rule table, or of the address table. */
+static _Atomic uint32_t *entry(struct seg *s, bool rules, uint32_t i)
+{
+	return rules ? &s->rules[i].used : &s->addrs[i].used;
+}
+
+/* True when a published entry holds key k. */
+static bool same(struct seg *s, bool rules, uint32_t i, const struct key *k)
+{
+	if (rules)
+		return !strncmp(s->rules[i].name, k->name, SEG_NAME_MAX - 1);
+	return s->addrs[i].rule == k->rule && s->addrs[i].port == k->port &&
+	       !memcmp(s->addrs[i].addr, k->addr, 16);
+}
+
+/* Writes key k into the free entry i (under the alloc lock). */
+static void fill(struct seg *s, bool rules, uint32_t i, const struct key *k)
+{
+	if (rules) {
+		snprintf(s->rules[i].name, sizeof s->rules[i].name, "%s",
+			 k->name);
+		mutex_init(&s->rules[i].lock);
+		return;
+	}
+	s->addrs[i].rule = k->rule;
+	s->addrs[i].port = k->port;
+	memcpy(s->addrs[i].addr, k->addr, 16);
+	snprintf(s->addrs[i].host, sizeof s->addrs[i].host, "%s",
+		 k->host ? k->host : "");
+	mutex_init(&s->addrs[i].lock);
+}
+
+/* Finds or adds key k in an open-addressing table of n entries from slot
+ * i: lookups read published entries without a lock; an add takes the
+ * alloc lock and looks again from the first free slot it saw.  The index,
+ * or -1 when the table is full or the lock is stuck. */
+static int table_get(struct seg *s, bool rules, uint32_t n, uint32_t i,
+		     const struct key *k)
+{
+	for (uint32_t seen = 0; seen < n; seen++, i = (i + 1) % n) {
+		uint32_t u = atomic_load_explicit(entry(s, rules, i),
+						  memory_order_acquire);
+		if (u == 2 && same(s, rules, i, k))
+			return (int)i;
+		if (u != 0)
+			continue;
+		int found = -1;
+		if (seg_lock(&s->hdr->alloc) < 0)
+			return -1;
+		for (; seen < n; seen++, i = (i + 1) % n) {
+			u = atomic_load(entry(s, rules, i));
+			if (u == 2 && same(s, rules, i, k)) {
+				found = (int)i;
+				break;
+			}
+			if (u == 0) {
+				fill(s, rules, i, k);
+				atomic_store_explicit(entry(s, rules, i), 2,
+						      memory_order_release);
+				found = (int)i;
+				break;
+			}
+		}
+		seg_unlock(&s->hdr->alloc);
+		return found;
+	}
+	return -1;
+}
+
 /* Finds or adds the rule named name. */
 int seg_rule_get(struct seg *s, const char *name)
 {
+	struct key k = {.name = name};
 	uint64_t h = 0xcbf29ce484222325ull;
-	uint32_t n = s->nrules, i;
 
 	for (const char *p = name; *p; p++)
 		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
-	i = (uint32_t)(mix(h) % n);
-	for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
-		struct seg_rule *r = &s->rules[i];
-		uint32_t u =
-		    atomic_load_explicit(&r->used, memory_order_acquire);
-		if (u == 2 && !strncmp(r->name, name, SEG_NAME_MAX - 1))
-			return (int)i;
-		if (u == 0) {
-			int found = -1;
-			if (seg_lock(&s->hdr->alloc) < 0)
-				return -1;
-			/* taken meanwhile? look again from here */
-			for (uint32_t j = k; j < n; j++, i = (i + 1) % n) {
-				r = &s->rules[i];
-				u = atomic_load(&r->used);
-				if (u == 2 &&
-				    !strncmp(r->name, name, SEG_NAME_MAX - 1)) {
-					found = (int)i;
-					break;
-				}
-				if (u == 0) {
-					snprintf(r->name, sizeof r->name, "%s",
-						 name);
-					mutex_init(&r->lock);
-					atomic_store_explicit(
-					    &r->used, 2, memory_order_release);
-					found = (int)i;
-					break;
-				}
-			}
-			seg_unlock(&s->hdr->alloc);
-			return found;
-		}
-	}
-	return -1;
+	return table_get(s, true, s->nrules, (uint32_t)(mix(h) % s->nrules),
+			 &k);
 }
 
 /* Finds or adds address addr:port of rule. */
 int seg_addr_get(struct seg *s, uint32_t rule, const uint8_t addr[16],
 		 uint16_t port, const char *host)
 {
+	struct key k = {.rule = rule, .addr = addr, .port = port, .host = host};
 	uint64_t a, b;
-	uint32_t n = s->naddrs, i;
 
 	memcpy(&a, addr, 8);
 	memcpy(&b, addr + 8, 8);
-	i = (uint32_t)(mix(a ^ mix(b ^ ((uint64_t)rule << 16 | port))) % n);
-	for (uint32_t k = 0; k < n; k++, i = (i + 1) % n) {
-		struct seg_addr *e = &s->addrs[i];
-		uint32_t u =
-		    atomic_load_explicit(&e->used, memory_order_acquire);
-		if (u == 2 && e->rule == rule && e->port == port &&
-		    !memcmp(e->addr, addr, 16))
-			return (int)i;
-		if (u == 0) {
-			int found = -1;
-			if (seg_lock(&s->hdr->alloc) < 0)
-				return -1;
-			for (uint32_t j = k; j < n; j++, i = (i + 1) % n) {
-				e = &s->addrs[i];
-				u = atomic_load(&e->used);
-				if (u == 2 && e->rule == rule &&
-				    e->port == port &&
-				    !memcmp(e->addr, addr, 16)) {
-					found = (int)i;
-					break;
-				}
-				if (u == 0) {
-					e->rule = rule;
-					e->port = port;
-					memcpy(e->addr, addr, 16);
-					snprintf(e->host, sizeof e->host, "%s",
-						 host ? host : "");
-					mutex_init(&e->lock);
-					atomic_store_explicit(
-					    &e->used, 2, memory_order_release);
-					found = (int)i;
-					break;
-				}
-			}
-			seg_unlock(&s->hdr->alloc);
-			return found;
-		}
-	}
-	return -1;
+	return table_get(
+	    s, false, s->naddrs,
+	    (uint32_t)(mix(a ^ mix(b ^ ((uint64_t)rule << 16 | port))) %
+		       s->naddrs),
+	    &k);
 }
 
 /* Adds v microseconds to a histogram. */
