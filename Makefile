@@ -46,7 +46,7 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 	libcriterion-dev
 TEST_DEBS := curl wget python3 perl nodejs netcat-openbsd redis-tools \
-	clang libclang-rt-14-dev valgrind procps iproute2
+	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
 
 POLICY_SRC := $(wildcard policy/*.c)

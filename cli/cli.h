@@ -16,6 +16,8 @@ int cmd_run(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_breaker(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints a usage error with a hint and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -51,6 +51,15 @@ static const struct command commands[] = {
      "Zeroes the counters and latencies, closes the breakers and drops\n"
      "the overrides of every rule, or of RULE.\n"
      "  -s, --segment NAME  segment (default as for stats)\n"},
+    {"top", cmd_top, "top [-i SECONDS] [-s NAME]",
+     "Shows the segment live, one row a destination, refreshed every\n"
+     "second.\n"
+     "  -i, --interval SECONDS  refresh period (default 1)\n"
+     "  -s, --segment NAME      segment (default as for stats)\n"},
+    {"serve", cmd_serve, "serve [--listen ADDR:PORT] [-s NAME]",
+     "Serves /metrics (Prometheus), /stats.json and /healthz over HTTP.\n"
+     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9464)\n"
+     "  -s, --segment NAME  segment (default as for stats)\n"},
     {"help", NULL, "help [COMMAND]",
      "Prints the overview of the commands, or the usage and options of\n"
      "COMMAND.\n"},

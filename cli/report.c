@@ -24,39 +24,10 @@
 /* Instants further than this from now are shown as null (corrupt). */
 #define FAR_MS (100ull * 366 * 24 * 3600 * 1000)
 
-/* A rule of the snapshot, with its name copied out of the segment. */
-struct rule_row {
-	uint32_t idx;
-	uint32_t first, count; /* its rows in the sorted address rows */
-	char name[SEG_NAME_MAX + 1];
-};
-
-/* An address of the snapshot; its key copied so sorting stays sane. */
-struct addr_row {
-	uint32_t idx;
-	uint32_t rule; /* position in the sorted rule rows */
-	uint8_t addr[16];
-	uint16_t port;
-};
-
-struct snap {
-	struct rule_row *rules;
-	size_t nrules;
-	struct addr_row *addrs;
-	size_t naddrs;
-};
-
-/* How one address's breaker looks once overrides and scope apply. */
-struct bview {
-	const char *state;
-	uint64_t since_ms, until_ms; /* monotonic; 0: unknown */
-	uint32_t consecutive;
-};
-
 /* Orders rule rows by name, then by slot. */
 static int rule_cmp(const void *a, const void *b)
 {
-	const struct rule_row *x = a, *y = b;
+	const struct report_rule *x = a, *y = b;
 	int c = strcmp(x->name, y->name);
 
 	if (c)
@@ -67,7 +38,7 @@ static int rule_cmp(const void *a, const void *b)
 /* Orders address rows by rule, address, port and slot. */
 static int addr_cmp(const void *a, const void *b)
 {
-	const struct addr_row *x = a, *y = b;
+	const struct report_addr *x = a, *y = b;
 	int c;
 
 	if (x->rule != y->rule)
@@ -80,8 +51,8 @@ static int addr_cmp(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* Frees what snap_take() allocated. */
-static void snap_free(struct snap *sn)
+/* Frees what report_snap_take() allocated. */
+void report_snap_free(struct report_snap *sn)
 {
 	free(sn->rules);
 	free(sn->addrs);
@@ -91,7 +62,7 @@ static void snap_free(struct snap *sn)
 /* Copies the ready rules and addresses of s, sorted, into sn; an address
  * whose rule index is out of range or not a ready rule is left out.  0 or
  * -ENOMEM. */
-static int snap_take(const struct seg *s, struct snap *sn)
+int report_snap_take(const struct seg *s, struct report_snap *sn)
 {
 	uint32_t *pos = NULL;
 	size_t cap = 0;
@@ -104,7 +75,7 @@ static int snap_take(const struct seg *s, struct snap *sn)
 		goto fail;
 	for (uint32_t i = 0; i < s->nrules; i++) {
 		struct seg_rule *r = &s->rules[i];
-		struct rule_row *row;
+		struct report_rule *row;
 
 		pos[i] = NONE;
 		if (atomic_load_explicit(&r->used, memory_order_acquire) != 2)
@@ -130,7 +101,7 @@ static int snap_take(const struct seg *s, struct snap *sn)
 	cap = 0;
 	for (uint32_t i = 0; i < s->naddrs; i++) {
 		struct seg_addr *a = &s->addrs[i];
-		struct addr_row *row;
+		struct report_addr *row;
 		uint32_t rule;
 
 		if (atomic_load_explicit(&a->used, memory_order_acquire) != 2)
@@ -155,7 +126,7 @@ static int snap_take(const struct seg *s, struct snap *sn)
 	if (sn->naddrs)
 		qsort(sn->addrs, sn->naddrs, sizeof *sn->addrs, addr_cmp);
 	for (size_t k = 0; k < sn->naddrs; k++) {
-		struct rule_row *r = &sn->rules[sn->addrs[k].rule];
+		struct report_rule *r = &sn->rules[sn->addrs[k].rule];
 
 		if (!r->count)
 			r->first = (uint32_t)k;
@@ -165,7 +136,7 @@ static int snap_take(const struct seg *s, struct snap *sn)
 	return 0;
 fail:
 	free(pos);
-	snap_free(sn);
+	report_snap_free(sn);
 	return -ENOMEM;
 }
 
@@ -284,7 +255,7 @@ static size_t text_clean(char *out, size_t outlen, const char *s, size_t max,
 }
 
 /* Writes "IP:PORT", or "[IPv6]:PORT"; IPv4-mapped addresses as IPv4. */
-static void addr_text(char *buf, size_t len, const uint8_t a[16], uint16_t port)
+void report_addr_text(char *buf, size_t len, const uint8_t a[16], uint16_t port)
 {
 	static const uint8_t v4[12] = {0, 0, 0, 0, 0,	 0,
 				       0, 0, 0, 0, 0xff, 0xff};
@@ -335,8 +306,8 @@ static bool mono_to_real(const struct report_opts *o, uint64_t mono,
 }
 
 /* The breaker that counts for address a of rule r, as stats show it. */
-static void breaker_view(const struct seg_rule *r, const struct seg_addr *a,
-			 struct bview *v)
+void report_breaker_view(const struct seg_rule *r, const struct seg_addr *a,
+			 struct report_breaker *v)
 {
 	struct breaker_config c;
 	struct breaker b;
@@ -501,14 +472,14 @@ static void jw_latency(struct jw *w, const char *key, const struct seg_hist *h)
 /* The object of one address of a rule. */
 static void json_addr(struct jw *w, const struct report_opts *o,
 		      const struct seg_rule *r, const struct seg_addr *a,
-		      const struct addr_row *row)
+		      const struct report_addr *row)
 {
 	char text[64];
-	struct bview v;
+	struct report_breaker v;
 
-	breaker_view(r, a, &v);
+	report_breaker_view(r, a, &v);
 	jw_open(w, NULL, '{', false);
-	addr_text(text, sizeof text, row->addr, row->port);
+	report_addr_text(text, sizeof text, row->addr, row->port);
 	jw_str(w, "address", text, sizeof text);
 	if (field_len(a->host, SEG_HOST_MAX))
 		jw_str(w, "host", a->host, SEG_HOST_MAX);
@@ -550,10 +521,10 @@ static bool proc_listed(const struct seg *s, const struct report_opts *o,
 int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 {
 	struct jw w = {.f = f};
-	struct snap sn;
+	struct report_snap sn;
 	char when[40];
 
-	if (snap_take(s, &sn) < 0)
+	if (report_snap_take(s, &sn) < 0)
 		return -ENOMEM;
 	if (!iso_time(when, sizeof when, o->now_real_ms))
 		snprintf(when, sizeof when, "1970-01-01T00:00:00Z");
@@ -577,7 +548,7 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 	jw_close(&w, ']');
 	jw_open(&w, "rules", '[', false);
 	for (size_t k = 0; k < sn.nrules; k++) {
-		const struct rule_row *rr = &sn.rules[k];
+		const struct report_rule *rr = &sn.rules[k];
 		const struct seg_rule *r = &s->rules[rr->idx];
 		uint32_t max = atomic_load_explicit(&r->max_connections,
 						    memory_order_relaxed);
@@ -594,7 +565,7 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 		       atomic_load_explicit(&r->pending, memory_order_relaxed));
 		jw_open(&w, "addresses", '[', false);
 		for (uint32_t j = 0; j < rr->count; j++) {
-			const struct addr_row *ar = &sn.addrs[rr->first + j];
+			const struct report_addr *ar = &sn.addrs[rr->first + j];
 
 			json_addr(&w, o, r, &s->addrs[ar->idx], ar);
 		}
@@ -604,7 +575,7 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 	jw_close(&w, ']');
 	jw_close(&w, '}');
 	fputc('\n', f);
-	snap_free(&sn);
+	report_snap_free(&sn);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -765,7 +736,7 @@ static void cell_counter(struct trow *t, int c, const struct seg_addr *a,
 
 /* Runs the rows of the rules table through tb. */
 static void rules_rows(struct table *tb, const struct seg *s,
-		       const struct snap *sn)
+		       const struct report_snap *sn)
 {
 	static const char *const head[NRCOLS] = {"RULE",    "ACTIVE",  "MAX",
 						 "PENDING", "BREAKER", "SCOPE"};
@@ -813,7 +784,7 @@ static void rules_rows(struct table *tb, const struct seg *s,
 /* Runs the rows of the address table through tb: one a destination, and
  * one with dashes for a rule that has none. */
 static void addr_rows(struct table *tb, const struct seg *s,
-		      const struct snap *sn)
+		      const struct report_snap *sn)
 {
 	static const char *const head[NCOLS] = {
 	    "RULE", "ADDRESS", "HOST",	  "BREAKER", "CALLS",
@@ -825,7 +796,7 @@ static void addr_rows(struct table *tb, const struct seg *s,
 		cell_set(&t, c, head[c]);
 	table_row(tb, &t);
 	for (size_t k = 0; k < sn->nrules; k++) {
-		const struct rule_row *rr = &sn->rules[k];
+		const struct report_rule *rr = &sn->rules[k];
 		const struct seg_rule *r = &s->rules[rr->idx];
 
 		cell_field(&t, C_RULE, rr->name, SEG_NAME_MAX);
@@ -836,13 +807,14 @@ static void addr_rows(struct table *tb, const struct seg *s,
 			continue;
 		}
 		for (uint32_t j = 0; j < rr->count; j++) {
-			const struct addr_row *ar = &sn->addrs[rr->first + j];
+			const struct report_addr *ar =
+			    &sn->addrs[rr->first + j];
 			const struct seg_addr *a = &s->addrs[ar->idx];
-			struct bview v;
+			struct report_breaker v;
 			char buf[64];
 
-			breaker_view(r, a, &v);
-			addr_text(buf, sizeof buf, ar->addr, ar->port);
+			report_breaker_view(r, a, &v);
+			report_addr_text(buf, sizeof buf, ar->addr, ar->port);
 			cell_set(&t, C_ADDR, buf);
 			if (field_len(a->host, SEG_HOST_MAX)) {
 				cell_field(&t, C_HOST, a->host, SEG_HOST_MAX);
@@ -904,9 +876,9 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 					  false, true,	true};
 	static const bool aleft[NCOLS] = {true, true, true, true};
 	struct table tb;
-	struct snap sn;
+	struct report_snap sn;
 
-	if (snap_take(s, &sn) < 0)
+	if (report_snap_take(s, &sn) < 0)
 		return -ENOMEM;
 	table_summary(f, s, o);
 
@@ -934,7 +906,7 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 	addr_rows(&tb, s, &sn);
 	fprintf(f, "\nREJ: connects the breaker refused; CONNECT, 1ST BYTE: "
 		   "p50/p99 in ms.\n");
-	snap_free(&sn);
+	report_snap_free(&sn);
 	return ferror(f) ? -EIO : 0;
 }
 

@@ -21,6 +21,50 @@ struct report_opts {
 	bool (*alive)(uint32_t pid, uint64_t start);
 };
 
+/* A rule of a snapshot, with its name copied out of the segment. */
+struct report_rule {
+	uint32_t idx;	       /* slot in the segment's rule table */
+	uint32_t first, count; /* its rows in the sorted address rows */
+	char name[SEG_NAME_MAX + 1];
+};
+
+/* An address of a snapshot; its key copied so sorting stays sane. */
+struct report_addr {
+	uint32_t idx;  /* slot in the segment's address table */
+	uint32_t rule; /* position in the sorted rule rows */
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/* The ready rules of a segment sorted by name, each followed by its
+ * addresses sorted by address and port. */
+struct report_snap {
+	struct report_rule *rules;
+	size_t nrules;
+	struct report_addr *addrs;
+	size_t naddrs;
+};
+
+/* How one address's breaker looks once overrides and scope apply. */
+struct report_breaker {
+	const char *state;	     /* a SPEC §4 breaker state name */
+	uint64_t since_ms, until_ms; /* monotonic; 0: unknown */
+	uint32_t consecutive;
+};
+
+/* Copies the ready rules and addresses of s (NULL: none) into sn.
+ * Returns 0 or -ENOMEM; free with report_snap_free(). */
+int report_snap_take(const struct seg *s, struct report_snap *sn);
+void report_snap_free(struct report_snap *sn);
+
+/* The breaker that counts for address a of rule r, as stats show it. */
+void report_breaker_view(const struct seg_rule *r, const struct seg_addr *a,
+			 struct report_breaker *v);
+
+/* Writes "IP:PORT", or "[IPv6]:PORT"; IPv4-mapped addresses as IPv4. */
+void report_addr_text(char *buf, size_t len, const uint8_t a[16],
+		      uint16_t port);
+
 /* Writes the SPEC §4 object for s (validated by the caller, or NULL for
  * the empty result of a segment that does not exist yet) and a newline to
  * f.  Returns 0, -ENOMEM, or -EIO when writing failed. */
