@@ -34,6 +34,15 @@ struct policy *cli_load_policy(const char *path, char **found);
  * "fusebox cmd: ...", that the name cannot be a segment. */
 int cli_segment_name(const char *cmd, const char *opt, char *buf, size_t len);
 
+/* Forces the breaker of rule, or of its address key:port (a 16-byte
+ * IPv4-mapped or IPv6 key) when key is not NULL, to how (BREAKER_FORCE_*
+ * of policy/breaker.h), adding the rule or address to s when not seen
+ * yet.  Returns 0, -ENOSPC (rule table full), -ENOMEM (address table
+ * full) or -EAGAIN (a lock stayed busy). */
+struct seg;
+int cli_breaker_force(struct seg *s, const char *rule, const uint8_t *key,
+		      uint16_t port, int how);
+
 /* Prints every key of s, marking where each value comes from. */
 void cli_print_settings(FILE *f, const struct policy *p,
 			const struct policy_settings *s, bool is_default,

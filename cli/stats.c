@@ -240,6 +240,46 @@ static int release_all(struct seg *s, uint32_t ri)
 	return busy;
 }
 
+/* Forces the breaker of rule, or of its address key:port when key is not
+ * NULL, to how (BREAKER_FORCE_*), adding the rule or address when not
+ * seen yet.  Returns 0; -ENOSPC when the rule and -ENOMEM when the
+ * address cannot be added; -EAGAIN when a breaker's lock stayed busy
+ * (for a whole rule: the others changed). */
+int cli_breaker_force(struct seg *s, const char *rule, const uint8_t *key,
+		      uint16_t port, int how)
+{
+	int ri = seg_rule_get(s, rule), ai;
+	struct seg_addr *a;
+	bool changed;
+
+	if (ri < 0)
+		return -ENOSPC;
+	if (!key) {
+		struct seg_rule *sr = &s->rules[ri];
+
+		atomic_store(&sr->forced, how);
+		atomic_fetch_add(&sr->forced_gen, 1);
+		if (how == BREAKER_FORCE_NONE && release_all(s, (uint32_t)ri))
+			return -EAGAIN;
+		return 0;
+	}
+	ai = seg_addr_get(s, (uint32_t)ri, key, port, NULL);
+	if (ai < 0)
+		return -ENOMEM;
+	a = &s->addrs[ai];
+	if (seg_lock(&a->lock) < 0)
+		return -EAGAIN;
+	changed = breaker_forced(&a->breaker) != how;
+	breaker_force(&a->breaker, how);
+	/* breaker_force() leaves the time to the next call; until then
+	 * stats show when the override was set */
+	if (changed)
+		a->breaker.since_ms = now_ms(CLOCK_MONOTONIC);
+	seg_unlock(&a->lock);
+	atomic_fetch_add(&s->rules[ri].forced_gen, 1);
+	return 0;
+}
+
 /* fusebox breaker open|close|auto RULE[/ADDRESS] [-s NAME]: sets or drops
  * the override of a rule or one address; returns the exit status. */
 int cmd_breaker(int argc, char **argv)
@@ -251,8 +291,7 @@ int cmd_breaker(int argc, char **argv)
 	struct seg s;
 	uint8_t key[16];
 	uint16_t port = 0;
-	int how, ri, ai, r, ret = CLI_FAIL;
-	bool changed;
+	int how, ri, r, ret = CLI_FAIL;
 	size_t n;
 
 	r = parse_opts("breaker", argc, argv, &opt, NULL);
@@ -284,58 +323,32 @@ int cmd_breaker(int argc, char **argv)
 		    "breaker", "'%s' is not IP:PORT or [IPv6]:PORT", slash + 1);
 	if (open_rw("breaker", opt, &s, name, sizeof name) < 0)
 		return CLI_FAIL;
-	/* a rule not seen yet is added, so that forcing works before the
-	 * first connect */
-	ri = seg_rule_get(&s, rule);
-	if (ri < 0) {
+	r = cli_breaker_force(&s, rule, slash ? key : NULL, port, how);
+	if (r == -EAGAIN && !slash) {
 		fprintf(stderr,
-			"fusebox breaker: segment %s: the rule table is "
-			"full or locked\n",
-			name);
+			"fusebox breaker: some breakers of %s were "
+			"busy and kept their override\n",
+			rule);
+	} else if (r == -EAGAIN) {
+		fprintf(stderr,
+			"fusebox breaker: %s/%s: its lock stayed busy; "
+			"nothing changed\n",
+			rule, slash + 1);
+		goto out;
+	} else if (r < 0) {
+		fprintf(stderr,
+			"fusebox breaker: segment %s: the %s table is full "
+			"or locked\n",
+			name, r == -ENOSPC ? "rule" : "address");
 		goto out;
 	}
 	if (!slash) {
-		struct seg_rule *sr = &s.rules[ri];
-
-		atomic_store(&sr->forced, how);
-		atomic_fetch_add(&sr->forced_gen, 1);
-		if (how == BREAKER_FORCE_NONE && release_all(&s, (uint32_t)ri))
-			fprintf(stderr,
-				"fusebox breaker: some breakers of %s were "
-				"busy and kept their override\n",
-				rule);
 		printf("%s: breaker %s for every address (segment %s)\n", rule,
 		       done[how], name);
 		ret = CLI_OK;
 		goto out;
 	}
-	ai = seg_addr_get(&s, (uint32_t)ri, key, port, NULL);
-	if (ai < 0) {
-		fprintf(stderr,
-			"fusebox breaker: segment %s: the address table is "
-			"full or locked\n",
-			name);
-		goto out;
-	}
-	{
-		struct seg_addr *a = &s.addrs[ai];
-
-		if (seg_lock(&a->lock) < 0) {
-			fprintf(stderr,
-				"fusebox breaker: %s/%s: its lock stayed busy; "
-				"nothing changed\n",
-				rule, slash + 1);
-			goto out;
-		}
-		changed = breaker_forced(&a->breaker) != how;
-		breaker_force(&a->breaker, how);
-		/* breaker_force() leaves the time to the next call; until
-		 * then stats show when the override was set */
-		if (changed)
-			a->breaker.since_ms = now_ms(CLOCK_MONOTONIC);
-		seg_unlock(&a->lock);
-		atomic_fetch_add(&s.rules[ri].forced_gen, 1);
-	}
+	ri = seg_rule_get(&s, rule);
 	printf("%s/%s: breaker %s (segment %s)\n", rule, slash + 1, done[how],
 	       name);
 	if (atomic_load(&s.rules[ri].breaker_scope) == POLICY_SCOPE_RULE)
