@@ -361,6 +361,31 @@ static void delay(uint64_t ms)
 	errno = saved;
 }
 
+/* Whether the breaker of c would let a call through now, by a look
+ * without its lock: failover only prefers, admission decides. */
+bool calls_healthy(struct conn *c)
+{
+	pthread_mutex_t *lock;
+	struct breaker *b;
+	int forced;
+
+	if ((uint32_t)c->srule >= shim_seg.nrules)
+		return true;
+	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
+				      memory_order_relaxed);
+	if (forced != BREAKER_FORCE_NONE)
+		return forced != BREAKER_FORCE_OPEN;
+	b = breaker_of(c, &lock);
+	if (!b || breaker_forced(b) == BREAKER_FORCE_CLOSED)
+		return true;
+	if (breaker_forced(b) == BREAKER_FORCE_OPEN)
+		return false;
+	if (c->bcfg.mode != BREAKER_MODE_ON)
+		return true; /* off, or dry-run: never rejects */
+	return breaker_current(b) != BREAKER_OPEN ||
+	       ms_of(clock_ns()) >= breaker_until_ms(b);
+}
+
 /* Asks the breaker, the rate limit and fault injection. */
 int calls_admit(struct conn *c)
 {
@@ -370,6 +395,7 @@ int calls_admit(struct conn *c)
 	int verdict, forced;
 
 	c->probe = 0;
+	c->rejected = 0;
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		goto chaos;
 	if (!c->retrying)
@@ -379,6 +405,7 @@ int calls_admit(struct conn *c)
 				      memory_order_relaxed);
 	if (forced == BREAKER_FORCE_OPEN) {
 		count(c, SEG_REJECTED_BREAKER, 1);
+		c->rejected = REJECT_BREAKER;
 		goto reject;
 	}
 	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
@@ -389,6 +416,7 @@ int calls_admit(struct conn *c)
 		log_event(c, &ev, NULL);
 		if (verdict == BREAKER_REJECT) {
 			count(c, SEG_REJECTED_BREAKER, 1);
+			c->rejected = REJECT_BREAKER;
 			goto reject;
 		}
 		if (verdict == BREAKER_PROBE)

@@ -149,6 +149,58 @@ size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 	return n;
 }
 
+/* Fills out with the addresses that the name sa's address was resolved
+ * under resolved to, its own included, of the same kind (v4-mapped or
+ * v6) and in the order they were resolved; returns how many (at most
+ * max), 0 when the address was never resolved. */
+size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
+					   0, 0, 0, 0, 0xff, 0xff};
+	uint32_t stamps[DNS_SIBLINGS_MAX];
+	uint8_t k[16];
+	size_t n = 0;
+	int first;
+
+	if (sa->sa_family == AF_INET)
+		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, k);
+	else if (sa->sa_family == AF_INET6)
+		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, k);
+	else
+		return 0;
+	if (max > DNS_SIBLINGS_MAX)
+		max = DNS_SIBLINGS_MAX;
+	pthread_mutex_lock(&lock);
+	for (first = buckets[bucket(k)] - 1; first >= 0;
+	     first = table[first].next)
+		if (!memcmp(table[first].addr, k, 16))
+			break;
+	for (int i = 0; first >= 0 && i < DNS_SLOTS && n < max; i++) {
+		struct dns_entry *e = &table[i];
+		bool dup = false;
+		size_t j;
+
+		if (!e->stamp ||
+		    !memcmp(e->addr, mapped, 12) != !memcmp(k, mapped, 12) ||
+		    strcmp(e->name, table[first].name))
+			continue;
+		for (j = 0; j < n && !dup; j++)
+			dup = !memcmp(out[j], e->addr, 16);
+		if (dup)
+			continue;
+		/* insertion sort by resolution order */
+		for (j = n; j > 0 && stamps[j - 1] > e->stamp; j--) {
+			stamps[j] = stamps[j - 1];
+			memcpy(out[j], out[j - 1], 16);
+		}
+		stamps[j] = e->stamp;
+		memcpy(out[j], e->addr, 16);
+		n++;
+	}
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
 void dns_atfork_prepare(void)
 {
 	pthread_mutex_lock(&lock);

@@ -5,6 +5,7 @@
  * counts activity and arms or disarms the response deadline. */
 #include "shim.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -372,12 +373,105 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 	return 0;
 }
 
+/* The address of key k at sa's port, in sa's family (v6: sa's scope). */
+static socklen_t sibling_addr(const struct sockaddr *sa, const uint8_t k[16],
+			      struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof *out);
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *o = (struct sockaddr_in *)out;
+
+		o->sin_family = AF_INET;
+		o->sin_port = ((const struct sockaddr_in *)sa)->sin_port;
+		memcpy(&o->sin_addr, k + 12, 4);
+		return sizeof *o;
+	}
+	memcpy(out, sa, sizeof *out);
+	memcpy(&out->sin6_addr, k, 16);
+	return sizeof *out;
+}
+
+/* Writes "IP:PORT" of a v4 or v6 address for the log. */
+static void sa_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+		snprintf(buf, len, "%s:%u", ip, ntohs(v4->sin_port));
+	} else {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	}
+}
+
+/* Failover: walks the other addresses resolved for sa's name, starting
+ * after sa in resolution order, for one that rule guards too and whose
+ * breaker lets calls through; admits a connect there when admit is set.
+ * Returns 1 with its settings in *t and the address in *alt, 0 when
+ * there is none, -1 (errno set) when admission refused for a reason
+ * other than that address's breaker. */
+static int failover_pick(const struct sockaddr *sa, int rule, bool admit,
+			 struct conn *t, struct sockaddr_in6 *alt,
+			 socklen_t *altlen)
+{
+	uint8_t keys[DNS_SIBLINGS_MAX][16], self[16] = {0};
+	size_t n = dns_siblings(sa, keys, DNS_SIBLINGS_MAX), at = 0;
+
+	if (n < 2)
+		return 0;
+	if (sa->sa_family == AF_INET) {
+		self[10] = self[11] = 0xff;
+		memcpy(self + 12, &((const struct sockaddr_in *)sa)->sin_addr,
+		       4);
+	} else {
+		memcpy(self, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+	while (at < n && memcmp(keys[at], self, 16))
+		at++;
+	for (size_t j = 1; j < n; j++) {
+		*altlen = sibling_addr(sa, keys[(at + j) % n], alt);
+		memset(t, 0, sizeof *t);
+		if (!state_classify((struct sockaddr *)alt, t) ||
+		    t->rule != rule || !calls_healthy(t))
+			continue;
+		if (!admit)
+			return 1;
+		/* the first attempt was counted for the budget already */
+		t->retrying = 1;
+		if (calls_admit(t) == 0) {
+			t->retrying = 0;
+			return 1;
+		}
+		if (t->rejected != REJECT_BREAKER)
+			return -1;
+	}
+	return 0;
+}
+
+/* Logs a failover from one address to another at info. */
+static void log_failover(const struct sockaddr *from, const struct sockaddr *to,
+			 const char *why)
+{
+	char a[64], b[64];
+
+	sa_text(from, a, sizeof a);
+	sa_text(to, b, sizeof b);
+	shim_log(POLICY_LOG_INFO, "failover %s \xe2\x86\x92 %s: %s", a, b, why);
+}
+
 /* Sets up the slot of fd for a new connection to sa; NULL: pass through,
- * or, with *rejected set, the breaker refused it (errno set). */
+ * or, with *rejected set, the breaker refused it (errno set).  When moved
+ * is not NULL, a connect its breaker refuses may fail over to another
+ * address of the same name: *moved is then set and c->peer holds it. */
 static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
-			  bool *rejected)
+			  bool *rejected, bool *moved)
 {
 	struct conn tmp = {0}, *c;
+	struct sockaddr_in6 alt;
+	socklen_t altlen = 0;
 	struct stat st;
 	int type = 0, fl;
 	socklen_t tl = sizeof type;
@@ -391,10 +485,22 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
 	    type != SOCK_STREAM)
 		return NULL;
-	/* an open breaker: fail now, no connect, no slot */
+	/* an open breaker: fail now, no connect, no slot; or fail over */
 	if (calls_admit(&tmp) < 0) {
-		*rejected = true;
-		return NULL;
+		int e = errno, f = 0;
+
+		if (moved && tmp.failover && tmp.rejected == REJECT_BREAKER) {
+			f = failover_pick(sa, tmp.rule, true, &tmp, &alt,
+					  &altlen);
+			if (f == 0)
+				errno = e;
+		}
+		if (f <= 0) {
+			*rejected = true;
+			return NULL;
+		}
+		log_failover(sa, (struct sockaddr *)&alt, "breaker open");
+		*moved = true;
 	}
 	c = fdt_slot(fd);
 	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0) {
@@ -433,7 +539,12 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	c->retry_backoff_max_ms = tmp.retry_backoff_max_ms;
 	c->retry_budget_ppm = tmp.retry_budget_ppm;
 	c->retry_budget_min_mps = tmp.retry_budget_min_mps;
+	c->failover = tmp.failover;
 	c->retrying = 0;
+	if (altlen) {
+		memcpy(&c->peer, &alt, altlen);
+		c->peerlen = altlen;
+	}
 	c->out = c->in = 0;
 	c->wait_ns = c->connect_dur_ns = 0;
 	c->connect_ns = clock_ns();
@@ -484,7 +595,7 @@ static void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 	bool rejected;
 
 	shim_busy = 1;
-	c = guard(fd, sa, len, &rejected);
+	c = guard(fd, sa, len, &rejected, NULL);
 	if (c) {
 		/* the outcome comes with the first I/O or SO_ERROR */
 		atomic_fetch_or(&c->watch, W_CONNECTING);
@@ -603,12 +714,33 @@ static void backoff(const struct conn *c, unsigned n)
 		;
 }
 
-/* Retries after the attempt-th attempt failed with e: each retry is a
- * call, made on a fresh socket after a backoff, while retries and the
- * rule's retry budget last; 0 when one connected, else -1 with errno. */
-static int retry_after(int fd, struct conn *c, const struct sockaddr *sa,
-		       socklen_t len, int e, unsigned attempt)
+/* With failover on, moves c to the next address resolved for the same
+ * name that its rule guards and whose breaker lets calls through. */
+static void failover_next(struct conn *c)
 {
+	struct sockaddr_in6 alt;
+	struct conn t;
+	socklen_t altlen;
+
+	if (!c->failover ||
+	    failover_pick((const struct sockaddr *)&c->peer, c->rule, false, &t,
+			  &alt, &altlen) <= 0)
+		return;
+	log_failover((const struct sockaddr *)&c->peer,
+		     (const struct sockaddr *)&alt, "retry");
+	memcpy(&c->peer, &alt, altlen);
+	c->peerlen = altlen;
+	c->saddr = t.saddr; /* same rule: the same settings */
+}
+
+/* Retries after the attempt-th attempt failed with e: each retry is a
+ * call, made on a fresh socket after a backoff, to c->peer or, with
+ * failover, another address of its name, while retries and the rule's
+ * retry budget last; 0 when one connected, else -1 with errno. */
+static int retry_after(int fd, struct conn *c, int e, unsigned attempt)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+
 	for (;; attempt++) {
 		int r;
 
@@ -618,6 +750,7 @@ static int retry_after(int fd, struct conn *c, const struct sockaddr *sa,
 			return -1;
 		}
 		backoff(c, attempt);
+		failover_next(c);
 		if (fresh_socket(fd, c, sa->sa_family) < 0) {
 			errno = e;
 			return -1;
@@ -630,7 +763,7 @@ static int retry_after(int fd, struct conn *c, const struct sockaddr *sa,
 			return -1; /* errno: the rule's reject_errno */
 		c->connect_ns = clock_ns();
 		atomic_store(&c->call, CALL_CONNECTING);
-		r = connect_once(fd, c, sa, len, true);
+		r = connect_once(fd, c, sa, c->peerlen, true);
 		e = errno;
 		calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
 		if (r == 0)
@@ -649,7 +782,7 @@ static int connect_blocking(int fd, struct conn *c, const struct sockaddr *sa,
 		return -1;
 	}
 	calls_connected(fd, c, r == 0 ? 0 : e, clock_ns());
-	if (r < 0 && retry_after(fd, c, sa, len, e, 0) < 0)
+	if (r < 0 && retry_after(fd, c, e, 0) < 0)
 		return -1;
 	connected(fd, c);
 	errno = saved;
@@ -665,8 +798,7 @@ static int retry_nonblocking(int fd, struct conn *c, int e)
 
 	if (!c->retries || !c->peerlen)
 		return e;
-	if (retry_after(fd, c, (const struct sockaddr *)&c->peer, c->peerlen, e,
-			0) == 0) {
+	if (retry_after(fd, c, e, 0) == 0) {
 		connected(fd, c);
 		e = 0;
 	} else {
@@ -679,7 +811,7 @@ static int retry_nonblocking(int fd, struct conn *c, int e)
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct conn *c;
-	bool rejected;
+	bool rejected, moved = false;
 	int r, e, saved = errno;
 
 	if (shim_busy || !sa || len < sizeof(sa_family_t) ||
@@ -705,15 +837,22 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (c)
 		calls_close(fd, c); /* a new connect on a used socket */
 	shim_busy = 1;
-	c = guard(fd, sa, len, &rejected);
+	c = guard(fd, sa, len, &rejected, &moved);
 	shim_busy = 0;
 	if (rejected)
 		return -1; /* errno: the rule's reject_errno */
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);
-	c->peerlen = len < sizeof c->peer ? len : (socklen_t)sizeof c->peer;
-	memcpy(&c->peer, sa, c->peerlen);
+	if (moved) {
+		/* failover: the connect goes to the address guard() chose */
+		sa = (const struct sockaddr *)&c->peer;
+		len = c->peerlen;
+	} else {
+		c->peerlen =
+		    len < sizeof c->peer ? len : (socklen_t)sizeof c->peer;
+		memcpy(&c->peer, sa, c->peerlen);
+	}
 	c->swapped = 0;
 	c->connect_timed_out = 0;
 	if (!atomic_load(&c->nonblock) && (c->connect_ms || c->retries))

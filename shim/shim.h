@@ -103,11 +103,16 @@ struct conn {
 	uint32_t retry_budget_ppm;
 	uint64_t retry_budget_min_mps;
 	uint8_t retrying;	   /* the connect being admitted is a retry */
+	uint8_t failover;	   /* policy failover = on */
+	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
 	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
 };
+
+/* conn.rejected */
+#define REJECT_BREAKER 1
 
 #define FDT_CHUNK  1024
 #define FDT_CHUNKS 1024 /* fds 0 .. 1,048,575 */
@@ -201,6 +206,13 @@ void dns_remember_raw(const char *name, int family, const void *addr);
  * many (at most max). */
 size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max);
 
+/* Fills out (16-byte keys, v4-mapped for IPv4) with the addresses that
+ * the name sa's address was resolved under resolved to, sa's own
+ * included, of sa's family, in resolution order; returns how many (at
+ * most max, itself at most DNS_SIBLINGS_MAX; 0: never resolved). */
+#define DNS_SIBLINGS_MAX 8
+size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max);
+
 void dns_atfork_prepare(void);
 void dns_atfork_parent(void);
 void dns_atfork_child(void);
@@ -236,6 +248,10 @@ uint32_t shim_random(void);
  * of c may go ahead (and delays it when fault_delay says so); 0, or -1
  * with errno = the rule's reject_errno after counting the rejection. */
 int calls_admit(struct conn *c);
+
+/* Whether c's breaker would let a call through now (a look, no lock, no
+ * count): failover's choice among addresses. */
+bool calls_healthy(struct conn *c);
 
 /* Asks the retry budget of c's rule for one retry (all processes share
  * it); true when allowed, which counts a retry, else counts a rejection. */

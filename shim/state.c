@@ -467,6 +467,7 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			    (uint32_t)s->retry_backoff_max_ms;
 			c->retry_budget_ppm = s->retry_budget_ppm;
 			c->retry_budget_min_mps = s->retry_budget_min_mps;
+			c->failover = s->failover;
 			c->max_connections = s->max_connections;
 			c->max_pending = s->max_pending;
 			c->queue_timeout_ms = (uint32_t)s->queue_timeout_ms;

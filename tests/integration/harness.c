@@ -318,8 +318,8 @@ int count_fds(void)
 	return n - 1; /* the directory's own fd */
 }
 
-/* One line of KEY=VALUE about rule from `fusebox stats --json` (see
- * scripts/stat.py), or "norule". */
+/* One line of KEY=VALUE about rule, or RULE/ADDRESS, from `fusebox stats
+ * --json` (see scripts/stat.py), or "norule". */
 char *stats_line(const char *rule)
 {
 	struct run *r = run_new(), *p = run_new();
@@ -327,11 +327,14 @@ char *stats_line(const char *rule)
 	char *bin = build_path("fusebox");
 	char *script = src_path("tests/integration/scripts/stat.py");
 	char *argv[] = {bin, "stats", "--json", NULL};
+	char *name = strdup(rule), *addr = strchr(name, '/');
 
+	if (addr)
+		*addr++ = 0;
 	if (run_prog(r, &o, argv) < 0 || r->status != 0)
 		return strdup("stats failed");
 	struct run_opts po = {.timeout = 10, .input = r->out};
-	char *pargv[] = {(char *)python(), script, (char *)rule, NULL};
+	char *pargv[] = {(char *)python(), script, name, addr, NULL};
 	if (run_prog(p, &po, pargv) < 0 || p->status != 0)
 		return strdup("stat.py failed");
 	return strdup(p->out);

@@ -64,8 +64,9 @@ int count_fds(void);
  * run guarded programs, so that they share it. */
 const char *harness_segment(void);
 
-/* One line of KEY=VALUE about rule from `fusebox stats --json` (see
- * scripts/stat.py), or "norule". */
+/* One line of KEY=VALUE about rule, or RULE/ADDRESS (its first address
+ * otherwise), from `fusebox stats --json` (see scripts/stat.py), or
+ * "norule". */
 char *stats_line(const char *rule);
 
 /* The value of key in a stats_line(), or -1. */
