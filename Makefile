@@ -48,6 +48,7 @@ BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 TEST_DEBS := curl wget python3 perl nodejs netcat-openbsd redis-tools \
 	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
+DEMO_DEBS := curl
 
 POLICY_SRC := $(wildcard policy/*.c)
 SHIM_SRC := $(wildcard shim/*.c)
@@ -68,7 +69,7 @@ BIN := $(B)/fusebox
 FIXTURE := $(B)/fixture
 TARGETS := $(LIB) $(BIN) $(FIXTURE)
 
-.PHONY: all test check test-unit test-integration bench fuzz format \
+.PHONY: all test check test-unit test-integration demo bench fuzz format \
 	check-format check-exports install uninstall deps clean
 
 all: $(TARGETS)
@@ -97,6 +98,10 @@ $(B)/.deps-build: | $(B)
 
 $(B)/.deps-test: | $(B)
 	$(call need_debs,$(TEST_DEBS))
+	@touch $@
+
+$(B)/.deps-demo: | $(B)
+	$(call need_debs,$(DEMO_DEBS))
 	@touch $@
 
 DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS)
@@ -190,6 +195,12 @@ $(B)/bench-io: bench/bench_io.c | $(B)/.deps-build
 bench: $(B)/bench-match $(B)/bench-io $(LIB) $(B)/.deps-test
 	$(B)/bench-match
 	bench/callgrind.sh $(B)
+
+# --- demo -----------------------------------------------------------------
+# The README's first command: build, then the order -> payment scenario of
+# examples/demo/demo.sh on 127.0.0.1, about 15 s (curl is all it needs).
+demo: $(TARGETS) $(B)/.deps-demo
+	@FUSEBOX_BUILD=$(abspath $(B)) examples/demo/demo.sh
 
 # --- style and ABI --------------------------------------------------------
 FORMAT_SRC = $(wildcard policy/*.[ch] shim/*.[ch] cli/*.[ch] \
