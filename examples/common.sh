@@ -14,11 +14,12 @@ EX_TMP=
 EX_FAILED=0
 
 # Colour only when stdout is a terminal (and NO_COLOR is not set).
+# shellcheck disable=SC2034 # the scripts that source this use them
 if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
 	C_BOLD=$'\e[1m' C_DIM=$'\e[2m' C_RED=$'\e[31m' C_GREEN=$'\e[32m'
 	C_YELLOW=$'\e[33m' C_OFF=$'\e[0m'
 else
-	C_BOLD= C_DIM= C_RED= C_GREEN= C_YELLOW= C_OFF=
+	C_BOLD='' C_DIM='' C_RED='' C_GREEN='' C_YELLOW='' C_OFF=''
 fi
 
 # Stops the servers we started, removes our files and our segment.
@@ -61,12 +62,12 @@ ex_init()
 # sets FX_PID and FX_PORT. The fixture stops by itself after 60 s.
 ex_fixture()
 {
-	local out=$EX_TMP/fixture.$RANDOM i
+	local out=$EX_TMP/fixture.$RANDOM _
 	"$FIXTURE" "$@" --lifetime 60 >"$out" &
 	FX_PID=$!
 	EX_PIDS+=("$FX_PID")
 	FX_PORT=
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		read -r FX_PORT <"$out" 2>/dev/null
 		[ -n "$FX_PORT" ] && return 0
 		sleep 0.05
@@ -88,7 +89,8 @@ ex_stop()
 # the new path. Everything else in the policy is as shipped.
 ex_policy()
 {
-	local out=$EX_TMP/$(basename "$1")
+	local out
+	out=$EX_TMP/$(basename "$1")
 	awk -v rule="[$2]" -v port="$3" '
 		/^[ \t]*\[/ { sect = $1 }
 		sect == rule && /^[ \t]*match[ \t]*=/ {

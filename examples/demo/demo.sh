@@ -9,6 +9,7 @@
 # FUSEBOX_DEMO_SEGMENT: the segment to use (default fusebox-demo-PID);
 # it is removed at the end either way.
 set -u
+# shellcheck source=examples/common.sh
 . "$(dirname "$0")/../common.sh"
 
 PAUSE=${DEMO_PAUSE:-1}	# seconds between the steps, to read them
@@ -96,7 +97,7 @@ echo "    build/fusebox top -s $FUSEBOX_SEGMENT"
 sleep "$PAUSE"
 
 ex_step "Step 1: the payment service is healthy."
-for i in 1 2 3; do order; done
+for _ in 1 2 3; do order; done
 ex_say "fusebox stats: the breaker is closed, every call succeeded:"
 ex_stats
 [ "$(breaker_state)" = closed ] && SEEN_CLOSED=1
@@ -110,7 +111,7 @@ order --bare
 ex_say "With fusebox, each order gives up after 500 ms" \
 	"(response_timeout). After 3 failures in a row the breaker opens," \
 	"and the next orders fail at once, without touching the network:"
-for i in 1 2 3 4 5 6; do order; done
+for _ in 1 2 3 4 5 6; do order; done
 [ "$(breaker_state)" = open ] && SEEN_OPEN=1
 ex_say "fusebox stats: the breaker is open; REJ counts the orders it" \
 	"refused:"
@@ -122,7 +123,7 @@ payment http --body paid
 ex_say "The breaker stays open for 3 s (breaker_open), giving the" \
 	"service room. Then fusebox lets one order through as a probe; it" \
 	"succeeds and the breaker closes for every process at once:"
-for i in $(seq 20); do
+for _ in $(seq 20); do
 	if order; then
 		PAID_AFTER=1
 		break
@@ -132,7 +133,7 @@ done
 [ "$(breaker_state)" = closed ] || SEEN_CLOSED=0
 
 ex_step "Step 4: back to normal."
-for i in 1 2; do order; done
+for _ in 1 2; do order; done
 ex_say "fusebox stats: the breaker is closed again:"
 ex_stats
 [ "$(breaker_state)" = closed ] || SEEN_CLOSED=0
