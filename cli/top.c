@@ -1,13 +1,2174 @@
 /* SPDX-License-Identifier: MIT */
-/* fusebox top: being written (issue 6). */
+/* fusebox top: a live view of every rule and destination of the segment.
+ * On a terminal it draws the full screen with ANSI escapes, one write per
+ * frame, and reads keys in raw mode; otherwise it prints a plain table at
+ * each refresh.  libuv drives the timer, the keyboard and the signals.
+ * Rates come from a history of counters this viewer keeps; every byte of
+ * the segment is untrusted. */
 #include "cli.h"
+#include "report.h"
 
-#include <stdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
 
+#include <uv.h>
+
+#define RING	     64	   /* counter samples kept per destination ... */
+#define RING_STEP_MS 950   /* ... about one a second */
+#define WINDOW_MS    10000 /* rates, failure % and counts cover this */
+#define NBASE	     3	   /* latency baselines per destination ... */
+#define BASE_STEP_MS 5000  /* ... this far apart: a 10 to 15 s window */
+#define STATUS_MS    5000  /* how long a status message stays */
+#define FILTER_MAX   64	   /* bytes of a filter */
+#define PROCS_MAX    64	   /* processes named on the process line */
+#define DETAIL_LINES 5	   /* the pane about the selected row */
+
+/* Widths of the columns after NAME, and the width NAME gets at least. */
+#define W_STATE 13
+#define W_RATE	6
+#define W_FAIL	5
+#define W_LAT	9
+#define W_REJ	4
+#define W_TREND 8
+#define W_FIXED                                                                \
+	(1 + W_STATE + 1 + W_RATE + 1 + W_FAIL + 1 + W_LAT + 1 + W_LAT + 1 +   \
+	 W_REJ + 1 + W_TREND)
+#define W_NAME_MIN 10
+
+/* The counters the viewer keeps a history of. */
+enum {
+	K_CALLS,
+	K_FAILURES,
+	K_RETRIES,
+	K_REJ_BREAKER,
+	K_REJ_LIMIT,
+	K_REJ_RATE,
+	K_REJ_BUDGET,
+	NK
+};
+static const enum seg_counter kmap[NK] = {
+    SEG_CALLS,		SEG_FAILURES,
+    SEG_RETRIES,	SEG_REJECTED_BREAKER,
+    SEG_REJECTED_LIMIT, SEG_REJECTED_RATE,
+    SEG_REJECTED_BUDGET};
+
+enum { SORT_NAME, SORT_RATE, SORT_FAIL, SORT_STATE };
+static const char *const sort_names[] = {"name", "calls/s", "failure %",
+					 "state"};
+
+/* Attributes of text on the screen; none at all in plain output. */
+enum attr { A_NONE, A_BOLD, A_DIM, A_REV, A_OK, A_WARN, A_BAD, A_FORCED };
+
+/* The counters of one destination at one instant (monotonic ms). */
+struct sample {
+	uint64_t ms;
+	uint64_t v[NK];
+};
+
+/* The latency histograms of one destination at one instant. */
+struct hbase {
+	uint64_t ms;
+	uint64_t b[2][SEG_HIST_BUCKETS]; /* connect, first byte */
+};
+
+/* What the viewer remembers of one destination (rule name, address and
+ * port) between refreshes. */
+struct dest {
+	char rule[SEG_NAME_MAX + 1];
+	uint8_t addr[16];
+	uint16_t port;
+	unsigned n, first; /* samples held; the oldest at ring[first] */
+	struct sample ring[RING];
+	unsigned nbase; /* baselines held, oldest first */
+	struct hbase base[NBASE];
+};
+
+/* One row of the view: a rule, or one of its destinations.  Rows own
+ * copies of what they show, so that a redraw needs no segment. */
+struct vrow {
+	bool is_rule;
+	uint32_t order; /* position in the snapshot: name order */
+	uint32_t group; /* the row of its rule (itself for a rule) */
+	uint32_t count; /* rule rows: the address rows that follow */
+	char rule[SEG_NAME_MAX + 1];
+	uint8_t addr[16];
+	uint16_t port;
+	char addr_text[64];
+	char host[SEG_HOST_MAX + 1];
+	const char *state; /* a SPEC §4 state name (static) */
+	int sev;	   /* how bad the state is, for sorting */
+	uint64_t until_ms;
+	uint32_t consecutive;
+	int32_t active, pending, forced; /* rule rows */
+	uint32_t max_conn, mode, scope;
+	double rate; /* calls/s over the window; -1: not known yet */
+	double secs; /* length of the window; 0: none yet */
+	uint64_t win[NK];
+	uint64_t tot[NK];
+	double lat[2][2]; /* connect, first byte: p50, p99 ms; -1: none */
+	float spark[RING];
+	unsigned nspark;
+};
+
+/* A guarded process as the process line shows it. */
+struct proc {
+	uint32_t pid;
+	char comm[17];
+};
+
+/* The whole state of one fusebox top. */
+struct top {
+	uv_loop_t loop;
+	uv_timer_t timer;
+	uv_tty_t in, out;
+	uv_signal_t sig[4];
+	bool tty;    /* full screen; else plain tables */
+	bool keys;   /* stdin is a terminal we read keys from */
+	bool raw;    /* its mode was changed */
+	bool screen; /* the alternate screen is shown */
+	bool utf8, color;
+	int ret;
+	char name[SEG_NAME_MAX + 8];
+	uint64_t interval_ms;
+	long count, done;
+	/* the segment */
+	struct seg seg;
+	bool open;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	uint64_t reset_gen;
+	char why[256]; /* why there is no segment to show, or "" */
+	/* history and view */
+	struct dest **dests;
+	size_t ndests;
+	struct vrow *rows;
+	size_t nrows, nrules, naddrs;
+	uint32_t *disp;
+	size_t ndisp;
+	struct proc procs[PROCS_MAX];
+	size_t nprocs; /* live processes, maybe more than listed */
+	uint64_t now;
+	/* the screen and the keys */
+	int cols, lines;
+	bool clear, help;
+	int sort;
+	bool reverse;
+	char filter[FILTER_MAX + 1];
+	bool prompt;
+	char input[FILTER_MAX + 1];
+	size_t sel, top_row;
+	bool sel_rule;
+	char sel_name[SEG_NAME_MAX + 1];
+	uint8_t sel_addr[16];
+	uint16_t sel_port;
+	char status[256];
+	uint64_t status_ms;
+	char rbuf[256];
+};
+
+/* A growing byte buffer: one frame. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+/* One line being drawn: where it starts and how wide it has become. */
+struct line {
+	struct top *t;
+	struct buf *b;
+	size_t start; /* offset of the line in b */
+	int col, width;
+	bool sel; /* the selection bar: reverse video across the line */
+};
+
+/* Reads a clock in milliseconds. */
+static uint64_t now_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Appends n bytes to b; on failure marks b out of memory. */
+static void buf_add(struct buf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = 0;
+}
+
+/* Appends a NUL-terminated string to b. */
+static void buf_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* Appends printf-style text to b. */
+static void buf_fmt(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void buf_fmt(struct buf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_add(b, tmp,
+			(size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when
+ * it is not one; *cp receives the code point. */
+static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	uint32_t c = p[0], min;
+	size_t len;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		c &= 0x1f;
+		min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		c &= 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		c &= 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Takes one character of untrusted text at p (n > 0 bytes left): returns
+ * the bytes it spans, its columns in *w, and in *ok whether it can be
+ * shown as is (else it is shown as '?': a control character, a byte that
+ * is not UTF-8, or what this locale cannot show). */
+static size_t next_char(const struct top *t, const unsigned char *p, size_t n,
+			int *w, bool *ok)
+{
+	uint32_t cp;
+	size_t len = utf8_len(p, n, &cp);
+
+	*w = 1;
+	*ok = false;
+	if (!len)
+		return 1;
+	if (cp < 0x20 || cp == 0x7f)
+		return len;
+	if (cp < 0x80) {
+		*ok = true;
+		return len;
+	}
+	if (!t->utf8 || cp < 0xa0)
+		return len;
+	int cw = wcwidth((wchar_t)cp);
+	if (cw == 1 || cw == 2) {
+		*w = cw;
+		*ok = true;
+	}
+	return len;
+}
+
+/* Columns that n bytes of untrusted text take. */
+static int text_width(const struct top *t, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	int total = 0, w;
+	bool ok;
+
+	while (n) {
+		size_t len = next_char(t, p, n, &w, &ok);
+
+		total += w;
+		p += len;
+		n -= len;
+	}
+	return total;
+}
+
+/* Starts screen line y (1-based; plain output ignores it). */
+static void line_begin(struct line *l, struct top *t, struct buf *b, int y,
+		       bool sel)
+{
+	l->t = t;
+	l->b = b;
+	l->col = 0;
+	l->width = t->cols;
+	l->sel = sel && t->tty;
+	if (t->tty)
+		buf_fmt(b, "\x1b[%d;1H\x1b[0%sm", y, l->sel ? ";7" : "");
+	l->start = b->len;
+}
+
+/* Switches the attribute of the text that follows. */
+static void line_attr(struct line *l, enum attr a)
+{
+	static const char *const color[] = {"",	  "1",	"2",	"7",
+					    "32", "33", "1;31", "1;35"};
+	static const char *const mono[] = {"", "1", "2", "7", "", "", "1", "1"};
+	const char *s;
+
+	if (!l->t->tty)
+		return;
+	s = (l->t->color ? color : mono)[a];
+	buf_fmt(l->b, "\x1b[0%s%s%sm", l->sel ? ";7" : "", *s ? ";" : "", s);
+}
+
+/* Writes up to max bytes of untrusted text in at most cols columns (and
+ * what is left of the line); longer text is cut and ends in '~'.
+ * Returns the columns written. */
+static int line_text(struct line *l, const char *s, size_t max, int cols)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strnlen(s, max);
+	int total, used = 0, w;
+	bool ok;
+
+	if (cols > l->width - l->col)
+		cols = l->width - l->col;
+	if (cols <= 0)
+		return 0;
+	total = text_width(l->t, s, n);
+	while (n) {
+		size_t len = next_char(l->t, p, n, &w, &ok);
+
+		if (used + w > (total > cols ? cols - 1 : cols))
+			break;
+		if (ok)
+			buf_add(l->b, (const char *)p, len);
+		else
+			buf_add(l->b, "?", 1);
+		used += w;
+		p += len;
+		n -= len;
+	}
+	if (total > cols) {
+		buf_add(l->b, "~", 1);
+		used++;
+	}
+	l->col += used;
+	return used;
+}
+
+/* Writes a NUL-terminated string, cut at the end of the line. */
+static void line_str(struct line *l, const char *s)
+{
+	line_text(l, s, strlen(s), l->width);
+}
+
+/* Pads the line with spaces up to column col. */
+static void line_pad(struct line *l, int col)
+{
+	if (col > l->width)
+		col = l->width;
+	while (l->col < col) {
+		buf_add(l->b, " ", 1);
+		l->col++;
+	}
+}
+
+/* Writes s right-aligned in the w columns that start at column col. */
+static void line_right(struct line *l, int col, int w, const char *s)
+{
+	int n = text_width(l->t, s, strlen(s));
+
+	line_pad(l, col + (n < w ? w - n : 0));
+	line_text(l, s, strlen(s), w);
+}
+
+/* Ends the line: the bar across the screen, the rest of the line
+ * cleared; plain output drops trailing spaces. */
+static void line_end(struct line *l)
+{
+	if (!l->t->tty) {
+		while (l->b->len > l->start && l->b->p[l->b->len - 1] == ' ')
+			l->b->len--;
+		buf_add(l->b, "\n", 1);
+		return;
+	}
+	if (l->sel)
+		line_pad(l, l->width);
+	buf_str(l->b, "\x1b[0m");
+	/* at the last column the cursor waits to wrap; EL would erase it */
+	if (l->col < l->width)
+		buf_str(l->b, "\x1b[K");
+}
+
+/* Writes a sparkline of the last values of v (n of them) in cols
+ * columns, newest at the right, scaled to the largest shown. */
+static void line_spark(struct line *l, const float *v, unsigned n, int cols)
+{
+	static const char ascii[] = " .:-=+*#";
+	float max = 0;
+	unsigned from;
+
+	if (cols > l->width - l->col)
+		cols = l->width - l->col;
+	if (cols <= 0)
+		return;
+	from = n > (unsigned)cols ? n - (unsigned)cols : 0;
+	for (unsigned i = from; i < n; i++)
+		if (v[i] > max)
+			max = v[i];
+	line_pad(l, l->col + cols - (int)(n - from));
+	for (unsigned i = from; i < n; i++) {
+		int level = 0;
+
+		if (v[i] > 0 && max > 0)
+			level = 1 + (int)(v[i] / max * 6.999f);
+		if (level > 7)
+			level = 7;
+		if (l->t->utf8) {
+			char c[3] = {'\xe2', '\x96', (char)(0x81 + level)};
+			buf_add(l->b, c, 3);
+		} else {
+			buf_add(l->b, &ascii[level], 1);
+		}
+		l->col++;
+	}
+}
+
+/* Writes a count in at most 4 characters: 9999, 12k, 1.2M. */
+static void fmt_count(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "kMGTPE";
+	double d = (double)v;
+	int u = -1;
+
+	if (v < 10000) {
+		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	while (d >= 999.5 && u < 5) {
+		d /= 1000;
+		u++;
+	}
+	if (d < 9.95)
+		snprintf(buf, len, "%.1f%c", d, units[u]);
+	else
+		snprintf(buf, len, "%.0f%c", d, units[u]);
+}
+
+/* Writes calls per second in at most 6 characters, "-" when unknown. */
+static void fmt_rate(char *buf, size_t len, double r)
+{
+	if (r < 0 || !isfinite(r))
+		snprintf(buf, len, "-");
+	else if (r < 99.95)
+		snprintf(buf, len, "%.1f", r);
+	else if (r < 99999.5)
+		snprintf(buf, len, "%.0f", r);
+	else
+		fmt_count(buf, len, (uint64_t)r);
+}
+
+/* The failure share of a row in percent, -1 when it had no call. */
+static double fail_pct(const struct vrow *r)
+{
+	double p;
+
+	if (r->secs <= 0 || !r->win[K_CALLS])
+		return -1;
+	p = 100.0 * (double)r->win[K_FAILURES] / (double)r->win[K_CALLS];
+	return p > 100 ? 100 : p;
+}
+
+/* Writes a failure share: "0%", "4.5%", "41%", or "-". */
+static void fmt_pct(char *buf, size_t len, double p)
+{
+	if (p < 0)
+		snprintf(buf, len, "-");
+	else if (p == 0 || p >= 9.95)
+		snprintf(buf, len, "%.0f%%", p);
+	else
+		snprintf(buf, len, "%.1f%%", p);
+}
+
+/* Writes one latency in ms, short: 0.25, 12.5, 950, 12s. */
+static void fmt_ms(char *buf, size_t len, double ms)
+{
+	if (ms < 0 || !isfinite(ms))
+		snprintf(buf, len, "-");
+	else if (ms < 1)
+		snprintf(buf, len, "%.2f", ms);
+	else if (ms < 100)
+		snprintf(buf, len, "%.1f", ms);
+	else if (ms < 10000)
+		snprintf(buf, len, "%.0f", ms);
+	else
+		snprintf(buf, len, "%.0fs", ms / 1000);
+}
+
+/* Writes "p50/p99" of a latency pair, or "-" when there is none. */
+static void fmt_pair(char *buf, size_t len, const double q[2])
+{
+	char a[16], b[16];
+
+	if (q[0] < 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	fmt_ms(a, sizeof a, q[0]);
+	fmt_ms(b, sizeof b, q[1]);
+	snprintf(buf, len, "%s/%s", a, b);
+}
+
+/* Writes a duration of ms as 12s, 4m30s or 2h05m. */
+static void fmt_left(char *buf, size_t len, uint64_t ms)
+{
+	uint64_t s = (ms + 999) / 1000;
+
+	if (s < 60)
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", s / 60,
+			 s % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", s / 3600,
+			 s / 60 % 60);
+}
+
+/* How bad a breaker state is, for sorting by state. */
+static int state_sev(const char *s)
+{
+	static const char *const order[] = {"disabled",	     "closed",
+					    "forced_closed", "forced_open",
+					    "half_open",     "open"};
+
+	for (int i = 0; i < 6; i++)
+		if (!strcmp(s, order[i]))
+			return i;
+	return 0;
+}
+
+/* The colour of a breaker state. */
+static enum attr state_attr(const char *s)
+{
+	if (!strcmp(s, "closed"))
+		return A_OK;
+	if (!strcmp(s, "half_open"))
+		return A_WARN;
+	if (!strcmp(s, "open"))
+		return A_BAD;
+	if (!strncmp(s, "forced_", 7))
+		return A_FORCED;
+	if (!strcmp(s, "disabled"))
+		return A_DIM;
+	return A_NONE;
+}
+
+/* The state an address row shows: its word, and the time left when
+ * open. */
+static void fmt_state(const struct top *t, const struct vrow *r, char *buf,
+		      size_t len)
+{
+	char left[32];
+
+	if (strcmp(r->state, "open") || !r->until_ms) {
+		snprintf(buf, len, "%s", r->state);
+		return;
+	}
+	fmt_left(left, sizeof left,
+		 r->until_ms > t->now ? r->until_ms - t->now : 0);
+	snprintf(buf, len, "open %s", left);
+}
+
+/* The n-th sample of d, oldest first. */
+static struct sample *ring_at(struct dest *d, unsigned i)
+{
+	return &d->ring[(d->first + i) % RING];
+}
+
+/* Forgets the history of d (the segment was reset). */
+static void dest_forget(struct dest *d)
+{
+	d->n = d->first = d->nbase = 0;
+}
+
+/* Orders a destination's history against a rule name, address and
+ * port, as the snapshot orders its rows. */
+static int dest_cmp(const struct dest *d, const char *rule,
+		    const uint8_t addr[16], uint16_t port)
+{
+	int c = strcmp(d->rule, rule);
+
+	if (c)
+		return c;
+	c = memcmp(d->addr, addr, 16);
+	if (c)
+		return c;
+	return d->port < port ? -1 : d->port > port;
+}
+
+/* Adds the counters v and histograms h of a refresh at now to d: a
+ * sample about once a second, a latency baseline every few seconds.  A
+ * counter that went back means a reset: the history is forgotten. */
+static void dest_push(struct dest *d, uint64_t now, const uint64_t v[NK],
+		      uint64_t h[2][SEG_HIST_BUCKETS])
+{
+	if (d->n) {
+		const struct sample *last = ring_at(d, d->n - 1);
+
+		for (int k = 0; k < NK; k++)
+			if (v[k] < last->v[k]) {
+				dest_forget(d);
+				break;
+			}
+	}
+	for (unsigned i = 0; d->nbase && i < 2 * SEG_HIST_BUCKETS; i++)
+		if (h[i / SEG_HIST_BUCKETS][i % SEG_HIST_BUCKETS] <
+		    d->base[d->nbase - 1]
+			.b[i / SEG_HIST_BUCKETS][i % SEG_HIST_BUCKETS])
+			d->nbase = 0;
+	if (!d->n || now - ring_at(d, d->n - 1)->ms >= RING_STEP_MS) {
+		struct sample *s;
+
+		if (d->n == RING) {
+			d->first = (d->first + 1) % RING;
+			d->n--;
+		}
+		s = ring_at(d, d->n++);
+		s->ms = now;
+		memcpy(s->v, v, sizeof s->v);
+	}
+	if (!d->nbase || now - d->base[d->nbase - 1].ms >= BASE_STEP_MS) {
+		if (d->nbase == NBASE) {
+			memmove(&d->base[0], &d->base[1],
+				(NBASE - 1) * sizeof d->base[0]);
+			d->nbase--;
+		}
+		d->base[d->nbase].ms = now;
+		memcpy(d->base[d->nbase].b, h, sizeof d->base[0].b);
+		d->nbase++;
+	}
+}
+
+/* Fills the figures of row r from d's history and the live counters v
+ * and histograms h: counts over the last 10 s or what of them the viewer
+ * saw, calls/s of each sample, and latencies since the oldest
+ * baseline. */
+static void dest_figures(struct dest *d, uint64_t now, const uint64_t v[NK],
+			 uint64_t h[2][SEG_HIST_BUCKETS], struct vrow *r)
+{
+	const struct sample *base = NULL;
+
+	r->rate = -1;
+	r->secs = 0;
+	for (int i = 0; i < 2; i++)
+		r->lat[i][0] = r->lat[i][1] = -1;
+	if (!d)
+		return;
+	for (unsigned i = 0; i < d->n; i++) {
+		const struct sample *s = ring_at(d, i);
+
+		if (now - s->ms <= WINDOW_MS + RING_STEP_MS / 2) {
+			base = s;
+			break;
+		}
+	}
+	if (base && base->ms < now) {
+		r->secs = (double)(now - base->ms) / 1000;
+		for (int k = 0; k < NK; k++)
+			r->win[k] = v[k] - base->v[k];
+		r->rate = (double)r->win[K_CALLS] / r->secs;
+	}
+	for (unsigned i = 1; i < d->n; i++) {
+		const struct sample *a = ring_at(d, i - 1), *b = ring_at(d, i);
+
+		r->spark[r->nspark++] =
+		    b->ms > a->ms
+			? (float)((double)(b->v[K_CALLS] - a->v[K_CALLS]) *
+				  1000 / (double)(b->ms - a->ms))
+			: 0;
+	}
+	if (!d->nbase)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct seg_hist delta;
+
+		for (int j = 0; j < SEG_HIST_BUCKETS; j++)
+			atomic_store_explicit(&delta.bucket[j],
+					      h[i][j] - d->base[0].b[i][j],
+					      memory_order_relaxed);
+		r->lat[i][0] = seg_hist_quantile(&delta, 0.5);
+		r->lat[i][1] = seg_hist_quantile(&delta, 0.99);
+	}
+}
+
+/* Copies the live processes of the segment for the process line. */
+static void take_procs(struct top *t)
+{
+	t->nprocs = 0;
+	for (uint32_t i = 0; i < t->seg.nprocs; i++) {
+		struct seg_proc *p = &t->seg.procs[i];
+		uint32_t pid =
+		    atomic_load_explicit(&p->pid, memory_order_acquire);
+		uint64_t start;
+
+		if (!pid || pid > INT32_MAX)
+			continue;
+		start = atomic_load_explicit(&p->start, memory_order_relaxed);
+		if (!report_proc_alive(pid, start))
+			continue;
+		if (t->nprocs < PROCS_MAX) {
+			struct proc *q = &t->procs[t->nprocs];
+
+			q->pid = pid;
+			memcpy(q->comm, p->comm, sizeof p->comm);
+			q->comm[16] = 0;
+		}
+		t->nprocs++;
+	}
+}
+
+/* Fills a rule row from rule r of the segment. */
+static void rule_row(struct vrow *row, const struct report_rule *rr,
+		     const struct seg_rule *r, uint32_t at)
+{
+	memset(row, 0, sizeof *row);
+	row->is_rule = true;
+	row->order = at;
+	row->group = at;
+	row->count = rr->count;
+	memcpy(row->rule, rr->name, sizeof row->rule);
+	row->active = atomic_load_explicit(&r->active, memory_order_relaxed);
+	row->pending = atomic_load_explicit(&r->pending, memory_order_relaxed);
+	row->forced = atomic_load_explicit(&r->forced, memory_order_relaxed);
+	row->max_conn =
+	    atomic_load_explicit(&r->max_connections, memory_order_relaxed);
+	row->mode =
+	    atomic_load_explicit(&r->breaker_mode, memory_order_relaxed);
+	row->scope =
+	    atomic_load_explicit(&r->breaker_scope, memory_order_relaxed);
+	row->rate = -1;
+	for (int i = 0; i < 2; i++)
+		row->lat[i][0] = row->lat[i][1] = -1;
+	row->state = row->forced == BREAKER_FORCE_OPEN	   ? "forced_open"
+		     : row->forced == BREAKER_FORCE_CLOSED ? "forced_closed"
+		     : row->mode == BREAKER_MODE_OFF	   ? "disabled"
+							   : "closed";
+	row->sev = state_sev(row->state);
+}
+
+/* Adds address row a to the sums of its rule row. */
+static void rule_add(struct vrow *rule, const struct vrow *a)
+{
+	for (int k = 0; k < NK; k++) {
+		rule->win[k] += a->win[k];
+		rule->tot[k] += a->tot[k];
+	}
+	if (a->rate >= 0)
+		rule->rate = (rule->rate < 0 ? 0 : rule->rate) + a->rate;
+	if (a->secs > rule->secs)
+		rule->secs = a->secs;
+	if (a->sev > rule->sev)
+		rule->sev = a->sev;
+	/* the samples of every destination were taken at the same
+	 * refreshes: align them from the newest */
+	if (a->nspark > rule->nspark) {
+		unsigned grow = a->nspark - rule->nspark;
+
+		memmove(rule->spark + grow, rule->spark,
+			rule->nspark * sizeof rule->spark[0]);
+		memset(rule->spark, 0, grow * sizeof rule->spark[0]);
+		rule->nspark = a->nspark;
+	}
+	for (unsigned i = 0; i < a->nspark; i++)
+		rule->spark[rule->nspark - 1 - i] +=
+		    a->spark[a->nspark - 1 - i];
+}
+
+/* Builds the rows of the view from the segment and moves the history of
+ * each destination along; 0 or -ENOMEM (the old view is kept). */
+static int take_view(struct top *t)
+{
+	struct report_snap sn;
+	struct dest **nd = NULL;
+	struct vrow *rows = NULL;
+	size_t nn = 0, nr = 0, oi = 0;
+	uint64_t gen;
+
+	if (report_snap_take(&t->seg, &sn) < 0)
+		return -ENOMEM;
+	nd = calloc(sn.naddrs + 1, sizeof *nd);
+	rows = calloc(sn.nrules + sn.naddrs + 1, sizeof *rows);
+	if (!nd || !rows) {
+		free(nd);
+		free(rows);
+		report_snap_free(&sn);
+		return -ENOMEM;
+	}
+	gen = atomic_load(&t->seg.hdr->reset_gen);
+	if (gen != t->reset_gen) {
+		for (size_t i = 0; i < t->ndests; i++)
+			dest_forget(t->dests[i]);
+		t->reset_gen = gen;
+	}
+	for (size_t k = 0; k < sn.nrules; k++) {
+		const struct report_rule *rr = &sn.rules[k];
+		const struct seg_rule *r = &t->seg.rules[rr->idx];
+		struct vrow *rule = &rows[nr];
+
+		rule_row(rule, rr, r, (uint32_t)nr);
+		nr++;
+		for (uint32_t j = 0; j < rr->count; j++) {
+			const struct report_addr *ar = &sn.addrs[rr->first + j];
+			const struct seg_addr *a = &t->seg.addrs[ar->idx];
+			struct vrow *row = &rows[nr];
+			uint64_t v[NK], h[2][SEG_HIST_BUCKETS];
+			struct report_breaker bv;
+			struct dest *d = NULL;
+
+			/* histories of destinations gone are dropped */
+			while (oi < t->ndests &&
+			       dest_cmp(t->dests[oi], rr->name, ar->addr,
+					ar->port) < 0) {
+				free(t->dests[oi]);
+				t->dests[oi++] = NULL;
+			}
+			if (oi < t->ndests && !dest_cmp(t->dests[oi], rr->name,
+							ar->addr, ar->port)) {
+				d = t->dests[oi];
+				t->dests[oi++] = NULL;
+			} else if ((d = calloc(1, sizeof *d))) {
+				memcpy(d->rule, rr->name, sizeof d->rule);
+				memcpy(d->addr, ar->addr, 16);
+				d->port = ar->port;
+			}
+			if (d)
+				nd[nn++] = d;
+			for (int c = 0; c < NK; c++)
+				v[c] = atomic_load_explicit(
+				    &a->counter[kmap[c]], memory_order_relaxed);
+			for (int i = 0; i < SEG_HIST_BUCKETS; i++) {
+				h[0][i] = atomic_load_explicit(
+				    &a->connect_us.bucket[i],
+				    memory_order_relaxed);
+				h[1][i] = atomic_load_explicit(
+				    &a->first_byte_us.bucket[i],
+				    memory_order_relaxed);
+			}
+			memset(row, 0, sizeof *row);
+			row->order = (uint32_t)nr;
+			row->group = rule->order;
+			memcpy(row->rule, rr->name, sizeof row->rule);
+			memcpy(row->addr, ar->addr, 16);
+			row->port = ar->port;
+			report_addr_text(row->addr_text, sizeof row->addr_text,
+					 ar->addr, ar->port);
+			memcpy(row->host, a->host, SEG_HOST_MAX);
+			row->host[SEG_HOST_MAX] = 0;
+			report_breaker_view(r, a, &bv);
+			row->state = bv.state;
+			row->sev = state_sev(bv.state);
+			row->until_ms = bv.until_ms;
+			row->consecutive = bv.consecutive;
+			memcpy(row->tot, v, sizeof v);
+			if (d)
+				dest_push(d, t->now, v, h);
+			dest_figures(d, t->now, v, h, row);
+			rule_add(rule, row);
+			nr++;
+		}
+	}
+	for (size_t i = 0; i < t->ndests; i++)
+		free(t->dests[i]);
+	free(t->dests);
+	t->dests = nd;
+	t->ndests = nn;
+	free(t->rows);
+	t->rows = rows;
+	t->nrows = nr;
+	t->nrules = sn.nrules;
+	t->naddrs = sn.naddrs;
+	report_snap_free(&sn);
+	take_procs(t);
+	return 0;
+}
+
+/* Drops the view and the history (the segment went away). */
+static void drop_view(struct top *t)
+{
+	for (size_t i = 0; i < t->ndests; i++)
+		free(t->dests[i]);
+	free(t->dests);
+	free(t->rows);
+	t->dests = NULL;
+	t->rows = NULL;
+	t->ndests = t->nrows = t->nrules = t->naddrs = t->nprocs = 0;
+	t->ndisp = 0;
+}
+
+/* Identifies the shm object name: 0 with its device, inode and size, or
+ * -errno. */
+static int seg_identity(const char *name, dev_t *dev, ino_t *ino, off_t *size)
+{
+	char path[SEG_NAME_MAX + 16];
+	struct stat st;
+	int fd, r = 0;
+
+	memset(&st, 0, sizeof st);
+	snprintf(path, sizeof path, "/%s", name);
+	fd = shm_open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd >= 0 && fstat(fd, &st) < 0)
+		r = -errno;
+	else if (fd < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	*size = st.st_size;
+	return r;
+}
+
+/* Keeps the segment mapped: opens it when it appears, and reopens it
+ * when it was removed, replaced or resized. */
+static void seg_poll(struct top *t)
+{
+	dev_t dev = 0;
+	ino_t ino = 0;
+	off_t size = 0;
+	int r = seg_identity(t->name, &dev, &ino, &size);
+
+	if (t->open &&
+	    (r < 0 || dev != t->dev || ino != t->ino || size != t->size)) {
+		seg_close(&t->seg);
+		t->open = false;
+		drop_view(t);
+	}
+	if (t->open)
+		return;
+	if (r == -ENOENT) {
+		snprintf(t->why, sizeof t->why,
+			 "no segment %s yet (no guarded program has run)",
+			 t->name);
+		return;
+	}
+	if (r == 0)
+		r = seg_open_readonly(t->name, &t->seg, t->why, sizeof t->why);
+	if (r == -ENOENT) {
+		snprintf(t->why, sizeof t->why,
+			 "no segment %s yet (no guarded program has run)",
+			 t->name);
+	} else if (r < 0) {
+		char why[160];
+
+		snprintf(why, sizeof why, "%.159s",
+			 t->why[0] ? t->why : strerror(-r));
+		snprintf(t->why, sizeof t->why, "segment %.64s: %s", t->name,
+			 why);
+	} else {
+		t->open = true;
+		t->dev = dev;
+		t->ino = ino;
+		t->size = size;
+		t->reset_gen = atomic_load(&t->seg.hdr->reset_gen);
+		t->why[0] = 0;
+	}
+}
+
+/* Orders two rows by the sort key, then by name. */
+static int row_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct top *t = arg;
+	const struct vrow *a = &t->rows[*(const uint32_t *)pa];
+	const struct vrow *b = &t->rows[*(const uint32_t *)pb];
+	double x = 0, y = 0;
+	int c;
+
+	switch (t->sort) {
+	case SORT_RATE:
+		x = a->rate;
+		y = b->rate;
+		break;
+	case SORT_FAIL:
+		x = fail_pct(a);
+		y = fail_pct(b);
+		break;
+	case SORT_STATE:
+		x = a->sev;
+		y = b->sev;
+		break;
+	default:
+		/* by name: the snapshot's order */
+		x = -(double)a->order;
+		y = -(double)b->order;
+		break;
+	}
+	/* the largest first; name order ascending */
+	c = x > y ? -1 : x < y;
+	if (t->reverse)
+		c = -c;
+	if (!c)
+		c = a->order < b->order ? -1 : a->order > b->order;
+	return c;
+}
+
+/* Says whether row r matches the filter. */
+static bool row_match(const struct top *t, const struct vrow *r)
+{
+	if (!t->filter[0])
+		return true;
+	if (r->is_rule)
+		return strcasestr(r->rule, t->filter) != NULL;
+	return strcasestr(r->addr_text, t->filter) ||
+	       strcasestr(r->host, t->filter);
+}
+
+/* Builds the list of shown rows: rules sorted, each followed by its
+ * destinations sorted, those the filter leaves; keeps the selection on
+ * the same rule or destination. */
+static void build_disp(struct top *t)
+{
+	uint32_t *rules = NULL, *d;
+	size_t nr = 0, nd = 0;
+
+	free(t->disp);
+	t->disp = NULL;
+	t->ndisp = 0;
+	d = malloc((t->nrows + 1) * sizeof *d);
+	rules = malloc((t->nrules + 1) * sizeof *rules);
+	if (!d || !rules) {
+		free(d);
+		free(rules);
+		return;
+	}
+	for (size_t i = 0; i < t->nrows; i++)
+		if (t->rows[i].is_rule)
+			rules[nr++] = (uint32_t)i;
+	qsort_r(rules, nr, sizeof *rules, row_cmp, t);
+	for (size_t k = 0; k < nr; k++) {
+		const struct vrow *r = &t->rows[rules[k]];
+		bool all = row_match(t, r);
+		size_t at = nd, n = 0;
+
+		d[nd++] = rules[k];
+		for (uint32_t j = 1; j <= r->count; j++)
+			if (all || row_match(t, &t->rows[rules[k] + j]))
+				d[nd + n++] = rules[k] + j;
+		if (!all && !n) {
+			nd = at;
+			continue;
+		}
+		qsort_r(d + nd, n, sizeof *d, row_cmp, t);
+		nd += n;
+	}
+	free(rules);
+	t->disp = d;
+	t->ndisp = nd;
+	/* the selection follows its row, else stays where it was */
+	for (size_t i = 0; i < nd; i++) {
+		const struct vrow *r = &t->rows[d[i]];
+
+		if (r->is_rule == t->sel_rule &&
+		    !strcmp(r->rule, t->sel_name) &&
+		    (r->is_rule || (!memcmp(r->addr, t->sel_addr, 16) &&
+				    r->port == t->sel_port))) {
+			t->sel = i;
+			return;
+		}
+	}
+	if (t->sel >= nd)
+		t->sel = nd ? nd - 1 : 0;
+}
+
+/* Remembers which rule or destination the selection is on. */
+static void sel_keep(struct top *t)
+{
+	const struct vrow *r;
+
+	if (!t->ndisp)
+		return;
+	r = &t->rows[t->disp[t->sel]];
+	t->sel_rule = r->is_rule;
+	memcpy(t->sel_name, r->rule, sizeof t->sel_name);
+	memcpy(t->sel_addr, r->addr, 16);
+	t->sel_port = r->port;
+}
+
+/* Sets the status line to a message. */
+static void status(struct top *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void status(struct top *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->status, sizeof t->status, fmt, ap);
+	va_end(ap);
+	t->status_ms = now_ms(CLOCK_MONOTONIC);
+}
+
+/* Draws one row of the table: a rule, or a destination indented under
+ * it. */
+static void draw_row(struct top *t, struct line *l, const struct vrow *r)
+{
+	int nw = l->width - W_FIXED, x;
+	char buf[64];
+
+	if (nw < W_NAME_MIN)
+		nw = W_NAME_MIN;
+	x = nw + 1;
+	if (r->is_rule) {
+		line_attr(l, A_BOLD);
+		line_text(l, r->rule, sizeof r->rule, nw);
+		line_attr(l, A_NONE);
+		line_pad(l, x);
+		/* a rule shows its override, or that its breaker is off */
+		if (r->forced == BREAKER_FORCE_OPEN ||
+		    r->forced == BREAKER_FORCE_CLOSED ||
+		    r->mode != BREAKER_MODE_ON) {
+			const char *s = r->forced ? r->state
+					: r->mode == BREAKER_MODE_DRY_RUN
+					    ? "dry-run"
+					    : "disabled";
+
+			line_attr(l, r->forced ? A_FORCED : A_DIM);
+			line_text(l, s, strlen(s), W_STATE);
+			line_attr(l, A_NONE);
+		}
+	} else {
+		line_pad(l, 2);
+		line_text(l, r->addr_text, sizeof r->addr_text, nw - 2);
+		line_pad(l, x);
+		fmt_state(t, r, buf, sizeof buf);
+		line_attr(l, state_attr(r->state));
+		line_text(l, buf, strlen(buf), W_STATE);
+		line_attr(l, A_NONE);
+	}
+	x += W_STATE + 1;
+	fmt_rate(buf, sizeof buf, r->rate);
+	line_right(l, x, W_RATE, buf);
+	x += W_RATE + 1;
+	fmt_pct(buf, sizeof buf, fail_pct(r));
+	line_right(l, x, W_FAIL, buf);
+	x += W_FAIL + 1;
+	if (r->is_rule) {
+		char max[16];
+
+		/* the rule's connections where its rows show latencies */
+		snprintf(max, sizeof max, "/%" PRIu32, r->max_conn);
+		snprintf(buf, sizeof buf, "conn %" PRId32 "%s pend %" PRId32,
+			 r->active, r->max_conn ? max : "", r->pending);
+		line_pad(l, x);
+		line_text(l, buf, strlen(buf), 2 * W_LAT + 1);
+		x += 2 * W_LAT + 2;
+	} else {
+		fmt_pair(buf, sizeof buf, r->lat[0]);
+		line_right(l, x, W_LAT, buf);
+		x += W_LAT + 1;
+		fmt_pair(buf, sizeof buf, r->lat[1]);
+		line_right(l, x, W_LAT, buf);
+		x += W_LAT + 1;
+	}
+	if (r->secs > 0)
+		fmt_count(buf, sizeof buf,
+			  r->win[K_REJ_BREAKER] + r->win[K_REJ_LIMIT] +
+			      r->win[K_REJ_RATE] + r->win[K_REJ_BUDGET]);
+	else
+		snprintf(buf, sizeof buf, "-");
+	line_right(l, x, W_REJ, buf);
+	x += W_REJ + 1;
+	line_pad(l, x);
+	line_spark(l, r->spark, r->nspark, W_TREND);
+}
+
+/* Draws the column heads. */
+static void draw_head(struct line *l)
+{
+	int nw = l->width - W_FIXED, x;
+
+	if (nw < W_NAME_MIN)
+		nw = W_NAME_MIN;
+	line_attr(l, A_BOLD);
+	line_str(l, "NAME");
+	x = nw + 1;
+	line_pad(l, x);
+	line_str(l, "STATE");
+	x += W_STATE + 1;
+	line_right(l, x, W_RATE, "CALL/S");
+	x += W_RATE + 1;
+	line_right(l, x, W_FAIL, "FAIL%");
+	x += W_FAIL + 1;
+	line_right(l, x, W_LAT, "CONNECT");
+	x += W_LAT + 1;
+	line_right(l, x, W_LAT, "1ST BYTE");
+	x += W_LAT + 1;
+	line_right(l, x, W_REJ, "REJ");
+	x += W_REJ + 1;
+	line_pad(l, x);
+	line_str(l, "TREND");
+	line_attr(l, A_NONE);
+}
+
+/* Draws the title: segment, time, refresh period, sort order (on the
+ * screen) and how many rules and destinations there are. */
+static void draw_title(struct top *t, struct line *l)
+{
+	char when[32], text[160];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!localtime_r(&now, &tm) ||
+	    !strftime(when, sizeof when,
+		      t->tty ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(when, sizeof when, "?");
+	line_attr(l, A_REV);
+	line_str(l, t->tty ? "fusebox top  " : "segment ");
+	line_text(l, t->name, sizeof t->name, SEG_NAME_MAX);
+	if (t->tty)
+		snprintf(text, sizeof text, "  %s  every %gs  sort %s%s", when,
+			 (double)t->interval_ms / 1000, sort_names[t->sort],
+			 t->reverse ? " (rev)" : "");
+	else
+		snprintf(text, sizeof text, " at %s", when);
+	line_str(l, text);
+	if (t->open && !t->tty) {
+		snprintf(text, sizeof text, "; %zu rule%s, %zu destination%s",
+			 t->nrules, t->nrules == 1 ? "" : "s", t->naddrs,
+			 t->naddrs == 1 ? "" : "s");
+		line_str(l, text);
+	} else if (t->open) {
+		/* at the right, when it fits */
+		snprintf(text, sizeof text, "%zu rule%s %zu dest%s", t->nrules,
+			 t->nrules == 1 ? "" : "s", t->naddrs,
+			 t->naddrs == 1 ? "" : "s");
+		if (l->col + 2 + (int)strlen(text) <= l->width) {
+			line_pad(l, l->width - (int)strlen(text));
+			line_str(l, text);
+		}
+	}
+	if (t->tty)
+		line_pad(l, l->width);
+	line_attr(l, A_NONE);
+}
+
+/* Draws the process line: how many guarded processes run, and which. */
+static void draw_procs(struct top *t, struct line *l)
+{
+	char buf[48];
+
+	if (!t->nprocs) {
+		line_str(l, "no guarded process running");
+		return;
+	}
+	snprintf(buf, sizeof buf, "%zu guarded process%s:", t->nprocs,
+		 t->nprocs == 1 ? "" : "es");
+	line_str(l, buf);
+	for (size_t i = 0; i < t->nprocs && i < PROCS_MAX; i++) {
+		snprintf(buf, sizeof buf, "%s %" PRIu32 " ", i ? "," : "",
+			 t->procs[i].pid);
+		line_str(l, buf);
+		line_text(l, t->procs[i].comm, sizeof t->procs[i].comm, 16);
+	}
+	if (t->nprocs > PROCS_MAX)
+		line_str(l, ", ...");
+}
+
+/* Columns of the counts table after its label: calls, failed, retries,
+ * then rejected by breaker, limit, rate and budget; where each ends. */
+static const int count_end[7] = {7, 14, 22, 41, 47, 52, 59};
+
+/* Writes the counts of v (NK counters) after a label of w columns. */
+static void draw_counts(struct line *l, int w, const uint64_t v[NK])
+{
+	static const int k[7] = {K_CALLS,	K_FAILURES,  K_RETRIES,
+				 K_REJ_BREAKER, K_REJ_LIMIT, K_REJ_RATE,
+				 K_REJ_BUDGET};
+	char buf[8];
+
+	for (int i = 0; i < 7; i++) {
+		fmt_count(buf, sizeof buf, v[k[i]]);
+		line_right(l, w + count_end[i] - 6, 6, buf);
+	}
+}
+
+/* Writes the head of the counts table after a label of w columns. */
+static void draw_counts_head(struct line *l, int w, const char *label)
+{
+	static const char *const head[7] = {
+	    "calls", "failed", "retries", "breaker", "limit", "rate", "budget"};
+
+	line_str(l, label);
+	for (int i = 0; i < 7; i++) {
+		int n = (int)strlen(head[i]);
+
+		if (i == 3) {
+			line_pad(l, w + count_end[2] + 2);
+			line_str(l, "rejected:");
+		}
+		line_right(l, w + count_end[i] - n, n, head[i]);
+	}
+}
+
+/* Draws line n (0 to DETAIL_LINES - 1) of the pane about row r: what it
+ * is, its counts over the last 10 s and in all, and its calls/s. */
+static void draw_detail(struct top *t, struct line *l, const struct vrow *r,
+			int n)
+{
+	char buf[200], state[40], max[16];
+
+	switch (n) {
+	case 0:
+		line_attr(l, A_BOLD);
+		line_text(l, r->rule, sizeof r->rule, SEG_NAME_MAX);
+		line_attr(l, A_NONE);
+		if (r->is_rule) {
+			snprintf(max, sizeof max, "of %" PRIu32, r->max_conn);
+			snprintf(
+			    buf, sizeof buf,
+			    ": breaker %s%s, scope %s; %" PRId32
+			    " connections (%s), %" PRId32 " pending",
+			    r->mode == BREAKER_MODE_ON	      ? "on"
+			    : r->mode == BREAKER_MODE_DRY_RUN ? "dry-run"
+							      : "off",
+			    r->forced == BREAKER_FORCE_OPEN ? " forced open"
+			    : r->forced == BREAKER_FORCE_CLOSED
+				? " forced closed"
+				: "",
+			    r->scope == POLICY_SCOPE_RULE ? "rule" : "address",
+			    r->active, r->max_conn ? max : "no limit",
+			    r->pending);
+			line_str(l, buf);
+			break;
+		}
+		line_str(l, " ");
+		line_text(l, r->addr_text, sizeof r->addr_text, 64);
+		if (r->host[0]) {
+			line_str(l, " (");
+			line_text(l, r->host, sizeof r->host, 32);
+			line_str(l, ")");
+		}
+		fmt_state(t, r, state, sizeof state);
+		snprintf(buf, sizeof buf,
+			 ": %s%s; %" PRIu32 " consecutive failure%s", state,
+			 strcmp(r->state, "open") || !r->until_ms ? ""
+								  : " left",
+			 r->consecutive, r->consecutive == 1 ? "" : "s");
+		line_attr(l, state_attr(r->state));
+		line_str(l, buf);
+		line_attr(l, A_NONE);
+		break;
+	case 1:
+		draw_counts_head(l, 11, "");
+		break;
+	case 2:
+		if (r->secs <= 0) {
+			line_str(l, "last 10s    (from the next refresh on)");
+			break;
+		}
+		snprintf(buf, sizeof buf, "last %.0fs", r->secs);
+		line_str(l, buf);
+		draw_counts(l, 11, r->win);
+		break;
+	case 3:
+		line_str(l, "in all");
+		draw_counts(l, 11, r->tot);
+		break;
+	default:
+		line_str(l, "calls/s     ");
+		line_spark(l, r->spark, r->nspark, l->width - l->col);
+		break;
+	}
+}
+
+/* The help that '?' shows in place of the table. */
+static const char *const help_text[] = {
+    "q, Ctrl-C      quit",
+    "j k, arrows    move the selection (PgUp PgDn Home End too)",
+    "o c a          force the selected breaker open, closed, or back to auto",
+    "               (on a rule line: every destination of the rule)",
+    "n r f s        sort by name, calls/s, failure %, state; again: reverse",
+    "/              filter rules, addresses and hosts; Esc clears it",
+    "",
+    "CALL/S, FAIL%, REJ, TREND: calls per second, the share of failed calls",
+    "and connects fusebox refused (breaker, limit, rate or budget) over the",
+    "last 10 s; TREND: calls/s, a bar a second.  CONNECT, 1ST BYTE: p50/p99",
+    "in ms over the last 10-15 s.  A rule line shows its open connections",
+    "(of max_connections) and the connects waiting for one (pend).",
+    "",
+    "Press any key to go back.",
+};
+
+/* Draws the whole screen into b. */
+static void draw_screen(struct top *t, struct buf *b)
+{
+	int H = t->lines, area, detail, y;
+	struct line l;
+	const struct vrow *sel = t->ndisp ? &t->rows[t->disp[t->sel]] : NULL;
+	uint64_t now = now_ms(CLOCK_MONOTONIC);
+
+	buf_str(b, "\x1b[?25l");
+	if (t->clear) {
+		buf_str(b, "\x1b[0m\x1b[2J");
+		t->clear = false;
+	}
+	detail = H >= 17 ? DETAIL_LINES : 0;
+	area = H - 5 - detail;
+	line_begin(&l, t, b, 1, false);
+	draw_title(t, &l);
+	line_end(&l);
+	if (H < 6 || t->cols < 40) {
+		for (y = 2; y <= H; y++) {
+			line_begin(&l, t, b, y, false);
+			if (y == 2)
+				line_str(&l, "(the terminal is too small)");
+			line_end(&l);
+		}
+		return;
+	}
+	line_begin(&l, t, b, 2, false);
+	if (t->open)
+		draw_procs(t, &l);
+	line_end(&l);
+	line_begin(&l, t, b, 3, false);
+	draw_head(&l);
+	line_end(&l);
+	/* keep the selection in sight */
+	if (t->sel < t->top_row)
+		t->top_row = t->sel;
+	if (t->sel >= t->top_row + (size_t)area)
+		t->top_row = t->sel - (size_t)area + 1;
+	if (t->top_row + (size_t)area > t->ndisp)
+		t->top_row =
+		    t->ndisp > (size_t)area ? t->ndisp - (size_t)area : 0;
+	for (int i = 0; i < area; i++) {
+		size_t k = t->top_row + (size_t)i;
+
+		y = 4 + i;
+		if (t->help) {
+			line_begin(&l, t, b, y, false);
+			if ((size_t)i < sizeof help_text / sizeof *help_text)
+				line_str(&l, help_text[i]);
+			line_end(&l);
+			continue;
+		}
+		line_begin(&l, t, b, y, k < t->ndisp && k == t->sel);
+		if (!t->open && i == 0)
+			line_str(&l, t->why);
+		else if (t->open && !t->ndisp && i == 0)
+			line_str(&l, t->filter[0]
+					 ? "nothing matches the filter"
+					 : "no rule in the segment yet");
+		else if (k < t->ndisp)
+			draw_row(t, &l, &t->rows[t->disp[k]]);
+		line_end(&l);
+	}
+	for (int i = 0; i < detail; i++) {
+		line_begin(&l, t, b, 4 + area + i, false);
+		if (sel && !t->help)
+			draw_detail(t, &l, sel, i);
+		line_end(&l);
+	}
+	line_begin(&l, t, b, H - 1, false);
+	if (t->prompt) {
+		line_str(&l, "filter: ");
+		line_text(&l, t->input, sizeof t->input, l.width - 12);
+		line_attr(&l, A_REV);
+		line_str(&l, " ");
+		line_attr(&l, A_NONE);
+		line_str(&l, "  (Enter applies, Esc cancels)");
+	} else if (t->status[0] && now - t->status_ms < STATUS_MS) {
+		line_str(&l, t->status);
+	} else if (t->filter[0]) {
+		line_str(&l, "filter: ");
+		line_text(&l, t->filter, sizeof t->filter, l.width - 30);
+		line_str(&l, "  (Esc clears it)");
+	}
+	line_end(&l);
+	line_begin(&l, t, b, H, false);
+	line_attr(&l, A_REV);
+	line_str(&l, "q quit  j/k move  o/c/a open/close/auto  n/r/f/s sort  "
+		     "/ filter  ? help");
+	line_pad(&l, l.width);
+	line_attr(&l, A_NONE);
+	line_end(&l);
+}
+
+/* Writes the plain tables of one refresh into b: the rows as on the
+ * screen, then the counts of every rule over the last 10 s. */
+static void draw_plain(struct top *t, struct buf *b)
+{
+	struct line l;
+
+	if (t->done)
+		buf_str(b, "\n");
+	line_begin(&l, t, b, 0, false);
+	draw_title(t, &l);
+	line_end(&l);
+	line_begin(&l, t, b, 0, false);
+	if (t->open)
+		draw_procs(t, &l);
+	else
+		line_str(&l, t->why);
+	line_end(&l);
+	if (!t->open)
+		return;
+	if (!t->nrows) {
+		buf_str(b, "no rule in the segment yet\n");
+		return;
+	}
+	buf_str(b, "\n");
+	line_begin(&l, t, b, 0, false);
+	draw_head(&l);
+	line_end(&l);
+	for (size_t k = 0; k < t->ndisp; k++) {
+		line_begin(&l, t, b, 0, false);
+		draw_row(t, &l, &t->rows[t->disp[k]]);
+		line_end(&l);
+	}
+	buf_str(b, "\n");
+	line_begin(&l, t, b, 0, false);
+	draw_counts_head(&l, 20, "LAST 10S");
+	line_end(&l);
+	for (size_t k = 0; k < t->ndisp; k++) {
+		const struct vrow *r = &t->rows[t->disp[k]];
+
+		if (!r->is_rule)
+			continue;
+		line_begin(&l, t, b, 0, false);
+		line_text(&l, r->rule, sizeof r->rule, 19);
+		if (r->secs > 0) {
+			draw_counts(&l, 20, r->win);
+		} else {
+			line_pad(&l, 20 + count_end[0] - 1);
+			line_str(&l, "-");
+		}
+		line_end(&l);
+	}
+	buf_str(b, "CALL/S, FAIL%, REJ, LAST 10S: over the last 10 s; "
+		   "CONNECT, 1ST BYTE: p50/p99\nms over the last 10-15 s.\n");
+}
+
+/* Writes a frame to standard output: the terminal, or the pipe or file
+ * (an error there ends fusebox top). */
+static void put(struct top *t, const char *p, size_t n)
+{
+	if (!t->tty) {
+		if (fwrite(p, 1, n, stdout) != n || fflush(stdout)) {
+			fprintf(stderr, "fusebox top: standard output: %s\n",
+				strerror(errno));
+			t->ret = CLI_FAIL;
+			uv_stop(&t->loop);
+		}
+		return;
+	}
+	while (n) {
+		uv_buf_t ub = uv_buf_init((char *)p, (unsigned)n);
+		int r = uv_try_write((uv_stream_t *)&t->out, &ub, 1);
+
+		if (r == UV_EAGAIN || r == UV_EINTR) {
+			usleep(1000);
+			continue;
+		}
+		if (r < 0)
+			return;
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+/* Draws the view, full screen or as a plain table. */
+static void draw(struct top *t)
+{
+	struct buf b = {0};
+
+	if (t->tty) {
+		int w, h;
+
+		if (uv_tty_get_winsize(&t->out, &w, &h) == 0 && w > 0 &&
+		    h > 0) {
+			if (w != t->cols || h != t->lines)
+				t->clear = true;
+			t->cols = w;
+			t->lines = h;
+		}
+		draw_screen(t, &b);
+	} else {
+		draw_plain(t, &b);
+	}
+	if (b.oom) {
+		if (!t->tty)
+			fprintf(stderr, "fusebox top: out of memory\n");
+	} else if (b.len) {
+		put(t, b.p, b.len);
+	}
+	free(b.p);
+}
+
+/* Reads the segment into the view. */
+static void refresh(struct top *t)
+{
+	t->now = now_ms(CLOCK_MONOTONIC);
+	seg_poll(t);
+	if (t->open && take_view(t) < 0)
+		status(t, "fusebox top: out of memory");
+	build_disp(t);
+	sel_keep(t);
+}
+
+/* The refresh timer: reads, draws, and stops after -n refreshes. */
+static void on_tick(uv_timer_t *h)
+{
+	struct top *t = h->data;
+
+	refresh(t);
+	draw(t);
+	t->done++;
+	if (t->count && t->done >= t->count)
+		uv_stop(&t->loop);
+}
+
+/* Shows the alternate screen without a cursor. */
+static void screen_enter(struct top *t)
+{
+	static const char s[] = "\x1b[?1049h\x1b[?25l\x1b[H\x1b[2J";
+
+	put(t, s, sizeof s - 1);
+	t->screen = true;
+}
+
+/* Returns to the normal screen with its cursor. */
+static void screen_leave(struct top *t)
+{
+	static const char s[] = "\x1b[0m\x1b[?25h\x1b[?1049l";
+
+	if (!t->screen)
+		return;
+	put(t, s, sizeof s - 1);
+	t->screen = false;
+}
+
+/* Forces the breaker of the selected rule or destination (how is a
+ * BREAKER_FORCE_*), opening the segment for writing for that. */
+static void force(struct top *t, int how)
+{
+	static const char *const done[] = {"back to automatic", "forced open",
+					   "forced closed"};
+	const struct vrow *r;
+	char why[160];
+	struct seg s;
+	int e;
+
+	if (!t->ndisp) {
+		status(t, "nothing selected");
+		return;
+	}
+	r = &t->rows[t->disp[t->sel]];
+	e = seg_open(t->name, NULL, false, &s, why, sizeof why);
+	if (e < 0) {
+		status(t, "fusebox top: segment %s: %s", t->name, why);
+		return;
+	}
+	e = cli_breaker_force(&s, r->rule, r->is_rule ? NULL : r->addr, r->port,
+			      how);
+	seg_close(&s);
+	if (e == -EAGAIN && r->is_rule)
+		status(t, "%s: some breakers were busy and kept their override",
+		       r->rule);
+	else if (e == -EAGAIN)
+		status(t, "%s/%s: its lock stayed busy; nothing changed",
+		       r->rule, r->addr_text);
+	else if (e < 0)
+		status(t, "fusebox top: segment %s: the %s table is full",
+		       t->name, e == -ENOSPC ? "rule" : "address");
+	else if (r->is_rule)
+		status(t, "%s: breaker %s for every address", r->rule,
+		       done[how]);
+	else if (r->scope == POLICY_SCOPE_RULE)
+		status(t,
+		       "%s/%s: breaker %s, but breaker_scope = rule: use "
+		       "the rule line",
+		       r->rule, r->addr_text, done[how]);
+	else if (t->rows[r->group].forced != BREAKER_FORCE_NONE)
+		status(t, "%s/%s: breaker %s, but the whole rule is forced",
+		       r->rule, r->addr_text, done[how]);
+	else
+		status(t, "%s/%s: breaker %s", r->rule, r->addr_text,
+		       done[how]);
+	refresh(t);
+}
+
+/* Moves the selection by delta rows. */
+static void move(struct top *t, long delta)
+{
+	long s = (long)t->sel + delta;
+
+	if (!t->ndisp)
+		return;
+	if (s < 0)
+		s = 0;
+	if (s >= (long)t->ndisp)
+		s = (long)t->ndisp - 1;
+	t->sel = (size_t)s;
+	sel_keep(t);
+}
+
+/* Switches the sort order; the same key again reverses it. */
+static void sort_by(struct top *t, int how)
+{
+	if (t->sort == how)
+		t->reverse = !t->reverse;
+	else
+		t->reverse = false;
+	t->sort = how;
+	build_disp(t);
+}
+
+/* Stops the terminal for Ctrl-Z and takes it back on SIGCONT. */
+static void suspend(struct top *t)
+{
+	screen_leave(t);
+	uv_tty_set_mode(&t->in, UV_TTY_MODE_NORMAL);
+	raise(SIGTSTP);
+	uv_tty_set_mode(&t->in, UV_TTY_MODE_RAW);
+	screen_enter(t);
+	t->clear = true;
+}
+
+/* Takes a key typed on the filter prompt. */
+static void prompt_key(struct top *t, unsigned char c)
+{
+	size_t n = strlen(t->input);
+
+	if (c == '\r' || c == '\n') {
+		memcpy(t->filter, t->input, sizeof t->filter);
+		t->prompt = false;
+		t->sel = 0;
+		t->top_row = 0;
+		build_disp(t);
+		sel_keep(t);
+	} else if (c == 0x1b) {
+		t->prompt = false;
+	} else if (c == 0x7f || c == 0x08) {
+		/* a whole UTF-8 character */
+		while (n && ((unsigned char)t->input[n - 1] & 0xc0) == 0x80)
+			n--;
+		if (n)
+			n--;
+		t->input[n] = 0;
+	} else if (c == 0x15) {
+		t->input[0] = 0;
+	} else if (c >= 0x20 && n < FILTER_MAX) {
+		t->input[n] = (char)c;
+		t->input[n + 1] = 0;
+	}
+}
+
+/* Keys that arrive as escape sequences. */
+enum { KEY_UP = 0x100, KEY_DOWN, KEY_HOME, KEY_END, KEY_PGUP, KEY_PGDN };
+
+/* Length of the escape sequence at p (n > 1 bytes, p[0] ESC) and the
+ * key it stands for in *key (KEY_*, or 0 for another key); 1 when ESC
+ * stands alone. */
+static size_t escape_key(const unsigned char *p, size_t n, int *key)
+{
+	size_t i = 2;
+	int param = 0;
+
+	*key = 0;
+	if (p[1] != '[' && p[1] != 'O')
+		return 1;
+	while (i < n && p[i] >= '0' && p[i] <= '9')
+		param = param * 10 + (p[i++] - '0');
+	while (i < n && (p[i] < 0x40 || p[i] > 0x7e))
+		i++;
+	if (i >= n)
+		return n;
+	switch (p[i]) {
+	case 'A':
+		*key = KEY_UP;
+		break;
+	case 'B':
+		*key = KEY_DOWN;
+		break;
+	case 'H':
+		*key = KEY_HOME;
+		break;
+	case 'F':
+		*key = KEY_END;
+		break;
+	case '~':
+		*key = param == 5		  ? KEY_PGUP
+		       : param == 6		  ? KEY_PGDN
+		       : param == 1 || param == 7 ? KEY_HOME
+		       : param == 4 || param == 8 ? KEY_END
+						  : 0;
+		break;
+	default:
+		break;
+	}
+	return i + 1;
+}
+
+/* Takes the bytes typed: keys, escape sequences, the filter prompt. */
+static void on_keys(struct top *t, const unsigned char *p, size_t n)
+{
+	int page = t->lines > 10 ? t->lines - 10 : 1;
+
+	while (n) {
+		size_t used = 1;
+		int key = p[0];
+
+		if (key == 0x03) { /* Ctrl-C */
+			uv_stop(&t->loop);
+			return;
+		}
+		if (key == 0x1b && n > 1) {
+			used = escape_key(p, n, &key);
+			if (used == 1)
+				key = 0x1b;
+		}
+		if (t->prompt) {
+			/* the prompt takes no cursor keys */
+			if (used == 1)
+				prompt_key(t, p[0]);
+			p += used;
+			n -= used;
+			continue;
+		}
+		if (t->help && key != 0x1a) {
+			t->help = false;
+			p += used;
+			n -= used;
+			continue;
+		}
+		switch (key) {
+		case 'q':
+		case 'Q':
+			uv_stop(&t->loop);
+			return;
+		case 0x1a: /* Ctrl-Z */
+			suspend(t);
+			break;
+		case 0x0c: /* Ctrl-L */
+			t->clear = true;
+			break;
+		case 'j':
+		case KEY_DOWN:
+		case 0x0e:
+			move(t, 1);
+			break;
+		case 'k':
+		case KEY_UP:
+		case 0x10:
+			move(t, -1);
+			break;
+		case KEY_PGDN:
+		case 0x06:
+			move(t, page);
+			break;
+		case KEY_PGUP:
+		case 0x02:
+			move(t, -page);
+			break;
+		case 'g':
+		case KEY_HOME:
+			move(t, -(long)t->ndisp);
+			break;
+		case 'G':
+		case KEY_END:
+			move(t, (long)t->ndisp);
+			break;
+		case 'n':
+			sort_by(t, SORT_NAME);
+			break;
+		case 'r':
+			sort_by(t, SORT_RATE);
+			break;
+		case 'f':
+			sort_by(t, SORT_FAIL);
+			break;
+		case 's':
+			sort_by(t, SORT_STATE);
+			break;
+		case 'o':
+			force(t, BREAKER_FORCE_OPEN);
+			break;
+		case 'c':
+			force(t, BREAKER_FORCE_CLOSED);
+			break;
+		case 'a':
+			force(t, BREAKER_FORCE_NONE);
+			break;
+		case '/':
+			t->prompt = true;
+			memcpy(t->input, t->filter, sizeof t->input);
+			break;
+		case 0x1b:
+			if (t->filter[0]) {
+				t->filter[0] = 0;
+				build_disp(t);
+			}
+			break;
+		case '?':
+		case 'h':
+			t->help = true;
+			break;
+		default:
+			break;
+		}
+		p += used;
+		n -= used;
+	}
+	draw(t);
+}
+
+/* Hands libuv the buffer for keys. */
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+	struct top *t = h->data;
+
+	(void)size;
+	*b = uv_buf_init(t->rbuf, sizeof t->rbuf);
+}
+
+/* Takes what was read from the keyboard; the end of it ends top. */
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct top *t = s->data;
+
+	if (n < 0) {
+		uv_read_stop(s);
+		uv_stop(&t->loop);
+		return;
+	}
+	on_keys(t, (const unsigned char *)b->base, (size_t)n);
+}
+
+/* SIGINT, SIGTERM and SIGHUP end top; SIGWINCH redraws. */
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct top *t = h->data;
+
+	if (signum == SIGWINCH) {
+		t->clear = true;
+		draw(t);
+		return;
+	}
+	uv_stop(&t->loop);
+}
+
+/* Closes every handle of the loop. */
+static void close_all(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Parses the options; 0, or the CLI_USAGE of a printed usage error. */
+static int parse_opts(struct top *t, int argc, char **argv, const char **seg)
+{
+	static const struct option opts[] = {
+	    {"interval", required_argument, NULL, 'i'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"segment", required_argument, NULL, 's'},
+	    {0}};
+	double secs;
+	char *end;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:n:s:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			errno = 0;
+			secs = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !isfinite(secs) ||
+			    secs < 0.1 || secs > 86400)
+				return cli_usage_error(
+				    "top",
+				    "-i: '%s' is not a number of seconds "
+				    "from 0.1 to 86400",
+				    optarg);
+			t->interval_ms = (uint64_t)llround(secs * 1000);
+			break;
+		case 'n':
+			errno = 0;
+			t->count = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || t->count < 1)
+				return cli_usage_error(
+				    "top", "-n: '%s' is not a positive count",
+				    optarg);
+			break;
+		case 's':
+			*seg = optarg;
+			break;
+		case ':':
+			return cli_usage_error("top",
+					       "option '%s' needs a value",
+					       argv[optind - 1]);
+		default:
+			if (optopt)
+				return cli_usage_error(
+				    "top", "unknown option '-%c'", optopt);
+			return cli_usage_error("top", "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("top", "unexpected argument '%s'",
+				       argv[optind]);
+	return 0;
+}
+
+/* Sets up the terminal: output, keys in raw mode, the alternate screen;
+ * 0 or -1 after saying why. */
+static int term_open(struct top *t)
+{
+	int r = uv_tty_init(&t->loop, &t->out, 1, 0);
+
+	if (r < 0) {
+		fprintf(stderr, "fusebox top: terminal: %s\n", uv_strerror(r));
+		return -1;
+	}
+	t->out.data = t;
+	/* a frame goes out whole before the next event */
+	uv_stream_set_blocking((uv_stream_t *)&t->out, 1);
+	if (uv_guess_handle(0) == UV_TTY &&
+	    uv_tty_init(&t->loop, &t->in, 0, 1) == 0) {
+		t->in.data = t;
+		t->keys = true;
+		if (uv_tty_set_mode(&t->in, UV_TTY_MODE_RAW) == 0)
+			t->raw = true;
+		uv_read_start((uv_stream_t *)&t->in, on_alloc, on_read);
+	}
+	if (uv_tty_get_winsize(&t->out, &t->cols, &t->lines) < 0 ||
+	    t->cols <= 0 || t->lines <= 0) {
+		t->cols = 80;
+		t->lines = 24;
+	}
+	screen_enter(t);
+	return 0;
+}
+
+/* Gives the terminal back as it was. */
+static void term_close(struct top *t)
+{
+	screen_leave(t);
+	if (t->raw) {
+		uv_tty_set_mode(&t->in, UV_TTY_MODE_NORMAL);
+		uv_tty_reset_mode();
+		t->raw = false;
+	}
+}
+
+/* fusebox top [-i SECONDS] [-n COUNT] [-s NAME]: shows the segment live
+ * until q or a signal, or COUNT refreshes; returns the exit status. */
 int cmd_top(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "fusebox top: not built yet\n");
-	return CLI_FAIL;
+	static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
+	const char *opt = NULL, *term = getenv("TERM");
+	struct top *t = calloc(1, sizeof *t);
+	int r, ret;
+
+	if (!t) {
+		fprintf(stderr, "fusebox top: out of memory\n");
+		return CLI_FAIL;
+	}
+	t->interval_ms = 1000;
+	r = parse_opts(t, argc, argv, &opt);
+	if (r) {
+		free(t);
+		return r;
+	}
+	if (cli_segment_name("top", opt, t->name, sizeof t->name) < 0) {
+		free(t);
+		return CLI_FAIL;
+	}
+	setlocale(LC_CTYPE, "");
+	t->utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
+	t->tty = isatty(1) && !(term && !strcmp(term, "dumb"));
+	t->color = t->tty && !getenv("NO_COLOR");
+	t->cols = 80;
+	t->lines = 24;
+	r = uv_loop_init(&t->loop);
+	if (r < 0) {
+		fprintf(stderr, "fusebox top: %s\n", uv_strerror(r));
+		free(t);
+		return CLI_FAIL;
+	}
+	if (t->tty && term_open(t) < 0) {
+		t->ret = CLI_FAIL;
+		goto out;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (signals[i] == SIGWINCH && !t->tty)
+			continue;
+		uv_signal_init(&t->loop, &t->sig[i]);
+		t->sig[i].data = t;
+		uv_signal_start(&t->sig[i], on_signal, signals[i]);
+	}
+	uv_timer_init(&t->loop, &t->timer);
+	t->timer.data = t;
+	uv_timer_start(&t->timer, on_tick, 0, t->interval_ms);
+	uv_run(&t->loop, UV_RUN_DEFAULT);
+out:
+	term_close(t);
+	uv_walk(&t->loop, close_all, NULL);
+	uv_run(&t->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&t->loop);
+	if (t->open)
+		seg_close(&t->seg);
+	drop_view(t);
+	free(t->disp);
+	ret = t->ret;
+	free(t);
+	return ret;
 }
