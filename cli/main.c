@@ -51,10 +51,16 @@ static const struct command commands[] = {
      "Zeroes the counters and latencies, closes the breakers and drops\n"
      "the overrides of every rule, or of RULE.\n"
      "  -s, --segment NAME  segment (default as for stats)\n"},
-    {"top", cmd_top, "top [-i SECONDS] [-s NAME]",
-     "Shows the segment live, one row a destination, refreshed every\n"
-     "second.\n"
-     "  -i, --interval SECONDS  refresh period (default 1)\n"
+    {"top", cmd_top, "top [-i SECONDS] [-n COUNT] [-s NAME]",
+     "Shows the segment live, full screen: a line per rule and per\n"
+     "destination with its breaker, calls/s, failure %, latencies and\n"
+     "rejections over the last 10 s, and the guarded processes.  Keys:\n"
+     "q quit, j/k or arrows move, o/c/a force the selected breaker\n"
+     "open, closed or back to auto, n/r/f/s sort by name, calls/s,\n"
+     "failure % or state, / filter, ? help.  When standard output is\n"
+     "not a terminal, prints a plain table at each refresh instead.\n"
+     "  -i, --interval SECONDS  refresh period (default 1, at least 0.1)\n"
+     "  -n, --count COUNT       stop after COUNT refreshes\n"
      "  -s, --segment NAME      segment (default as for stats)\n"},
     {"serve", cmd_serve, "serve [--listen ADDR:PORT] [-s NAME]",
      "Serves /metrics (Prometheus), /stats.json and /healthz over HTTP.\n"

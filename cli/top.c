@@ -1394,11 +1394,14 @@ static void draw_detail(struct top *t, struct line *l, const struct vrow *r,
 			line_str(l, ")");
 		}
 		fmt_state(t, r, state, sizeof state);
-		snprintf(buf, sizeof buf,
-			 ": %s%s; %" PRIu32 " consecutive failure%s", state,
+		snprintf(buf, sizeof buf, ": %s%s", state,
 			 strcmp(r->state, "open") || !r->until_ms ? ""
-								  : " left",
-			 r->consecutive, r->consecutive == 1 ? "" : "s");
+								  : " left");
+		if (r->consecutive)
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf),
+				 ", %" PRIu32 " failure%s in a row",
+				 r->consecutive,
+				 r->consecutive == 1 ? "" : "s");
 		line_attr(l, state_attr(r->state));
 		line_str(l, buf);
 		line_attr(l, A_NONE);
