@@ -32,12 +32,14 @@ static const struct command commands[] = {
      "which patterns matched and which lost, and the settings that\n"
      "apply.  PORT defaults to 80.\n"
      "  -p, --policy FILE   policy file (default as for run)\n"},
-    {"stats", cmd_stats, "stats [--json] [-s NAME]",
+    {"stats", cmd_stats, "stats [--json | --prometheus] [-s NAME]",
      "Prints the breakers, connections, counters and latencies of every\n"
      "destination in the shared-memory segment, as tables or, with\n"
-     "--json, as one JSON object.  A segment that does not exist yet\n"
-     "prints an empty result.\n"
+     "--json, as one JSON object, or with --prometheus as Prometheus\n"
+     "text.  A segment that does not exist yet prints an empty result.\n"
      "  --json              one JSON object (see fusebox(1) for the keys)\n"
+     "  --prometheus        Prometheus text format 0.0.4: fusebox_*\n"
+     "                      metrics (see fusebox(1) for the names)\n"
      "  -s, --segment NAME  segment (default: FUSEBOX_SEGMENT, then\n"
      "                      [global] segment of the policy, then\n"
      "                      fusebox-UID)\n"},
@@ -63,8 +65,13 @@ static const struct command commands[] = {
      "  -n, --count COUNT       stop after COUNT refreshes\n"
      "  -s, --segment NAME      segment (default as for stats)\n"},
     {"serve", cmd_serve, "serve [--listen ADDR:PORT] [-s NAME]",
-     "Serves /metrics (Prometheus), /stats.json and /healthz over HTTP.\n"
-     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9464)\n"
+     "Serves the segment over HTTP until SIGINT or SIGTERM: GET\n"
+     "/metrics (what stats --prometheus prints), /stats.json (what\n"
+     "stats --json prints) and /healthz.  Each request reads the\n"
+     "segment anew.\n"
+     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9464;\n"
+     "                      [::1]:PORT for IPv6; port 0: any free\n"
+     "                      port, printed on start)\n"
      "  -s, --segment NAME  segment (default as for stats)\n"},
     {"help", NULL, "help [COMMAND]",
      "Prints the overview of the commands, or the usage and options of\n"

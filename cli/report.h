@@ -75,6 +75,12 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o);
  * Returns 0, -ENOMEM or -EIO. */
 int report_table(FILE *f, const struct seg *s, const struct report_opts *o);
 
+/* Writes the same snapshot as Prometheus text exposition format 0.0.4
+ * (fusebox_* metrics with rule and address labels; cli/prom.c) to f; s
+ * NULL gives fusebox_up 0 and no destinations.  0, -ENOMEM or -EIO. */
+int report_prometheus(FILE *f, const struct seg *s,
+		      const struct report_opts *o);
+
 /* The liveness check of the fusebox command: reads /proc/PID/stat and
  * compares its start time with start.  Thread-safe. */
 bool report_proc_alive(uint32_t pid, uint64_t start);

@@ -62,50 +62,74 @@ int cli_segment_name(const char *cmd, const char *opt, char *buf, size_t len)
 	return 0;
 }
 
+/* What stats prints. */
+enum { FMT_TABLE, FMT_JSON, FMT_PROMETHEUS };
+
 /* Parses the -s option shared by the segment commands into *seg, and
- * --json into *json when json is not NULL; leaves optind at the first
- * operand.  Returns 0 or the CLI_USAGE of a printed usage error. */
+ * --json or --prometheus into *format (FMT_*) when format is not NULL;
+ * leaves optind at the first operand.  Returns 0 or the CLI_USAGE of a
+ * printed usage error. */
 static int parse_opts(const char *cmd, int argc, char **argv, const char **seg,
-		      bool *json)
+		      int *format)
 {
 	static const struct option opts[] = {
 	    {"segment", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'P'},
 	    {0}};
 	int c;
 
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:", opts, NULL)) != -1) {
-		if (c == 's')
+		if (c == 's') {
 			*seg = optarg;
-		else if (c == 'j' && json)
-			*json = true;
-		else if (c == ':')
+		} else if ((c == 'j' || c == 'P') && format) {
+			int want = c == 'j' ? FMT_JSON : FMT_PROMETHEUS;
+
+			if (*format != FMT_TABLE && *format != want)
+				return cli_usage_error(
+				    cmd, "--json and --prometheus exclude "
+					 "each other");
+			*format = want;
+		} else if (c == ':') {
 			return cli_usage_error(cmd, "option '%s' needs a NAME",
 					       argv[optind - 1]);
-		else if (c == '?' && optopt)
+		} else if (c == '?' && optopt) {
 			return cli_usage_error(cmd, "unknown option '-%c'",
 					       optopt);
-		else
+		} else {
 			return cli_usage_error(cmd, "unknown option '%s'",
 					       argv[optind - 1]);
+		}
 	}
 	return 0;
 }
 
-/* fusebox stats [--json] [-s NAME]: prints a snapshot of the segment as
- * tables or JSON; returns the exit status. */
+/* Writes the snapshot of s (NULL: no segment yet) to f as format says. */
+static int stats_write(FILE *f, int format, const struct seg *s,
+		       const struct report_opts *o)
+{
+	if (format == FMT_JSON)
+		return report_json(f, s, o);
+	if (format == FMT_PROMETHEUS)
+		return report_prometheus(f, s, o);
+	return report_table(f, s, o);
+}
+
+/* fusebox stats [--json | --prometheus] [-s NAME]: prints a snapshot of
+ * the segment as tables, JSON or Prometheus text; returns the exit
+ * status. */
 int cmd_stats(int argc, char **argv)
 {
 	struct report_opts o = {.alive = report_proc_alive};
 	const char *opt = NULL;
 	char name[SEG_NAME_MAX + 8], why[160];
 	struct seg s;
-	bool json = false;
+	int format = FMT_TABLE;
 	int r;
 
-	r = parse_opts("stats", argc, argv, &opt, &json);
+	r = parse_opts("stats", argc, argv, &opt, &format);
 	if (r)
 		return r;
 	if (optind != argc)
@@ -122,14 +146,12 @@ int cmd_stats(int argc, char **argv)
 			"fusebox stats: no segment %s yet (no guarded "
 			"program has run)\n",
 			name);
-		r = json ? report_json(stdout, NULL, &o)
-			 : report_table(stdout, NULL, &o);
+		r = stats_write(stdout, format, NULL, &o);
 	} else if (r < 0) {
 		fprintf(stderr, "fusebox stats: segment %s: %s\n", name, why);
 		return CLI_FAIL;
 	} else {
-		r = json ? report_json(stdout, &s, &o)
-			 : report_table(stdout, &s, &o);
+		r = stats_write(stdout, format, &s, &o);
 		seg_close(&s);
 	}
 	if (fflush(stdout) != 0 || r < 0) {
