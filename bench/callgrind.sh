@@ -19,6 +19,8 @@ printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\n' \
 	> "$tmp/open.ini"
 printf '[default]\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
 	> "$tmp/limits.ini"
+printf '[db]\nmatch = 10.0.0.0/8:5432\n[svc]\nmatch = 127.0.0.1\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
+	> "$tmp/rule.ini"
 export FUSEBOX_SEGMENT="fusebox-bench-$$"
 trap 'rm -rf "$tmp"; rm -f "/dev/shm/$FUSEBOX_SEGMENT"' EXIT
 
@@ -63,3 +65,4 @@ row "send+recv, guarded, breaker and counters" guarded 2 "$tmp/breaker.ini"
 row "connect+close, guarded, breaker and counters" connect 1 "$tmp/breaker.ini"
 row "refused connect: kernel vs open breaker" refused 1 "$tmp/open.ini"
 row "connect+close, breaker, limits, rate, budget" connect 1 "$tmp/limits.ini"
+row "connect+close, the same as a named rule" connect 1 "$tmp/rule.ini"

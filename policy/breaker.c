@@ -698,6 +698,20 @@ const char *breaker_state_name(const struct breaker *b,
 	return breaker_state_str(get_state(b));
 }
 
+/* True when b is closed, not forced and owes no timestamp: then
+ * breaker_allow() would allow and change nothing, so a caller may skip
+ * its lock.  Reads bytes another process may be writing: a stale answer
+ * only sends the caller down the locked path, or lets one call through
+ * as a closed breaker would have a moment before. */
+bool breaker_quiet(const struct breaker *b)
+{
+	return __atomic_load_n(&b->state, __ATOMIC_RELAXED) == BREAKER_CLOSED &&
+	       __atomic_load_n(&b->forced, __ATOMIC_RELAXED) ==
+		   BREAKER_FORCE_NONE &&
+	       !(__atomic_load_n(&b->flags, __ATOMIC_RELAXED) &
+		 BREAKER_F_STAMP);
+}
+
 /* Returns the state machine state, a corrupt value as closed. */
 enum breaker_state breaker_current(const struct breaker *b)
 {

@@ -158,6 +158,10 @@ const char *breaker_state_str(enum breaker_state s);
 /* Returns the state machine's state (a corrupt value reads as closed). */
 enum breaker_state breaker_current(const struct breaker *b);
 
+/* True when breaker_allow() would allow without changing b (closed, not
+ * forced); safe to call without the lock. */
+bool breaker_quiet(const struct breaker *b);
+
 /* Returns BREAKER_FORCE_NONE, _OPEN or _CLOSED. */
 int breaker_forced(const struct breaker *b);
 

@@ -721,8 +721,8 @@ struct policy_match policy_match(const struct policy *p,
 	uint16_t port;
 	int best = -1, c;
 
-	if (!x || !sa_key(sa, probe.addr, &port))
-		return m;
+	if (!x || !p->npatterns || !sa_key(sa, probe.addr, &port))
+		return m; /* no patterns: [default] or nothing */
 	if ((b = table_find(p, &x->addr, &probe)) &&
 	    (best = range_pick(p, &x->addr, b, port)) >= 0)
 		goto found;

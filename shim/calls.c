@@ -108,34 +108,31 @@ static void log_event(struct conn *c, const struct breaker_event *ev,
 }
 
 /* Asks the breaker whether a connect of c may go ahead. */
-/* Takes a token from the rule's bucket: true when there was one. */
+/* Takes a token from the rule's bucket: true when there was one.  The
+ * bucket is a GCRA: one word, the theoretical arrival time of the next
+ * connect, moved by compare-and-swap, so no lock is taken; a bucket of
+ * burst tokens refilling at rate_mps / 1000 a second. */
 static bool rate_take(struct conn *c)
 {
 	struct seg_rule *r = &shim_seg.rules[c->srule];
-	uint64_t now = ms_of(clock_ns());
+	uint64_t now = clock_ns() / 1000u; /* µs */
 	uint64_t burst = c->rate_burst ? c->rate_burst : c->rate_mps / 1000;
-	uint64_t cap, tokens;
-	bool ok;
+	uint64_t step = 1000000000u / (c->rate_mps ? c->rate_mps : 1);
+	uint64_t tat = atomic_load(&r->rate_tat_us), next;
 
+	if (!step)
+		step = 1; /* above a million a second: no limit to speak of */
 	if (burst < 1)
 		burst = 1;
-	cap = burst * 1000;
-	if (seg_lock(&r->lock) < 0)
-		return true; /* a stuck segment: fail open */
-	tokens = r->rate_tokens;
-	if (!r->rate_last_ms || tokens > cap)
-		tokens = cap; /* the bucket starts full */
-	else if (now > r->rate_last_ms)
-		tokens += (now - r->rate_last_ms) * c->rate_mps / 1000;
-	if (tokens > cap)
-		tokens = cap;
-	ok = tokens >= 1000;
-	if (ok)
-		tokens -= 1000;
-	r->rate_tokens = tokens;
-	r->rate_last_ms = now;
-	seg_unlock(&r->lock);
-	return ok;
+	do {
+		/* later than any bucket allows: corrupt, or another clock */
+		if (tat > now + (burst + 1) * step)
+			tat = now;
+		next = (tat > now ? tat : now) + step;
+		if (next - now > burst * step)
+			return false;
+	} while (!atomic_compare_exchange_weak(&r->rate_tat_us, &tat, next));
+	return true;
 }
 
 /* Counts a connection of c in this process's held[] (for SIGKILL). */
@@ -291,16 +288,27 @@ void calls_unadmit(struct conn *c)
 	release(c);
 }
 
-/* The budget bucket of the current second, cleared when it is new. */
+/* The budget bucket of second sec, cleared when it still holds an older
+ * second.  Lock-free: a count made by another process between the clear
+ * and the stamp is lost, which errs on the side of fewer retries. */
 static int budget_slot(struct seg_rule *r, uint64_t sec)
 {
 	int i = (int)(sec % 10);
+	uint64_t old =
+	    atomic_load_explicit(&r->budget_sec[i], memory_order_acquire);
 
-	if (r->budget_sec[i] != sec) {
-		r->budget_sec[i] = sec;
-		r->budget_first[i] = r->budget_retry[i] = 0;
+	if (old != sec &&
+	    atomic_compare_exchange_strong(&r->budget_sec[i], &old, sec)) {
+		atomic_store(&r->budget_first[i], 0);
+		atomic_store(&r->budget_retry[i], 0);
 	}
 	return i;
+}
+
+/* The current second of the budget's clock. */
+static uint64_t budget_now(void)
+{
+	return clock_coarse_ns() / 1000000000u;
 }
 
 /* Counts a first attempt (a connect the program asked for) of c's rule,
@@ -309,36 +317,47 @@ static void budget_first(struct conn *c)
 {
 	struct seg_rule *r = &shim_seg.rules[c->srule];
 
-	if (!c->retries || seg_lock(&r->lock) < 0)
+	if (!c->retries)
 		return;
-	r->budget_first[budget_slot(r, clock_ns() / 1000000000u)]++;
-	seg_unlock(&r->lock);
+	atomic_fetch_add_explicit(
+	    &r->budget_first[budget_slot(r, budget_now())], 1,
+	    memory_order_relaxed);
 }
 
-/* Asks the retry budget for one retry. */
+/* Asks the retry budget for one retry: the retries of the last 10 s
+ * must stay under the rule's share of its first attempts plus the
+ * minimum; a compare-and-swap on this second's count makes concurrent
+ * askers take turns rather than overshoot. */
 bool calls_retry_ok(struct conn *c)
 {
 	struct seg_rule *r;
-	uint64_t sec = clock_ns() / 1000000000u, first = 0, retries = 0;
+	uint64_t sec = budget_now(), first, retries;
+	uint32_t mine;
 	bool ok;
+	int cur, tries = 0;
 
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		return true;
 	r = &shim_seg.rules[c->srule];
-	if (seg_lock(&r->lock) < 0)
-		return true;
-	budget_slot(r, sec);
-	for (int i = 0; i < 10; i++)
-		if (r->budget_sec[i] + 10 > sec) {
-			first += r->budget_first[i];
-			retries += r->budget_retry[i];
-		}
-	/* share of first attempts over 10 s, plus the minimum per second */
-	ok = retries * 1000000u <
-	     first * c->retry_budget_ppm + c->retry_budget_min_mps * 10000u;
-	if (ok)
-		r->budget_retry[sec % 10]++;
-	seg_unlock(&r->lock);
+	cur = budget_slot(r, sec);
+	mine = atomic_load(&r->budget_retry[cur]);
+	do {
+		first = retries = 0;
+		for (int i = 0; i < 10; i++)
+			if (atomic_load(&r->budget_sec[i]) + 10 > sec) {
+				first += atomic_load(&r->budget_first[i]);
+				retries +=
+				    i == cur ? mine
+					     : atomic_load(&r->budget_retry[i]);
+			}
+		/* share of first attempts over 10 s, plus the minimum */
+		ok = retries * 1000000u < first * c->retry_budget_ppm +
+					      c->retry_budget_min_mps * 10000u;
+	} while (ok &&
+		 !atomic_compare_exchange_weak(&r->budget_retry[cur], &mine,
+					       mine + 1) &&
+		 ++tries < 1000);
+	ok = ok && tries < 1000;
 	count(c, ok ? SEG_RETRIES : SEG_REJECTED_BUDGET, 1);
 	return ok;
 }
@@ -389,7 +408,7 @@ bool calls_healthy(struct conn *c)
 /* Asks the breaker, the rate limit and fault injection. */
 int calls_admit(struct conn *c)
 {
-	struct breaker_event ev = {0};
+	struct breaker_event ev;
 	pthread_mutex_t *lock;
 	struct breaker *b;
 	int verdict, forced;
@@ -410,7 +429,8 @@ int calls_admit(struct conn *c)
 	}
 	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
 	if (b && (c->bcfg.mode != BREAKER_MODE_OFF || breaker_forced(b)) &&
-	    seg_lock(lock) == 0) {
+	    !breaker_quiet(b) && seg_lock(lock) == 0) {
+		memset(&ev, 0, sizeof ev);
 		verdict = breaker_allow(b, &c->bcfg, ms_of(clock_ns()), &ev);
 		seg_unlock(lock);
 		log_event(c, &ev, NULL);

@@ -25,6 +25,7 @@ struct dns_entry {
 static struct dns_entry table[DNS_SLOTS];
 static int16_t buckets[DNS_BUCKETS]; /* entry index + 1; 0: empty */
 static uint32_t clock_stamp;
+static _Atomic uint32_t generation; /* bumped when a mapping changes */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The v6 key of an address. */
@@ -106,6 +107,7 @@ void dns_remember_raw(const char *name, int family, const void *addr)
 		}
 	if (table[victim].stamp)
 		unlink_entry(victim);
+	atomic_fetch_add(&generation, 1);
 	memcpy(table[victim].addr, k, 16);
 	n = strlen(name);
 	for (size_t i = 0; i <= n; i++)
@@ -126,6 +128,12 @@ void dns_remember(const char *name, const struct sockaddr *sa)
 	else if (sa->sa_family == AF_INET6)
 		dns_remember_raw(name, AF_INET6,
 				 &((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* A number that changes whenever a name gets a new address. */
+uint32_t dns_generation(void)
+{
+	return atomic_load_explicit(&generation, memory_order_acquire);
 }
 
 /* Fills names for the address in sa; returns how many. */

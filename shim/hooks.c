@@ -469,7 +469,7 @@ static void log_failover(const struct sockaddr *from, const struct sockaddr *to,
 static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 			  bool *rejected, bool *moved)
 {
-	struct conn tmp = {0}, *c;
+	struct conn tmp, *c; /* what classify and admit fill in; no zeroing */
 	struct sockaddr_in6 alt;
 	socklen_t altlen = 0;
 	struct stat st;
@@ -477,6 +477,7 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	socklen_t tl = sizeof type;
 
 	*rejected = false;
+	tmp.active = tmp.retrying = 0;
 	if (len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
 		return NULL;
@@ -510,36 +511,13 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	conn_lock(c);
 	atomic_store(&c->live, 0);
 	c->ino = (uint64_t)st.st_ino;
-	c->rule = tmp.rule;
-	c->connect_ms = tmp.connect_ms;
-	c->response_ms = tmp.response_ms;
-	c->idle_ms = tmp.idle_ms;
-	c->send_ms = tmp.send_ms;
+	c->cfg = tmp.cfg;
 	c->sndtimeo_ms = 0;
 	c->idle_seen = c->idle_since = c->send_seen = c->send_since = 0;
 	c->probe = tmp.probe;
-	c->scope = tmp.scope;
-	c->classify = tmp.classify;
 	c->active = tmp.active;
 	c->saddr = tmp.saddr;
 	c->srule = tmp.srule;
-	c->reject_errno = tmp.reject_errno;
-	c->bcfg = tmp.bcfg;
-	c->rate_mps = tmp.rate_mps;
-	c->rate_burst = tmp.rate_burst;
-	c->fault_abort_ppm = tmp.fault_abort_ppm;
-	c->fault_delay_ppm = tmp.fault_delay_ppm;
-	c->fault_delay_ms = tmp.fault_delay_ms;
-	c->max_connections = tmp.max_connections;
-	c->max_pending = tmp.max_pending;
-	c->queue_timeout_ms = tmp.queue_timeout_ms;
-	c->retries = tmp.retries;
-	c->retry_on = tmp.retry_on;
-	c->retry_backoff_ms = tmp.retry_backoff_ms;
-	c->retry_backoff_max_ms = tmp.retry_backoff_max_ms;
-	c->retry_budget_ppm = tmp.retry_budget_ppm;
-	c->retry_budget_min_mps = tmp.retry_budget_min_mps;
-	c->failover = tmp.failover;
 	c->retrying = 0;
 	if (altlen) {
 		memcpy(&c->peer, &alt, altlen);
@@ -721,10 +699,15 @@ static void failover_next(struct conn *c)
 	struct sockaddr_in6 alt;
 	struct conn t;
 	socklen_t altlen;
+	int f, busy = shim_busy;
 
-	if (!c->failover ||
-	    failover_pick((const struct sockaddr *)&c->peer, c->rule, false, &t,
-			  &alt, &altlen) <= 0)
+	if (!c->failover)
+		return;
+	shim_busy = 1; /* a signal handler's connect passes through */
+	f = failover_pick((const struct sockaddr *)&c->peer, c->rule, false, &t,
+			  &alt, &altlen);
+	shim_busy = busy;
+	if (f <= 0)
 		return;
 	log_failover((const struct sockaddr *)&c->peer,
 		     (const struct sockaddr *)&alt, "retry");
@@ -849,9 +832,14 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		sa = (const struct sockaddr *)&c->peer;
 		len = c->peerlen;
 	} else {
-		c->peerlen =
-		    len < sizeof c->peer ? len : (socklen_t)sizeof c->peer;
-		memcpy(&c->peer, sa, c->peerlen);
+		/* sizes known at compile time: no call to memcpy */
+		if (sa->sa_family == AF_INET) {
+			memcpy(&c->peer, sa, sizeof(struct sockaddr_in));
+			c->peerlen = sizeof(struct sockaddr_in);
+		} else {
+			memcpy(&c->peer, sa, sizeof(struct sockaddr_in6));
+			c->peerlen = sizeof(struct sockaddr_in6);
+		}
 	}
 	c->swapped = 0;
 	c->connect_timed_out = 0;

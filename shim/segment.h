@@ -95,12 +95,12 @@ struct seg_rule {
 	_Atomic uint32_t q_wake; /* futex word, bumped when a slot frees */
 	_Atomic uint32_t q_gone[SEG_QUEUE]; /* ticket + 1 of waiters gone */
 	/* retry budget: first attempts and retries per second, last 10 s,
-	 * under lock */
-	uint64_t budget_sec[10];
-	uint32_t budget_first[10];
-	uint32_t budget_retry[10];
-	uint64_t rate_tokens;  /* token bucket, thousandths; under lock */
-	uint64_t rate_last_ms; /* last refill (monotonic ms); 0: full */
+	 * lock-free (calls.c) */
+	_Atomic uint64_t budget_sec[10];
+	_Atomic uint32_t budget_first[10];
+	_Atomic uint32_t budget_retry[10];
+	_Atomic uint64_t rate_tat_us; /* rate: GCRA arrival time, lock-free */
+	uint64_t reserved2;
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures
 						  * are the sums of its
 						  * addresses' */

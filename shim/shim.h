@@ -60,6 +60,34 @@ enum conn_call {
 	CALL_WAITING,	 /* sent, waiting for the first reply byte */
 };
 
+/* What a connection takes from its rule, computed once per policy load
+ * and copied whole at connect (see struct conn_cfg and conn.cfg). */
+#define CONN_CFG_FIELDS                                                        \
+	int rule; /* rule index at connect; -1: [default] */                   \
+	uint32_t connect_ms, response_ms, idle_ms, send_ms;                    \
+	uint8_t scope;	  /* enum policy_scope */                              \
+	uint8_t classify; /* enum policy_classify */                           \
+	uint8_t failover; /* policy failover = on */                           \
+	int reject_errno;                                                      \
+	struct breaker_config bcfg;                                            \
+	/* admission (calls_admit): rate limit and fault injection */          \
+	uint64_t rate_mps; /* thousandths of a connect per second */           \
+	uint32_t rate_burst;                                                   \
+	uint32_t fault_abort_ppm, fault_delay_ppm;                             \
+	uint64_t fault_delay_ms;                                               \
+	uint32_t max_connections; /* 0: none */                                \
+	uint32_t max_pending;                                                  \
+	uint32_t queue_timeout_ms;                                             \
+	/* retries of connects */                                              \
+	uint32_t retries, retry_on;                                            \
+	uint32_t retry_backoff_ms, retry_backoff_max_ms;                       \
+	uint32_t retry_budget_ppm;                                             \
+	uint64_t retry_budget_min_mps;
+
+struct conn_cfg {
+	CONN_CFG_FIELDS
+};
+
 struct conn {
 	_Atomic uint32_t live;	       /* nonzero: guarded; read without lock */
 	_Atomic uint32_t watch;	       /* W_* */
@@ -70,42 +98,29 @@ struct conn {
 	_Atomic uint64_t activity;     /* bumped by I/O when W_IDLE */
 	_Atomic uint64_t dl[DL_COUNT]; /* monotonic ns; 0: not armed */
 	uint64_t ino; /* socket inode: the timer's identity check */
-	uint32_t connect_ms, response_ms, idle_ms, send_ms; /* copied */
+	/* the rule's settings, by name or as one block */
+	union {
+		struct conn_cfg cfg;
+		struct {
+			CONN_CFG_FIELDS
+		};
+	};
 	uint64_t idle_seen, idle_since; /* timer-only bookkeeping */
 	uint64_t send_seen, send_since;
-	int rule;	      /* rule index at connect; -1: [default] */
 	uint64_t sndtimeo_ms; /* what the program set, for connect */
 	/* calls, counters and breakers (calls.c) */
-	_Atomic uint8_t call; /* enum conn_call; exchanged to end a call */
-	uint8_t probe;	      /* the call is a half-open probe */
-	uint8_t scope;	      /* enum policy_scope */
-	uint8_t classify;     /* enum policy_classify */
-	uint8_t active;	      /* 1: counted in its rule's active connections;
-			       * 2: and in this process's held[] too */
-	int32_t saddr, srule; /* segment indexes; -1: not counted */
-	int reject_errno;
+	_Atomic uint8_t call;	 /* enum conn_call; exchanged to end a call */
+	uint8_t probe;		 /* the call is a half-open probe */
+	uint8_t active;		 /* 1: counted in its rule's active connections;
+				  * 2: and in this process's held[] too */
+	int32_t saddr, srule;	 /* segment indexes; -1: not counted */
 	uint64_t connect_ns;	 /* connect started */
 	uint64_t wait_ns;	 /* the exchange started (first send) */
 	uint64_t connect_dur_ns; /* how long the connect took */
 	uint64_t out, in;	 /* bytes not yet added to the segment */
-	struct breaker_config bcfg;
-	/* admission (calls_admit): rate limit and fault injection */
-	uint64_t rate_mps; /* thousandths of a connect per second */
-	uint32_t rate_burst;
-	uint32_t fault_abort_ppm, fault_delay_ppm;
-	uint64_t fault_delay_ms;
-	uint32_t max_connections; /* 0: none */
-	uint32_t max_pending;
-	uint32_t queue_timeout_ms;
-	/* retries of blocking connects */
-	uint32_t retries, retry_on;
-	uint32_t retry_backoff_ms, retry_backoff_max_ms;
-	uint32_t retry_budget_ppm;
-	uint64_t retry_budget_min_mps;
-	uint8_t retrying;	   /* the connect being admitted is a retry */
-	uint8_t failover;	   /* policy failover = on */
-	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
-	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
+	uint8_t retrying;	 /* the connect being admitted is a retry */
+	uint8_t rejected;	 /* why calls_admit() refused: REJECT_* */
+	uint8_t swapped;	 /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
@@ -205,6 +220,10 @@ void dns_remember_raw(const char *name, int family, const void *addr);
 /* Fills names (each up to 256 bytes) for the address in sa; returns how
  * many (at most max). */
 size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max);
+
+/* A number that changes whenever a name gets a new address: a match made
+ * under the same number saw the same names. */
+uint32_t dns_generation(void);
 
 /* Fills out (16-byte keys, v4-mapped for IPv4) with the addresses that
  * the name sa's address was resolved under resolved to, sa's own

@@ -28,6 +28,8 @@ static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
 static struct policy *cur;	 /* under plock */
 static bool cur_names;		 /* cur has hostname patterns: look names up */
 static _Atomic int32_t *cur_seg; /* segment rule index per rule + 1 */
+static struct conn_cfg *cur_cfg; /* connection settings per rule + 1 */
+static uint64_t cur_gen;	 /* bumped with every cur, from 1 */
 static char path[4096];		 /* empty: no policy file */
 static struct stat seen;	 /* of the file last tried */
 static _Atomic uint64_t next_check;
@@ -271,6 +273,55 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* The settings a connection of rule (-1: [default]) of p takes. */
+static void cfg_of(const struct policy *p, int rule, struct conn_cfg *c)
+{
+	const struct policy_settings *s =
+	    policy_settings_of(p, (struct policy_match){.rule = rule});
+
+	memset(c, 0, sizeof *c);
+	c->rule = rule;
+	c->connect_ms = (uint32_t)s->connect_timeout_ms;
+	c->response_ms = (uint32_t)s->response_timeout_ms;
+	c->idle_ms = (uint32_t)s->idle_timeout_ms;
+	c->send_ms = (uint32_t)s->send_timeout_ms;
+	c->reject_errno = s->reject_errno;
+	c->scope = (uint8_t)s->breaker_scope;
+	c->classify = (uint8_t)s->classify;
+	c->bcfg.mode = s->breaker == POLICY_BREAKER_ON ? BREAKER_MODE_ON
+		       : s->breaker == POLICY_BREAKER_DRY_RUN
+			   ? BREAKER_MODE_DRY_RUN
+			   : BREAKER_MODE_OFF;
+	c->bcfg.failures = s->breaker_failures;
+	c->bcfg.failure_rate_ppm = s->breaker_failure_rate_ppm;
+	c->bcfg.window_calls = s->breaker_window_calls;
+	c->bcfg.window_ms = s->breaker_window_ms;
+	c->bcfg.min_calls = s->breaker_min_calls;
+	c->bcfg.slow_ms = s->breaker_slow_ms;
+	c->bcfg.slow_rate_ppm = s->breaker_slow_rate_ppm;
+	c->bcfg.open_ms = s->breaker_open_ms;
+	c->bcfg.open_max_ms = s->breaker_open_max_ms;
+	c->bcfg.probes = s->breaker_probes;
+	/* a probe may take its connect and its response */
+	c->bcfg.probe_timeout_ms =
+	    s->connect_timeout_ms + s->response_timeout_ms;
+	c->retries = s->retries;
+	c->retry_on = s->retry_on;
+	c->retry_backoff_ms = (uint32_t)s->retry_backoff_ms;
+	c->retry_backoff_max_ms = (uint32_t)s->retry_backoff_max_ms;
+	c->retry_budget_ppm = s->retry_budget_ppm;
+	c->retry_budget_min_mps = s->retry_budget_min_mps;
+	c->failover = s->failover;
+	c->max_connections = s->max_connections;
+	c->max_pending = s->max_pending;
+	c->queue_timeout_ms = (uint32_t)s->queue_timeout_ms;
+	c->rate_mps = s->rate_mps;
+	c->rate_burst = s->rate_burst;
+	c->fault_abort_ppm = s->fault_abort_ppm;
+	c->fault_delay_ppm = s->fault_delay_ppm;
+	c->fault_delay_ms = s->fault_delay_ms;
+}
+
 /* Loads the policy file; on success it replaces the current one.  At
  * start a bad file means pass-through, later it means the old policy
  * stays; either way one line says so. */
@@ -308,13 +359,26 @@ static void load(bool first)
 		atomic_store(&log_level, (int)p->log);
 	atomic_store(&reload_ns, p->reload_ms * 1000000u);
 	_Atomic int32_t *idx = malloc((p->nrules + 1) * sizeof *idx), *oldidx;
+	struct conn_cfg *cfg = malloc((p->nrules + 1) * sizeof *cfg), *oldcfg;
+	if (!cfg) {
+		shim_log(POLICY_LOG_ERROR, "policy %s: out of memory; %s", path,
+			 first ? "passing through" : "keeping the old policy");
+		free((void *)idx);
+		policy_free(p);
+		return;
+	}
 	for (size_t i = 0; idx && i <= p->nrules; i++)
 		atomic_init(&idx[i], -1);
+	for (size_t i = 0; i <= p->nrules; i++)
+		cfg_of(p, (int)i - 1, &cfg[i]);
 	pthread_rwlock_wrlock(&plock);
 	old = cur;
 	oldidx = cur_seg;
+	oldcfg = cur_cfg;
 	cur = p;
 	cur_seg = idx;
+	cur_cfg = cfg;
+	cur_gen++;
 	cur_names = false;
 	for (size_t i = 0; i < p->npatterns; i++)
 		if (p->patterns[i].kind == POLICY_PAT_HOST ||
@@ -323,6 +387,7 @@ static void load(bool first)
 	pthread_rwlock_unlock(&plock);
 	policy_free(old);
 	free((void *)oldidx);
+	free(oldcfg);
 	if (!first)
 		shim_log(POLICY_LOG_INFO, "policy %s reloaded: %zu rules", path,
 			 p->nrules);
@@ -410,13 +475,52 @@ static void table_full(const char *key)
 			 shim_seg.name, key);
 }
 
+/* The segment slot of address key:port of rule ri: the one this thread
+ * used last when its entry still says so (a loop to one destination
+ * skips the hash probe), else seg_addr_get(). */
+static int addr_get(uint32_t ri, const uint8_t key[16], uint16_t port,
+		    const char *host)
+{
+	static TLS int last = -1;
+	int i = last;
+
+	if (i >= 0 && (uint32_t)i < shim_seg.naddrs) {
+		const struct seg_addr *a = &shim_seg.addrs[i];
+
+		if (atomic_load_explicit(&a->used, memory_order_acquire) == 2 &&
+		    a->rule == ri && a->port == port &&
+		    !memcmp(a->addr, key, 16))
+			return i;
+	}
+	i = seg_addr_get(&shim_seg, ri, key, port, host);
+	last = i;
+	return i;
+}
+
+/* Stores v in a segment field for the readers, unless it is there. */
+static void publish(_Atomic uint32_t *field, uint32_t v)
+{
+	if (atomic_load_explicit(field, memory_order_relaxed) != v)
+		atomic_store_explicit(field, v, memory_order_relaxed);
+}
+
 /* Decides whether a connect to sa is guarded and fills c's settings. */
 bool state_classify(const struct sockaddr *sa, struct conn *c)
 {
+	/* the match of this thread's last destination */
+	static TLS struct {
+		uint64_t pgen; /* cur_gen it was made under; 0: none */
+		uint32_t dgen; /* dns_generation() then, with names */
+		uint16_t port;
+		uint8_t key[16];
+		int rule;
+	} last;
 	char names[4][256];
 	const char *hosts[4];
-	const struct policy_settings *s;
 	struct policy_match m;
+	uint8_t key[16];
+	uint16_t port;
+	uint32_t dgen;
 	size_t n;
 	bool guarded = false;
 
@@ -427,91 +531,57 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	if (UNLIKELY(!registered))
 		register_process();
 	pthread_rwlock_rdlock(&plock);
-	n = cur_names ? dns_lookup(sa, names, 4) : 0;
-	for (size_t i = 0; i < n; i++)
-		hosts[i] = names[i];
-	if (cur) {
+	sockaddr_key(sa, key, &port);
+	dgen = cur_names ? dns_generation() : 0;
+	if (cur && last.pgen == cur_gen && last.dgen == dgen &&
+	    last.port == port && !memcmp(last.key, key, 16)) {
+		/* this thread's last destination, same policy and names */
+		m.rule = last.rule;
+		n = 0;
+	} else if (cur) {
+		n = cur_names ? dns_lookup(sa, names, 4) : 0;
+		for (size_t i = 0; i < n; i++)
+			hosts[i] = names[i];
 		m = policy_match(cur, sa, hosts, n);
-		if (m.rule != -2) {
-			s = policy_settings_of(cur, m);
-			c->rule = m.rule;
-			c->connect_ms = (uint32_t)s->connect_timeout_ms;
-			c->response_ms = (uint32_t)s->response_timeout_ms;
-			c->idle_ms = (uint32_t)s->idle_timeout_ms;
-			c->send_ms = (uint32_t)s->send_timeout_ms;
-			c->reject_errno = s->reject_errno;
-			c->scope = (uint8_t)s->breaker_scope;
-			c->classify = (uint8_t)s->classify;
-			c->bcfg.mode = s->breaker == POLICY_BREAKER_ON
-					   ? BREAKER_MODE_ON
-				       : s->breaker == POLICY_BREAKER_DRY_RUN
-					   ? BREAKER_MODE_DRY_RUN
-					   : BREAKER_MODE_OFF;
-			c->bcfg.failures = s->breaker_failures;
-			c->bcfg.failure_rate_ppm = s->breaker_failure_rate_ppm;
-			c->bcfg.window_calls = s->breaker_window_calls;
-			c->bcfg.window_ms = s->breaker_window_ms;
-			c->bcfg.min_calls = s->breaker_min_calls;
-			c->bcfg.slow_ms = s->breaker_slow_ms;
-			c->bcfg.slow_rate_ppm = s->breaker_slow_rate_ppm;
-			c->bcfg.open_ms = s->breaker_open_ms;
-			c->bcfg.open_max_ms = s->breaker_open_max_ms;
-			c->bcfg.probes = s->breaker_probes;
-			/* a probe may take its connect and its response */
-			c->bcfg.probe_timeout_ms =
-			    s->connect_timeout_ms + s->response_timeout_ms;
-			c->retries = s->retries;
-			c->retry_on = s->retry_on;
-			c->retry_backoff_ms = (uint32_t)s->retry_backoff_ms;
-			c->retry_backoff_max_ms =
-			    (uint32_t)s->retry_backoff_max_ms;
-			c->retry_budget_ppm = s->retry_budget_ppm;
-			c->retry_budget_min_mps = s->retry_budget_min_mps;
-			c->failover = s->failover;
-			c->max_connections = s->max_connections;
-			c->max_pending = s->max_pending;
-			c->queue_timeout_ms = (uint32_t)s->queue_timeout_ms;
-			c->rate_mps = s->rate_mps;
-			c->rate_burst = s->rate_burst;
-			c->fault_abort_ppm = s->fault_abort_ppm;
-			c->fault_delay_ppm = s->fault_delay_ppm;
-			c->fault_delay_ms = s->fault_delay_ms;
-			c->saddr = c->srule = -1;
-			if (shim_seg.base) {
-				const char *rn = m.rule >= 0
-						     ? cur->rules[m.rule].name
-						     : "default";
-				/* the rule's slot, found once per policy */
-				int ri = cur_seg ? cur_seg[m.rule + 1] : -1;
-				if (ri < 0) {
-					ri = seg_rule_get(&shim_seg, rn);
-					if (cur_seg)
-						cur_seg[m.rule + 1] = ri;
-				}
-				uint8_t key[16];
-				uint16_t port;
-				sockaddr_key(sa, key, &port);
-				if (ri >= 0) {
-					c->srule = ri;
-					c->saddr = seg_addr_get(
-					    &shim_seg, (uint32_t)ri, key, port,
-					    n ? hosts[0] : NULL);
-					struct seg_rule *sr =
-					    &shim_seg.rules[ri];
-					atomic_store(&sr->max_connections,
-						     s->max_connections);
-					atomic_store(&sr->breaker_mode,
-						     c->bcfg.mode);
-					atomic_store(&sr->breaker_scope,
-						     c->scope);
-				}
-				if (c->saddr < 0)
-					table_full(ri < 0
-						       ? "segment_rules"
-						       : "segment_addresses");
+		last.pgen = cur_gen;
+		last.dgen = dgen;
+		last.port = port;
+		memcpy(last.key, key, 16);
+		last.rule = m.rule;
+	} else {
+		m.rule = -2;
+		n = 0;
+	}
+	if (m.rule != -2) {
+		c->cfg = cur_cfg[m.rule + 1];
+		c->saddr = c->srule = -1;
+		if (shim_seg.base) {
+			const char *rn =
+			    m.rule >= 0 ? cur->rules[m.rule].name : "default";
+			/* the rule's slot, found once per policy */
+			int ri = cur_seg ? cur_seg[m.rule + 1] : -1;
+			if (ri < 0) {
+				ri = seg_rule_get(&shim_seg, rn);
+				if (cur_seg)
+					cur_seg[m.rule + 1] = ri;
 			}
-			guarded = true;
+			if (ri >= 0) {
+				c->srule = ri;
+				c->saddr = addr_get((uint32_t)ri, key, port,
+						    n ? hosts[0] : NULL);
+				struct seg_rule *sr = &shim_seg.rules[ri];
+				/* for the readers, when changed */
+				publish(&sr->max_connections,
+					c->max_connections);
+				publish(&sr->breaker_mode,
+					(uint32_t)c->bcfg.mode);
+				publish(&sr->breaker_scope, c->scope);
+			}
+			if (c->saddr < 0)
+				table_full(ri < 0 ? "segment_rules"
+						  : "segment_addresses");
 		}
+		guarded = true;
 	}
 	pthread_rwlock_unlock(&plock);
 	return guarded;
