@@ -1045,3 +1045,38 @@ Test(breaker, corrupt_ring_indices_are_clamped)
 	cr_assert_eq(breaker_current(b), BREAKER_CLOSED);
 	free(b);
 }
+
+/* breaker_quiet() is the lock-free admission of the shim: it may say yes
+ * only where breaker_allow() would allow and leave the bytes unchanged. */
+Test(breaker, quiet_only_where_allow_changes_nothing)
+{
+	struct breaker b = {0}, copy;
+	struct breaker_config c = on_config();
+	struct breaker_event ev;
+
+	cr_assert(breaker_quiet(&b));
+	memcpy(&copy, &b, sizeof b);
+	cr_assert_eq(breaker_allow(&b, &c, 1000, &ev), BREAKER_ALLOW);
+	cr_assert_eq(memcmp(&copy, &b, sizeof b), 0);
+
+	/* closed with failures below the threshold: still quiet */
+	breaker_record(&b, &c, 1000, BREAKER_FAILURE, false, MID, &ev);
+	cr_assert(breaker_quiet(&b));
+	memcpy(&copy, &b, sizeof b);
+	cr_assert_eq(breaker_allow(&b, &c, 1001, &ev), BREAKER_ALLOW);
+	cr_assert_eq(memcmp(&copy, &b, sizeof b), 0);
+
+	/* open, half-open and forced are never quiet */
+	trip(&b, &c, 2000);
+	cr_assert_not(breaker_quiet(&b));
+	cr_assert_eq(breaker_allow(&b, &c, 99999, &ev), BREAKER_PROBE);
+	cr_assert_not(breaker_quiet(&b));
+	breaker_reset(&b);
+	cr_assert_eq(breaker_force(&b, BREAKER_FORCE_CLOSED), 0);
+	cr_assert_not(breaker_quiet(&b));
+	cr_assert_eq(breaker_force(&b, BREAKER_FORCE_NONE), 0);
+	/* back to automatic owes a timestamp to the next call */
+	cr_assert_not(breaker_quiet(&b));
+	breaker_allow(&b, &c, 5000, &ev);
+	cr_assert(breaker_quiet(&b));
+}
