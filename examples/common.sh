@@ -63,12 +63,13 @@ ex_init()
 ex_fixture()
 {
 	local out=$EX_TMP/fixture.$RANDOM _
+	: >"$out"
 	"$FIXTURE" "$@" --lifetime 60 >"$out" &
 	FX_PID=$!
 	EX_PIDS+=("$FX_PID")
 	FX_PORT=
 	for _ in $(seq 100); do
-		read -r FX_PORT <"$out" 2>/dev/null
+		read -r FX_PORT <"$out"
 		[ -n "$FX_PORT" ] && return 0
 		sleep 0.05
 	done

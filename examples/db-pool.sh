@@ -14,10 +14,11 @@ set -u
 N=12
 HOLD=1.5
 ex_init db-pool
+: >"$EX_TMP/port"
 "$PYTHON" "$EX_DIR/tools/resp-server.py" --lifetime 60 >"$EX_TMP/port" &
 EX_PIDS+=($!)
 for i in $(seq 100); do
-	read -r PORT <"$EX_TMP/port" 2>/dev/null && break
+	read -r PORT <"$EX_TMP/port" && break
 	sleep 0.05
 done
 if [ -z "${PORT:-}" ]; then

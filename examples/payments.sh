@@ -54,6 +54,7 @@ ex_say "max_connections = 50 counts the connections of every process" \
 	"piling onto the service."
 HOLDERS=()
 for i in 1 2 3 4 5; do
+	: >"$EX_TMP/hold.$i"
 	"$FUSEBOX" run -p "$POLICY" -- "$PYTHON" "$EX_DIR/tools/hold.py" \
 		"$PORT" 11 "$EX_TMP/release" >"$EX_TMP/hold.$i" 2>&1 &
 	EX_PIDS+=($!)
