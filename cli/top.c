@@ -2071,6 +2071,34 @@ static int parse_opts(struct top *t, int argc, char **argv, const char **seg)
 	return 0;
 }
 
+/* On a fatal signal: gives the terminal back, then dies of the signal
+ * as it would have (the handler is reset by SA_RESETHAND).  Only
+ * async-signal-safe calls: write(2) and uv_tty_reset_mode(). */
+static void on_fatal(int sig)
+{
+	static const char s[] = "\x1b[0m\x1b[?25h\x1b[?1049l";
+	ssize_t n = write(STDOUT_FILENO, s, sizeof s - 1);
+
+	(void)n;
+	uv_tty_reset_mode();
+	raise(sig);
+}
+
+/* Restores the terminal should fusebox top itself crash (a segment cut
+ * short under its mapping raises SIGBUS, for one). */
+static void catch_fatal(void)
+{
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal;
+	sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+		sigaction(fatal[i], &sa, NULL);
+}
+
 /* Sets up the terminal: output, keys in raw mode, the alternate screen;
  * 0 or -1 after saying why. */
 static int term_open(struct top *t)
@@ -2097,6 +2125,7 @@ static int term_open(struct top *t)
 		t->cols = 80;
 		t->lines = 24;
 	}
+	catch_fatal();
 	screen_enter(t);
 	return 0;
 }

@@ -16,12 +16,12 @@
 static char sock[64];	     /* this test's tmux server, -L sock */
 static struct fixture fx[2]; /* stopped in teardown */
 
-/* Runs tmux -L sock -f /dev/null ARGS... (NULL-terminated). */
+/* Runs tmux -S sock -f /dev/null ARGS... (NULL-terminated). */
 static struct run *tmux(const char *arg, ...)
 {
 	struct run *r = run_new();
 	struct run_opts o = {.timeout = 10};
-	char *argv[16] = {"tmux", "-L", sock, "-f", "/dev/null"};
+	char *argv[16] = {"tmux", "-S", sock, "-f", "/dev/null"};
 	int n = 5;
 	va_list ap;
 
@@ -39,6 +39,7 @@ static void teardown(void)
 {
 	if (sock[0]) {
 		free(tmux("kill-server", NULL));
+		unlink(sock);
 		sock[0] = 0;
 	}
 	for (int i = 0; i < 2; i++)
@@ -49,13 +50,15 @@ TestSuite(top, .fini = teardown, .timeout = 120);
 
 /* Starts fusebox top with args in a detached 80x24 tmux session "t" of
  * a server of this test's own; after top the pane prints its status and
- * the terminal modes that matter, and stays a while. */
+ * the terminal modes that matter, and stays a while.  args bound top's
+ * refreshes with -n, so that the server ends by itself within 90 s even
+ * when this test is killed before its teardown. */
 static void top_start(const char *args)
 {
 	char *bin = build_path("fusebox"), *cmd;
 	struct run *r;
 
-	snprintf(sock, sizeof sock, "fusebox-top-%d", (int)getpid());
+	snprintf(sock, sizeof sock, "/tmp/fusebox-top-%d.tmux", (int)getpid());
 	cr_assert(asprintf(&cmd,
 			   "env FUSEBOX_SEGMENT=%s %s top %s; "
 			   "echo TOP-EXIT=$?; stty -a | tr ' ;' '\\n\\n' | "
@@ -175,7 +178,7 @@ Test(top, waits_for_the_segment_then_shows_the_breaker_curl_opened)
 	char *pol = two_rules("payments", fx[0].port, "search", fx[1].port,
 			      "breaker = on\nbreaker_failures = 3\n"
 			      "breaker_open = 60s\n");
-	top_start("-i 0.2");
+	top_start("-i 0.2 -n 300");
 	cap = wait_for("no segment", NULL, NULL);
 	cr_assert(strstr(cap, "no segment fusebox-test-"), "%s", cap);
 	cr_assert(strstr(cap, " yet"), "%s", cap);
@@ -216,7 +219,7 @@ Test(top, keys_force_the_selected_breaker_and_release_it)
 	char *pol = rule_policy(fx[0].port, "breaker = on\n");
 	cr_assert_eq(curl(pol, fx[0].port), 0);
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", fx[0].port);
-	top_start("-i 0.2");
+	top_start("-i 0.2 -n 300");
 	free(wait_for(addr, " closed", NULL));
 	/* the selection starts on the rule; down to its address */
 	keys("j");
@@ -272,7 +275,7 @@ Test(top, q_quits_and_restores_the_terminal)
 {
 	char *cap, *flags;
 
-	top_start("");
+	top_start("-n 60");
 	cap = wait_for("q quit", NULL, NULL);
 	cr_assert(strstr(cap, "fusebox top"), "%s", cap);
 	free(cap);
@@ -289,7 +292,7 @@ Test(top, sigterm_restores_the_terminal)
 	FILE *f;
 	int top = 0;
 
-	top_start("");
+	top_start("-n 60");
 	free(wait_for("q quit", NULL, NULL));
 	pid = pane_format("#{pane_pid}");
 	/* the pane's shell runs top as its one child */
@@ -328,7 +331,7 @@ Test(top, follows_a_resize)
 {
 	char *cap = NULL;
 
-	top_start("-i 0.2");
+	top_start("-i 0.2 -n 300");
 	free(wait_for("q quit", NULL, NULL));
 	free(tmux("resize-window", "-t", "t", "-x", "100", "-y", "30", NULL));
 	/* the footer moves to the new last line */
@@ -365,7 +368,7 @@ Test(top, filter_keeps_the_rules_that_match)
 	char *pol = two_rules("alpha", fx[0].port, "beta", fx[1].port, "");
 	cr_assert_eq(curl(pol, fx[0].port), 0);
 	cr_assert_eq(curl(pol, fx[1].port), 0);
-	top_start("-i 0.2");
+	top_start("-i 0.2 -n 300");
 	free(wait_for("beta", NULL, NULL));
 	free(wait_for("alpha", NULL, NULL));
 	keys("/");
