@@ -240,6 +240,9 @@ static void queue_leave(struct seg_rule *r, uint32_t t)
 	}
 }
 
+/* How often a waiter looks for connections the dead still hold. */
+#define QUEUE_RECHECK_NS 250000000u
+
 /* Waits in line, up to queue_timeout, for a connection of c's rule;
  * true when c got one.  Waiters are served in the order they came, and
  * sleep on a futex between releases. */
@@ -259,7 +262,7 @@ static bool queue_wait(struct conn *c)
 	atomic_fetch_add(&r->pending, 1);
 	for (;;) {
 		uint32_t seq = atomic_load(&r->q_wake);
-		uint64_t now;
+		uint64_t now, wait;
 		struct timespec ts;
 
 		if (atomic_load(&r->q_head) == t && reserve(c)) {
@@ -269,8 +272,13 @@ static bool queue_wait(struct conn *c)
 		now = clock_ns();
 		if (now >= deadline)
 			break;
-		ts.tv_sec = (time_t)((deadline - now) / 1000000000u);
-		ts.tv_nsec = (long)((deadline - now) % 1000000000u);
+		/* a holder that exits without closing (or is killed) wakes
+		 * nobody: look again at least every QUEUE_RECHECK_NS, when
+		 * reserve() reaps what the dead held */
+		wait = deadline - now < QUEUE_RECHECK_NS ? deadline - now
+							 : QUEUE_RECHECK_NS;
+		ts.tv_sec = (time_t)(wait / 1000000000u);
+		ts.tv_nsec = (long)(wait % 1000000000u);
 		syscall(SYS_futex, &r->q_wake, FUTEX_WAIT, seq, &ts, NULL, 0);
 	}
 	atomic_fetch_sub(&r->pending, 1);

@@ -292,7 +292,7 @@ Test(limits, max_pending_lets_all_five_in_in_order)
 	char *pol = rule_policy(f.port, "max_connections = 2\n"
 					"max_pending = 5\n"
 					"queue_timeout = 5s\n");
-	/* each holds its connection 400 ms; they arrive 60 ms apart, and
+	/* each holds its connection 800 ms; they arrive 150 ms apart, and
 	 * print when they got in (CLOCK_MONOTONIC, the same for all) */
 	char *prog;
 	cr_assert(asprintf(&prog,
@@ -300,10 +300,10 @@ Test(limits, max_pending_lets_all_five_in_in_order)
 			   "s = socket.socket()\n"
 			   "e = s.connect_ex(('127.0.0.1', %d))\n"
 			   "print(e, time.monotonic(), flush=True)\n"
-			   "time.sleep(0.4)\n",
+			   "time.sleep(0.8)\n",
 			   f.port) > 0);
 	char outs[5][256];
-	race(5, 60, pol, prog, outs);
+	race(5, 150, pol, prog, outs);
 	for (int i = 0; i < 5; i++) {
 		int e = -1;
 		cr_assert_eq(sscanf(outs[i], "%d %lf", &e, &got[i]), 2, "%s",
@@ -316,5 +316,63 @@ Test(limits, max_pending_lets_all_five_in_in_order)
 	/* the last three waited for the first ones to leave */
 	cr_assert(got[2] - got[0] >= 0.3, "no wait: %.3f", got[2] - got[0]);
 	cr_assert_eq(active_of("r"), 0);
+	fixture_stop(&f);
+}
+
+/* A waiter in line is not woken by a holder that dies: it must look for
+ * dead holders itself, or it would wait out its queue_timeout. */
+Test(limits, a_waiter_gets_the_slot_of_a_holder_killed_meanwhile)
+{
+	struct fixture f;
+	int fds[2];
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	/* a queue_timeout far beyond the waiter's life: only a waiter that
+	 * looks for dead holders itself gets in before it is killed */
+	char *pol =
+	    rule_policy(f.port, "max_connections = 1\n"
+				"max_pending = 1\nqueue_timeout = 60s\n");
+	harness_segment();
+	pid_t holder_kid = fork();
+	if (holder_kid == 0) {
+		struct run *r = run_new();
+		struct run_opts o = {
+		    .shim = true, .policy = pol, .timeout = 30};
+		char *argv[] = {(char *)python(), "-c", holder(f.port, 31),
+				NULL};
+		run_prog(r, &o, argv);
+		_exit(0);
+	}
+	for (int i = 0; i < 100 && active_of("r") < 1; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(active_of("r"), 1);
+	/* the waiter queues behind the holder */
+	cr_assert_eq(pipe(fds), 0);
+	pid_t waiter = fork();
+	if (waiter == 0) {
+		struct run *r = run_new();
+		struct run_opts o = {
+		    .shim = true, .policy = pol, .timeout = 10};
+		char *argv[] = {(char *)python(), "-c", holder(f.port, 0),
+				NULL};
+		run_prog(r, &o, argv);
+		if (r->timed_out)
+			snprintf(r->out, sizeof r->out, "killed after 10 s");
+		ssize_t w = write(fds[1], r->out, strlen(r->out) + 1);
+		(void)w;
+		_exit(0);
+	}
+	close(fds[1]);
+	usleep(500 * 1000);
+	struct run *k = run_new();
+	struct run_opts ko = {.timeout = 10};
+	char *kargv[] = {"pkill", "-KILL", "-f", "time.sleep\\(31 if", NULL};
+	cr_assert_eq(run_prog(k, &ko, kargv), 0);
+	cr_assert_eq(k->status, 0, "pkill: %s", k->err);
+	waitpid(holder_kid, NULL, 0);
+	char out[256] = {0};
+	cr_assert(read(fds[0], out, sizeof out - 1) > 0);
+	waitpid(waiter, NULL, 0);
+	cr_assert(!strncmp(out, "ok", 2), "the waiter timed out: %s", out);
 	fixture_stop(&f);
 }
