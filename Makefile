@@ -170,7 +170,7 @@ $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined $^ $(INIH_A) -o $@
 
-$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c shim/segment.c cli/report.c \
+$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c shim/segment.c cli/report.c cli/prom.c \
 	  $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSEBOX_FUZZ -I. \
 	  $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(INIH_A) \

@@ -185,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s.naddrs = h->naddrs;
 		run(report_json, &s, &o);
 		run(report_table, &s, &o);
+		run(report_prometheus, &s, &o);
 		o.now_mono_ms = UINT64_MAX;
 		o.now_real_ms = 0;
 		run(report_json, &s, &o);
