@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer harness of the segment reader: builds a segment from the input
  * (patches over a small populated one, its start overwritten, or the raw
- * bytes), and when seg_validate() accepts it, writes the JSON and the text
- * report; both must be valid UTF-8 with no control characters but '\n'. */
+ * bytes), and when seg_validate() accepts it, writes the JSON, the text
+ * report and the Prometheus text; each must be valid UTF-8 with no control
+ * characters but '\n'. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
