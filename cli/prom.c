@@ -53,45 +53,6 @@ static void sample(struct pw *w, const char *suffix)
 	fputs(suffix, w->f);
 }
 
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when
- * it is not one; *cp receives the code point. */
-static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	uint32_t c = p[0], min;
-	size_t len;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 /* Writes a label value from a field of at most max bytes that may lack
  * its NUL, quoted: '\\', '"' and newline escaped as the format says,
  * other control characters and bytes that are not UTF-8 as U+FFFD. */
@@ -104,7 +65,7 @@ static void label_value(FILE *f, const char *s, size_t max)
 	fputc('"', f);
 	while (n) {
 		uint32_t cp;
-		size_t len = utf8_len(p, n, &cp);
+		size_t len = report_utf8_len(p, n, &cp);
 
 		if (!len || (cp < 0x20 && cp != '\n') || cp == 0x7f) {
 			fputs("\xef\xbf\xbd", f);

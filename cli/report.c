@@ -142,7 +142,7 @@ fail:
 
 /* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when
  * it is not one; *cp receives the code point. */
-static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
+size_t report_utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
 {
 	uint32_t c = p[0], min;
 	size_t len;
@@ -197,7 +197,7 @@ static void json_string(FILE *f, const char *s, size_t max)
 	fputc('"', f);
 	while (n) {
 		uint32_t cp;
-		size_t len = utf8_len(p, n, &cp);
+		size_t len = report_utf8_len(p, n, &cp);
 
 		if (!len) {
 			fputs("\\ufffd", f);
@@ -232,7 +232,7 @@ static size_t text_clean(char *out, size_t outlen, const char *s, size_t max,
 
 	while (n && chars < width && o + 5 < outlen) {
 		uint32_t cp;
-		size_t len = utf8_len(p, n, &cp);
+		size_t len = report_utf8_len(p, n, &cp);
 
 		if (chars + 1 == width && n > (len ? len : 1)) {
 			out[o++] = '~';

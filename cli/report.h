@@ -61,6 +61,10 @@ void report_snap_free(struct report_snap *sn);
 void report_breaker_view(const struct seg_rule *r, const struct seg_addr *a,
 			 struct report_breaker *v);
 
+/* Length of the well-formed UTF-8 sequence at p (n > 0 bytes left), 0
+ * when it is not one; *cp receives the code point. */
+size_t report_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
+
 /* Writes "IP:PORT", or "[IPv6]:PORT"; IPv4-mapped addresses as IPv4. */
 void report_addr_text(char *buf, size_t len, const uint8_t a[16],
 		      uint16_t port);

@@ -253,45 +253,6 @@ static void buf_fmt(struct buf *b, const char *fmt, ...)
 			(size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
 }
 
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), 0 when
- * it is not one; *cp receives the code point. */
-static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *cp)
-{
-	uint32_t c = p[0], min;
-	size_t len;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
 /* Takes one character of untrusted text at p (n > 0 bytes left): returns
  * the bytes it spans, its columns in *w, and in *ok whether it can be
  * shown as is (else it is shown as '?': a control character, a byte that
@@ -300,7 +261,7 @@ static size_t next_char(const struct top *t, const unsigned char *p, size_t n,
 			int *w, bool *ok)
 {
 	uint32_t cp;
-	size_t len = utf8_len(p, n, &cp);
+	size_t len = report_utf8_len(p, n, &cp);
 
 	*w = 1;
 	*ok = false;

@@ -9,9 +9,29 @@ Prints its port on the first line, like build/fixture, and stops after
 import argparse
 import asyncio
 import signal
+import socket
 
 clients = 0
 peak = 0
+live = {}  # writer -> its socket, for clients still counted
+
+
+def gone(sock):
+    """True when the peer of sock has closed: a client that exited while
+    its handler slept (BLPOP) must not count against the next one."""
+    try:
+        with sock.dup() as s:
+            return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def uncount(writer):
+    global clients
+    if live.pop(writer, None) is not None:
+        clients -= 1
 
 
 def bulk(s):
@@ -53,6 +73,10 @@ async def reply(args):
 
 async def serve(reader, writer):
     global clients, peak
+    for w, sock in list(live.items()):
+        if gone(sock):
+            uncount(w)
+    live[writer] = writer.get_extra_info("socket")
     clients += 1
     peak = max(peak, clients)
     try:
@@ -69,7 +93,7 @@ async def serve(reader, writer):
     except (ConnectionError, ValueError, asyncio.IncompleteReadError):
         pass
     finally:
-        clients -= 1
+        uncount(writer)
         writer.close()
 
 

@@ -213,27 +213,34 @@ Test(limits, max_connections_lets_two_of_five_in)
 	fixture_stop(&f);
 }
 
+/* Starts a holder of rule r's one connection for secs seconds under
+ * pol, in a child, and waits until it holds it; returns the child. */
+static pid_t start_holder(const char *pol, int port, int secs)
+{
+	harness_segment();
+	pid_t kid = fork();
+	if (kid == 0) {
+		struct run *r = run_new();
+		struct run_opts o = {
+		    .shim = true, .policy = pol, .timeout = secs};
+		char *argv[] = {(char *)python(), "-c", holder(port, secs),
+				NULL};
+		run_prog(r, &o, argv);
+		_exit(0);
+	}
+	for (int i = 0; i < 100 && active_of("r") < 1; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(active_of("r"), 1);
+	return kid;
+}
+
 Test(limits, a_holder_killed_with_sigkill_frees_its_slot)
 {
 	struct fixture f;
 
 	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
 	char *pol = rule_policy(f.port, "max_connections = 1\n");
-	harness_segment();
-	pid_t kid = fork();
-	if (kid == 0) {
-		struct run *r = run_new();
-		struct run_opts o = {
-		    .shim = true, .policy = pol, .timeout = 30};
-		char *argv[] = {(char *)python(), "-c", holder(f.port, 30),
-				NULL};
-		run_prog(r, &o, argv);
-		_exit(0);
-	}
-	/* wait until the holder is in */
-	for (int i = 0; i < 100 && active_of("r") < 1; i++)
-		usleep(50 * 1000);
-	cr_assert_eq(active_of("r"), 1);
+	pid_t kid = start_holder(pol, f.port, 30);
 	struct run *r = run_new();
 	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
 	char *argv[] = {(char *)python(), "-c", holder(f.port, 0), NULL};
@@ -332,20 +339,7 @@ Test(limits, a_waiter_gets_the_slot_of_a_holder_killed_meanwhile)
 	char *pol =
 	    rule_policy(f.port, "max_connections = 1\n"
 				"max_pending = 1\nqueue_timeout = 60s\n");
-	harness_segment();
-	pid_t holder_kid = fork();
-	if (holder_kid == 0) {
-		struct run *r = run_new();
-		struct run_opts o = {
-		    .shim = true, .policy = pol, .timeout = 30};
-		char *argv[] = {(char *)python(), "-c", holder(f.port, 31),
-				NULL};
-		run_prog(r, &o, argv);
-		_exit(0);
-	}
-	for (int i = 0; i < 100 && active_of("r") < 1; i++)
-		usleep(50 * 1000);
-	cr_assert_eq(active_of("r"), 1);
+	pid_t holder_kid = start_holder(pol, f.port, 31);
 	/* the waiter queues behind the holder */
 	cr_assert_eq(pipe(fds), 0);
 	pid_t waiter = fork();
