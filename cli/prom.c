@@ -10,8 +10,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-/* Instants further than this from now are left out (corrupt). */
-#define FAR_MS (100ull * 366 * 24 * 3600 * 1000)
 /* Histogram buckets are whole octaves of microseconds: le = 2^k µs for
  * k from PROM_OCT_MIN to PROM_OCT_MAX, then the floor of the segment's
  * last bucket, which holds everything slower. */
@@ -185,21 +183,10 @@ static void put_consecutive(struct pw *w, const struct dest *d, void *arg)
 static bool mono_to_unix(const struct report_opts *o, uint64_t mono,
 			 double *secs)
 {
-	uint64_t d, real;
+	uint64_t real;
 
-	if (!mono)
+	if (!report_mono_to_real(o, mono, &real))
 		return false;
-	if (mono >= o->now_mono_ms) {
-		d = mono - o->now_mono_ms;
-		if (d > FAR_MS)
-			return false;
-		real = o->now_real_ms + d;
-	} else {
-		d = o->now_mono_ms - mono;
-		if (d > FAR_MS || d > o->now_real_ms)
-			return false;
-		real = o->now_real_ms - d;
-	}
 	*secs = (double)real / 1000.0;
 	return true;
 }

@@ -284,7 +284,7 @@ static bool iso_time(char *buf, size_t len, uint64_t real_ms)
 
 /* The realtime instant of a monotonic one, given both clocks now; false
  * when it is 0 (never), before 1970, or absurdly far from now. */
-static bool mono_to_real(const struct report_opts *o, uint64_t mono,
+bool report_mono_to_real(const struct report_opts *o, uint64_t mono,
 			 uint64_t *real)
 {
 	uint64_t d;
@@ -442,7 +442,8 @@ static void jw_time(struct jw *w, const struct report_opts *o, const char *key,
 	char buf[40];
 	uint64_t real;
 
-	if (mono_to_real(o, mono, &real) && iso_time(buf, sizeof buf, real))
+	if (report_mono_to_real(o, mono, &real) &&
+	    iso_time(buf, sizeof buf, real))
 		jw_str(w, key, buf, sizeof buf);
 	else
 		jw_raw(w, key, "null");
@@ -671,14 +672,18 @@ static const char *mode_name(uint32_t mode)
 					      : "off";
 }
 
-/* Writes a count in at most 5 characters: 12345, 123k, 12.3M. */
-static void fmt_count(char *buf, size_t len, uint64_t v)
+/* Writes a count in at most digits + 0 or 1 characters: whole below
+ * 10^digits, else 123k, 12.3M. */
+void report_fmt_count(char *buf, size_t len, uint64_t v, unsigned digits)
 {
 	static const char units[] = "kMGTPE";
 	double d = (double)v;
+	uint64_t plain = 1;
 	int u = -1;
 
-	if (v < 100000) {
+	while (digits--)
+		plain *= 10;
+	if (v < plain) {
 		snprintf(buf, len, "%" PRIu64, v);
 		return;
 	}
@@ -729,8 +734,9 @@ static void cell_counter(struct trow *t, int c, const struct seg_addr *a,
 {
 	char buf[32];
 
-	fmt_count(buf, sizeof buf,
-		  atomic_load_explicit(&a->counter[k], memory_order_relaxed));
+	report_fmt_count(
+	    buf, sizeof buf,
+	    atomic_load_explicit(&a->counter[k], memory_order_relaxed), 5);
 	cell_set(t, c, buf);
 }
 

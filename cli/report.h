@@ -65,6 +65,14 @@ void report_breaker_view(const struct seg_rule *r, const struct seg_addr *a,
  * when it is not one; *cp receives the code point. */
 size_t report_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
 
+/* The realtime instant in ms of a monotonic one, given both clocks now
+ * in o; false when it is 0 (never), before 1970, or absurdly far. */
+bool report_mono_to_real(const struct report_opts *o, uint64_t mono,
+			 uint64_t *real);
+
+/* Writes count v whole when below 10^digits, else short: 123k, 12.3M. */
+void report_fmt_count(char *buf, size_t len, uint64_t v, unsigned digits);
+
 /* Writes "IP:PORT", or "[IPv6]:PORT"; IPv4-mapped addresses as IPv4. */
 void report_addr_text(char *buf, size_t len, const uint8_t a[16],
 		      uint16_t port);

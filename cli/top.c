@@ -442,27 +442,6 @@ static void line_spark(struct line *l, const float *v, unsigned n, int cols)
 	}
 }
 
-/* Writes a count in at most 4 characters: 9999, 12k, 1.2M. */
-static void fmt_count(char *buf, size_t len, uint64_t v)
-{
-	static const char units[] = "kMGTPE";
-	double d = (double)v;
-	int u = -1;
-
-	if (v < 10000) {
-		snprintf(buf, len, "%" PRIu64, v);
-		return;
-	}
-	while (d >= 999.5 && u < 5) {
-		d /= 1000;
-		u++;
-	}
-	if (d < 9.95)
-		snprintf(buf, len, "%.1f%c", d, units[u]);
-	else
-		snprintf(buf, len, "%.0f%c", d, units[u]);
-}
-
 /* Writes calls per second in at most 6 characters, "-" when unknown. */
 static void fmt_rate(char *buf, size_t len, double r)
 {
@@ -473,7 +452,7 @@ static void fmt_rate(char *buf, size_t len, double r)
 	else if (r < 99999.5)
 		snprintf(buf, len, "%.0f", r);
 	else
-		fmt_count(buf, len, (uint64_t)r);
+		report_fmt_count(buf, len, (uint64_t)r, 4);
 }
 
 /* The failure share of a row in percent, -1 when it had no call. */
@@ -1177,9 +1156,10 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 		x += W_LAT + 1;
 	}
 	if (r->secs > 0)
-		fmt_count(buf, sizeof buf,
-			  r->win[K_REJ_BREAKER] + r->win[K_REJ_LIMIT] +
-			      r->win[K_REJ_RATE] + r->win[K_REJ_BUDGET]);
+		report_fmt_count(buf, sizeof buf,
+				 r->win[K_REJ_BREAKER] + r->win[K_REJ_LIMIT] +
+				     r->win[K_REJ_RATE] + r->win[K_REJ_BUDGET],
+				 4);
 	else
 		snprintf(buf, sizeof buf, "-");
 	line_right(l, x, W_REJ, buf);
@@ -1293,7 +1273,7 @@ static void draw_counts(struct line *l, int w, const uint64_t v[NK])
 	char buf[8];
 
 	for (int i = 0; i < 7; i++) {
-		fmt_count(buf, sizeof buf, v[k[i]]);
+		report_fmt_count(buf, sizeof buf, v[k[i]], 4);
 		line_right(l, w + count_end[i] - 6, 6, buf);
 	}
 }
