@@ -369,6 +369,7 @@ static unsigned live_procs(const struct seg *s, const struct report_opts *o)
 
 /* The per-rule gauges: connections held, waiting and allowed. */
 static void rule_gauges(struct pw *w, const struct seg *s,
+			const struct report_opts *o,
 			const struct report_snap *sn, int which)
 {
 	for (size_t k = 0; k < sn->nrules; k++) {
@@ -379,8 +380,7 @@ static void rule_gauges(struct pw *w, const struct seg *s,
 		if (k && !strcmp(rr->name, sn->rules[k - 1].name))
 			continue;
 		if (which == 0)
-			v = atomic_load_explicit(&r->active,
-						 memory_order_relaxed);
+			v = report_rule_active(s, rr->idx, o->alive);
 		else if (which == 1)
 			v = atomic_load_explicit(&r->pending,
 						 memory_order_relaxed);
@@ -427,13 +427,13 @@ int report_prometheus(FILE *f, const struct seg *s, const struct report_opts *o)
 
 	family(&w, "fusebox_connections_active", "gauge",
 	       "Open connections of the rule, all processes together.");
-	rule_gauges(&w, s, &sn, 0);
+	rule_gauges(&w, s, o, &sn, 0);
 	family(&w, "fusebox_connections_pending", "gauge",
 	       "Connects of the rule waiting for a connection slot.");
-	rule_gauges(&w, s, &sn, 1);
+	rule_gauges(&w, s, o, &sn, 1);
 	family(&w, "fusebox_connections_max", "gauge",
 	       "max_connections of the rule; absent when it has none.");
-	rule_gauges(&w, s, &sn, 2);
+	rule_gauges(&w, s, o, &sn, 2);
 
 	family(&w, "fusebox_address_info", "gauge",
 	       "Always 1; one series a destination, with the host name the "

@@ -557,7 +557,7 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 		jw_open(&w, NULL, '{', false);
 		jw_str(&w, "name", rr->name, sizeof rr->name);
 		jw_i64(&w, "connections_active",
-		       atomic_load_explicit(&r->active, memory_order_relaxed));
+		       report_rule_active(s, rr->idx, o->alive));
 		if (max)
 			jw_u64(&w, "max_connections", max);
 		else
@@ -742,6 +742,7 @@ static void cell_counter(struct trow *t, int c, const struct seg_addr *a,
 
 /* Runs the rows of the rules table through tb. */
 static void rules_rows(struct table *tb, const struct seg *s,
+		       const struct report_opts *o,
 		       const struct report_snap *sn)
 {
 	static const char *const head[NRCOLS] = {"RULE",    "ACTIVE",  "MAX",
@@ -765,9 +766,8 @@ static void rules_rows(struct table *tb, const struct seg *s,
 		char buf[32];
 
 		cell_field(&t, R_RULE, sn->rules[k].name, SEG_NAME_MAX);
-		snprintf(
-		    buf, sizeof buf, "%" PRId32,
-		    atomic_load_explicit(&r->active, memory_order_relaxed));
+		snprintf(buf, sizeof buf, "%" PRId64,
+			 report_rule_active(s, sn->rules[k].idx, o->alive));
 		cell_set(&t, R_ACTIVE, buf);
 		snprintf(buf, sizeof buf, "%" PRIu32, max);
 		cell_set(&t, R_MAX, max ? buf : "-");
@@ -894,10 +894,10 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 	tb.left = rleft;
 	for (int c = 0; c < NCOLS; c++)
 		tb.shown[c] = true;
-	rules_rows(&tb, s, &sn);
+	rules_rows(&tb, s, o, &sn);
 	tb.print = true;
 	fputc('\n', f);
-	rules_rows(&tb, s, &sn);
+	rules_rows(&tb, s, o, &sn);
 
 	/* the host column only when some destination has a name */
 	memset(&tb, 0, sizeof tb);
@@ -917,6 +917,38 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 }
 
 #ifndef FUSEBOX_FUZZ
+/* The open connections of rule slot ri as readers show them: the rule's
+ * count less what processes that are gone still hold (the kernel has
+ * closed their sockets; the shim releases them at the next connect that
+ * finds the rule full).  alive NULL: the count as it is. */
+int64_t report_rule_active(const struct seg *s, uint32_t ri,
+			   bool (*alive)(uint32_t pid, uint64_t start))
+{
+	int64_t n =
+	    atomic_load_explicit(&s->rules[ri].active, memory_order_relaxed);
+
+	for (uint32_t i = 0; alive && i < s->nprocs; i++) {
+		const struct seg_proc *p = &s->procs[i];
+		uint32_t pid =
+		    atomic_load_explicit(&p->pid, memory_order_acquire);
+		int64_t held = 0;
+
+		if (!pid || pid > INT32_MAX)
+			continue;
+		for (int h = 0; h < SEG_HELD; h++)
+			if (atomic_load_explicit(&p->held[h].rule,
+						 memory_order_relaxed) ==
+			    ri + 1)
+				held += atomic_load_explicit(
+				    &p->held[h].count, memory_order_relaxed);
+		if (held > 0 &&
+		    !alive(pid, atomic_load_explicit(&p->start,
+						     memory_order_relaxed)))
+			n -= held;
+	}
+	return n < 0 ? 0 : n;
+}
+
 /* Reads /proc/PID/stat and compares field 22 with start. */
 bool report_proc_alive(uint32_t pid, uint64_t start)
 {

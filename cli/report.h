@@ -93,6 +93,12 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o);
 int report_prometheus(FILE *f, const struct seg *s,
 		      const struct report_opts *o);
 
+/* The open connections of rule slot ri of s as readers show them: less
+ * what processes that are gone (alive says no) still hold; alive NULL:
+ * the segment's count.  Never negative. */
+int64_t report_rule_active(const struct seg *s, uint32_t ri,
+			   bool (*alive)(uint32_t pid, uint64_t start));
+
 /* The liveness check of the fusebox command: reads /proc/PID/stat and
  * compares its start time with start.  Thread-safe. */
 bool report_proc_alive(uint32_t pid, uint64_t start);

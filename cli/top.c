@@ -803,6 +803,8 @@ static int take_view(struct top *t)
 		struct vrow *rule = &rows[nr];
 
 		rule_row(rule, rr, r, (uint32_t)nr);
+		rule->active =
+		    report_rule_active(&t->seg, rr->idx, report_proc_alive);
 		nr++;
 		for (uint32_t j = 0; j < rr->count; j++) {
 			const struct report_addr *ar = &sn.addrs[rr->first + j];

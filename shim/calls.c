@@ -189,20 +189,21 @@ static void queue_wake(struct seg_rule *r)
 	errno = saved;
 }
 
-/* Gives back the connection c reserved. */
+/* Gives back the connection c reserved, once, even when two threads
+ * release it at the same time. */
 static void release(struct conn *c)
 {
+	uint8_t held = __atomic_exchange_n(&c->active, 0, __ATOMIC_ACQ_REL);
 	struct seg_rule *r;
 
-	if (c->active && (uint32_t)c->srule < shim_seg.nrules) {
+	if (held && (uint32_t)c->srule < shim_seg.nrules) {
 		r = &shim_seg.rules[c->srule];
 		atomic_fetch_sub(&r->active, 1);
-		if (c->active == 2)
+		if (held == 2)
 			hold(c, -1);
 		if (atomic_load(&r->q_tail) != atomic_load(&r->q_head))
 			queue_wake(r);
 	}
-	c->active = 0;
 }
 
 /* Ends ticket t's turn: the next ticket not given up is served. */
@@ -287,6 +288,23 @@ static bool queue_wait(struct conn *c)
 	else
 		queue_leave(r, t);
 	return ok;
+}
+
+/* The process exits by exit() (not _exit, not a signal): adds the bytes
+ * of the connections it never closed (redis-cli, for one, never does).
+ * Their slots under max_connections stay taken until the kernel has
+ * closed them: a full rule, or a waiter, reaps them once the process is
+ * gone, so the limit is never exceeded, even for a moment. */
+void calls_exit(void)
+{
+	int max = atomic_load(&fdt_max);
+
+	for (int fd = 0; fd <= max; fd++) {
+		struct conn *c = fdt_get(fd);
+
+		if (c)
+			flush_bytes(c);
+	}
 }
 
 /* Gives back what calls_admit() took for c, when the connect will not

@@ -296,6 +296,9 @@ void calls_received(int fd, struct conn *c, ssize_t n, const void *buf);
 /* The program closes the socket of c. */
 void calls_close(int fd, struct conn *c);
 
+/* The process exits: adds the bytes of the connections it never closed. */
+void calls_exit(void);
+
 #pragma GCC visibility pop
 
 #endif

@@ -619,3 +619,13 @@ __attribute__((constructor)) static void state_ctor(void)
 {
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
+
+/* At exit(): the bytes of connections never closed are counted too. */
+__attribute__((destructor)) static void state_dtor(void)
+{
+	int saved = errno;
+
+	if (shim_seg.base && !atomic_load(&shim_disabled))
+		calls_exit();
+	errno = saved;
+}

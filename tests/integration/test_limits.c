@@ -370,3 +370,32 @@ Test(limits, a_waiter_gets_the_slot_of_a_holder_killed_meanwhile)
 	cr_assert(!strncmp(out, "ok", 2), "the waiter timed out: %s", out);
 	fixture_stop(&f);
 }
+
+/* redis-cli exits without closing its connection: its slot is taken
+ * again by the next connect once the process is gone, stats do not show
+ * it as open, and its bytes are counted at exit. */
+Test(limits, a_program_that_exits_without_closing_holds_nothing)
+{
+	struct fixture f;
+	char port[16];
+
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 1\n");
+	harness_segment();
+	snprintf(port, sizeof port, "%d", f.port);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {"redis-cli", "-h",   "127.0.0.1", "-p",
+			port,	     "PING", NULL};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(run_prog(r, &o, argv), 0);
+		cr_assert_eq(r->status, 0, "redis-cli %d: %s %s", i, r->out,
+			     r->err);
+		cr_assert(strstr(r->out, "PING"), "no echo: %s", r->out);
+	}
+	char *line = stats_line("r");
+	cr_assert_eq(stats_field(line, "calls"), 2, "%s", line);
+	cr_assert_gt(stats_field(line, "bytes_received"), 0, "%s", line);
+	cr_assert_eq(active_of("r"), 0, "still counted after exit: %s", line);
+	fixture_stop(&f);
+}
