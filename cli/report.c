@@ -916,7 +916,6 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 	return ferror(f) ? -EIO : 0;
 }
 
-#ifndef FUSEBOX_FUZZ
 /* The open connections of rule slot ri as readers show them: the rule's
  * count less what processes that are gone still hold (the kernel has
  * closed their sockets; the shim releases them at the next connect that
@@ -949,6 +948,7 @@ int64_t report_rule_active(const struct seg *s, uint32_t ri,
 	return n < 0 ? 0 : n;
 }
 
+#ifndef FUSEBOX_FUZZ
 /* Reads /proc/PID/stat and compares field 22 with start. */
 bool report_proc_alive(uint32_t pid, uint64_t start)
 {
