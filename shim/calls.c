@@ -107,7 +107,6 @@ static void log_event(struct conn *c, const struct breaker_event *ev,
 		 ev->reason, why ? " (" : "", why ? why : "", why ? ")" : "");
 }
 
-/* Asks the breaker whether a connect of c may go ahead. */
 /* Takes a token from the rule's bucket: true when there was one.  The
  * bucket is a GCRA: one word, the theoretical arrival time of the next
  * connect, moved by compare-and-swap, so no lock is taken; a bucket of
