@@ -712,20 +712,25 @@ static void fmt_short_ms(char *buf, size_t len, double ms)
 		snprintf(buf, len, "%.0fs", ms / 1000);
 }
 
-/* Writes "p50/p99" of h in ms, or "-" when it is empty. */
-static void fmt_pair(char *buf, size_t len, const struct seg_hist *h)
+/* Writes "p50/p99" in ms, short, or "-" when p50 is unknown (< 0). */
+void report_fmt_latency(char *buf, size_t len, double p50, double p99)
 {
-	double p50 = seg_hist_quantile(h, 0.5), p99;
 	char a[16], b[16];
 
 	if (p50 < 0 || !isfinite(p50)) {
 		snprintf(buf, len, "-");
 		return;
 	}
-	p99 = seg_hist_quantile(h, 0.99);
 	fmt_short_ms(a, sizeof a, p50);
 	fmt_short_ms(b, sizeof b, p99);
 	snprintf(buf, len, "%s/%s", a, b);
+}
+
+/* Writes "p50/p99" of h in ms, or "-" when it is empty. */
+static void fmt_pair(char *buf, size_t len, const struct seg_hist *h)
+{
+	report_fmt_latency(buf, len, seg_hist_quantile(h, 0.5),
+			   seg_hist_quantile(h, 0.99));
 }
 
 /* Sets cell c to a counter of a, compacted. */

@@ -70,6 +70,10 @@ size_t report_utf8_len(const unsigned char *p, size_t n, uint32_t *cp);
 bool report_mono_to_real(const struct report_opts *o, uint64_t mono,
 			 uint64_t *real);
 
+/* Writes "p50/p99" in ms, short (0.25/12.5, 950/12s), or "-" when p50
+ * is unknown (negative). */
+void report_fmt_latency(char *buf, size_t len, double p50, double p99);
+
 /* Writes count v whole when below 10^digits, else short: 123k, 12.3M. */
 void report_fmt_count(char *buf, size_t len, uint64_t v, unsigned digits);
 

@@ -477,35 +477,6 @@ static void fmt_pct(char *buf, size_t len, double p)
 		snprintf(buf, len, "%.1f%%", p);
 }
 
-/* Writes one latency in ms, short: 0.25, 12.5, 950, 12s. */
-static void fmt_ms(char *buf, size_t len, double ms)
-{
-	if (ms < 0 || !isfinite(ms))
-		snprintf(buf, len, "-");
-	else if (ms < 1)
-		snprintf(buf, len, "%.2f", ms);
-	else if (ms < 100)
-		snprintf(buf, len, "%.1f", ms);
-	else if (ms < 10000)
-		snprintf(buf, len, "%.0f", ms);
-	else
-		snprintf(buf, len, "%.0fs", ms / 1000);
-}
-
-/* Writes "p50/p99" of a latency pair, or "-" when there is none. */
-static void fmt_pair(char *buf, size_t len, const double q[2])
-{
-	char a[16], b[16];
-
-	if (q[0] < 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	fmt_ms(a, sizeof a, q[0]);
-	fmt_ms(b, sizeof b, q[1]);
-	snprintf(buf, len, "%s/%s", a, b);
-}
-
 /* Writes a duration of ms as 12s, 4m30s or 2h05m. */
 static void fmt_left(char *buf, size_t len, uint64_t ms)
 {
@@ -1150,10 +1121,10 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 		line_text(l, buf, strlen(buf), 2 * W_LAT + 1);
 		x += 2 * W_LAT + 2;
 	} else {
-		fmt_pair(buf, sizeof buf, r->lat[0]);
+		report_fmt_latency(buf, sizeof buf, r->lat[0][0], r->lat[0][1]);
 		line_right(l, x, W_LAT, buf);
 		x += W_LAT + 1;
-		fmt_pair(buf, sizeof buf, r->lat[1]);
+		report_fmt_latency(buf, sizeof buf, r->lat[1][0], r->lat[1][1]);
 		line_right(l, x, W_LAT, buf);
 		x += W_LAT + 1;
 	}

@@ -40,6 +40,19 @@ static void key(int family, const void *addr, uint8_t out[16])
 	}
 }
 
+/* The v6 key of the address in sa; false when it is not IP. */
+static bool sa_key(const struct sockaddr *sa, uint8_t out[16])
+{
+	if (sa->sa_family == AF_INET)
+		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out);
+	else if (sa->sa_family == AF_INET6)
+		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    out);
+	else
+		return false;
+	return true;
+}
+
 /* The bucket of an address key. */
 static unsigned bucket(const uint8_t k[16])
 {
@@ -142,11 +155,7 @@ size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 	uint8_t k[16];
 	size_t n = 0;
 
-	if (sa->sa_family == AF_INET)
-		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, k);
-	else if (sa->sa_family == AF_INET6)
-		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, k);
-	else
+	if (!sa_key(sa, k))
 		return 0;
 	pthread_mutex_lock(&lock);
 	for (int i = buckets[bucket(k)] - 1; i >= 0 && n < max;
@@ -160,8 +169,10 @@ size_t dns_lookup(const struct sockaddr *sa, char (*names)[256], size_t max)
 /* Fills out with the addresses that the name sa's address was resolved
  * under resolved to, its own included, of the same kind (v4-mapped or
  * v6) and in the order they were resolved; returns how many (at most
- * max), 0 when the address was never resolved. */
-size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max)
+ * max), 0 when the address was never resolved; *self receives the
+ * position of sa's own address (n when it was left out). */
+size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max,
+		    size_t *self)
 {
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0,    0,
 					   0, 0, 0, 0, 0xff, 0xff};
@@ -170,11 +181,7 @@ size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max)
 	size_t n = 0;
 	int first;
 
-	if (sa->sa_family == AF_INET)
-		key(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, k);
-	else if (sa->sa_family == AF_INET6)
-		key(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, k);
-	else
+	if (!sa_key(sa, k))
 		return 0;
 	if (max > DNS_SIBLINGS_MAX)
 		max = DNS_SIBLINGS_MAX;
@@ -206,6 +213,8 @@ size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max)
 		n++;
 	}
 	pthread_mutex_unlock(&lock);
+	for (*self = 0; *self < n && memcmp(out[*self], k, 16); ++*self)
+		;
 	return n;
 }
 

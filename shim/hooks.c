@@ -417,20 +417,11 @@ static int failover_pick(const struct sockaddr *sa, int rule, bool admit,
 			 struct conn *t, struct sockaddr_in6 *alt,
 			 socklen_t *altlen)
 {
-	uint8_t keys[DNS_SIBLINGS_MAX][16], self[16] = {0};
-	size_t n = dns_siblings(sa, keys, DNS_SIBLINGS_MAX), at = 0;
+	uint8_t keys[DNS_SIBLINGS_MAX][16];
+	size_t at, n = dns_siblings(sa, keys, DNS_SIBLINGS_MAX, &at);
 
 	if (n < 2)
 		return 0;
-	if (sa->sa_family == AF_INET) {
-		self[10] = self[11] = 0xff;
-		memcpy(self + 12, &((const struct sockaddr_in *)sa)->sin_addr,
-		       4);
-	} else {
-		memcpy(self, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-	while (at < n && memcmp(keys[at], self, 16))
-		at++;
 	for (size_t j = 1; j < n; j++) {
 		*altlen = sibling_addr(sa, keys[(at + j) % n], alt);
 		memset(t, 0, sizeof *t);

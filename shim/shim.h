@@ -228,9 +228,11 @@ uint32_t dns_generation(void);
 /* Fills out (16-byte keys, v4-mapped for IPv4) with the addresses that
  * the name sa's address was resolved under resolved to, sa's own
  * included, of sa's family, in resolution order; returns how many (at
- * most max, itself at most DNS_SIBLINGS_MAX; 0: never resolved). */
+ * most max, itself at most DNS_SIBLINGS_MAX; 0: never resolved); *self
+ * receives the position of sa's own address. */
 #define DNS_SIBLINGS_MAX 8
-size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max);
+size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max,
+		    size_t *self);
 
 void dns_atfork_prepare(void);
 void dns_atfork_parent(void);
