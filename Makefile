@@ -51,6 +51,7 @@ DEV_DEBS := clang-format
 DEMO_DEBS := curl
 
 POLICY_SRC := $(wildcard policy/*.c)
+SEG_SRC := $(wildcard segment/*.c)
 SHIM_SRC := $(wildcard shim/*.c)
 CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -59,6 +60,7 @@ PROG_SRC := $(wildcard tests/integration/progs/*.c)
 PROGS := $(PROG_SRC:tests/integration/progs/%.c=$(B)/progs/%)
 
 POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
+SEG_OBJ := $(SEG_SRC:%.c=$(B)/%.o)
 SHIM_OBJ := $(SHIM_SRC:%.c=$(B)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(B)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
@@ -124,15 +126,15 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 
 # The shim links inih statically and hides it; only the interposed libc
 # names are exported (make check-exports).
-$(LIB): $(SHIM_OBJ) $(B)/libpolicy.a
-	$(CC) -shared -o $@ $(SHIM_OBJ) $(B)/libpolicy.a $(INIH_A) \
+$(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a
+	$(CC) -shared -o $@ $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
 	  -Wl,-z,defs -lm -ldl -lpthread
 
-# The command reads the segment with the shim's segment code; it never
-# links the interposers.
-$(BIN): $(CLI_OBJ) $(B)/shim/segment.o $(B)/libpolicy.a
-	$(CC) -o $@ $(CLI_OBJ) $(B)/shim/segment.o $(B)/libpolicy.a $(INIH_A) \
+# The command reads the segment with segment/; it never links the
+# interposers.
+$(BIN): $(CLI_OBJ) $(SEG_OBJ) $(B)/libpolicy.a
+	$(CC) -o $@ $(CLI_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
 	  $(ALL_LDFLAGS) $(UV_LIBS) -lm -lpthread
 
 $(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
@@ -170,7 +172,7 @@ $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined $^ $(INIH_A) -o $@
 
-$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c shim/segment.c cli/report.c cli/prom.c \
+$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c $(SEG_SRC) cli/report.c cli/prom.c \
 	  $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSEBOX_FUZZ -I. \
 	  $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(INIH_A) \
@@ -203,7 +205,7 @@ demo: $(TARGETS) $(B)/.deps-demo
 	@FUSEBOX_BUILD=$(abspath $(B)) examples/demo/demo.sh
 
 # --- style and ABI --------------------------------------------------------
-FORMAT_SRC = $(wildcard policy/*.[ch] shim/*.[ch] cli/*.[ch] \
+FORMAT_SRC = $(wildcard policy/*.[ch] segment/*.[ch] shim/*.[ch] cli/*.[ch] \
 	tests/*/*.[ch] tests/integration/progs/*.[ch] bench/*.c)
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -5,7 +5,7 @@
 #ifndef FUSEBOX_REPORT_H
 #define FUSEBOX_REPORT_H
 
-#include "shim/segment.h"
+#include "segment/segment.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -7,7 +7,7 @@
 
 #include "policy/breaker.h"
 #include "policy/policy.h"
-#include "segment.h"
+#include "segment/segment.h"
 
 #include <netdb.h>
 #include <poll.h>

@@ -12,7 +12,7 @@
 
 #include "cli/report.h"
 #include "policy/policy.h"
-#include "shim/segment.h"
+#include "segment/segment.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

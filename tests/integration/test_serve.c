@@ -4,7 +4,7 @@
  * Prometheus scrapes them, and the server survives hostile and numerous
  * clients. */
 #include "harness.h"
-#include "shim/segment.h"
+#include "segment/segment.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>

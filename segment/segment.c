@@ -3,7 +3,7 @@
  * lookups of its rule and address tables.  Linked into the shim and into
  * the fusebox command; never trusts what it maps until seg_validate()
  * says so, and bounds-checks every index it follows. */
-#include "segment.h"
+#include "segment/segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
