@@ -382,8 +382,7 @@ static void rule_gauges(struct pw *w, const struct seg *s,
 		if (which == 0)
 			v = report_rule_active(s, rr->idx, o->alive);
 		else if (which == 1)
-			v = atomic_load_explicit(&r->pending,
-						 memory_order_relaxed);
+			v = report_rule_pending(s, rr->idx, o->alive);
 		else
 			v = atomic_load_explicit(&r->max_connections,
 						 memory_order_relaxed);

@@ -3,6 +3,7 @@
  * or as a text table.  Everything read from the segment is untrusted:
  * strings are capped at their field and escaped, indexes bounds-checked. */
 #include "report.h"
+#include "segment/shared.h"
 
 #include "policy/breaker.h"
 #include "policy/policy.h"
@@ -563,7 +564,7 @@ int report_json(FILE *f, const struct seg *s, const struct report_opts *o)
 		else
 			jw_raw(&w, "max_connections", "null");
 		jw_i64(&w, "pending",
-		       atomic_load_explicit(&r->pending, memory_order_relaxed));
+		       report_rule_pending(s, rr->idx, o->alive));
 		jw_open(&w, "addresses", '[', false);
 		for (uint32_t j = 0; j < rr->count; j++) {
 			const struct report_addr *ar = &sn.addrs[rr->first + j];
@@ -776,9 +777,8 @@ static void rules_rows(struct table *tb, const struct seg *s,
 		cell_set(&t, R_ACTIVE, buf);
 		snprintf(buf, sizeof buf, "%" PRIu32, max);
 		cell_set(&t, R_MAX, max ? buf : "-");
-		snprintf(
-		    buf, sizeof buf, "%" PRId32,
-		    atomic_load_explicit(&r->pending, memory_order_relaxed));
+		snprintf(buf, sizeof buf, "%" PRId32,
+			 report_rule_pending(s, sn->rules[k].idx, o->alive));
 		cell_set(&t, R_PENDING, buf);
 		if (forced == BREAKER_FORCE_OPEN)
 			cell_set(&t, R_BREAKER, "forced_open");
@@ -928,8 +928,7 @@ int report_table(FILE *f, const struct seg *s, const struct report_opts *o)
 int64_t report_rule_active(const struct seg *s, uint32_t ri,
 			   bool (*alive)(uint32_t pid, uint64_t start))
 {
-	int64_t n =
-	    atomic_load_explicit(&s->rules[ri].active, memory_order_relaxed);
+	int64_t n = seg_conn_count(s, ri);
 
 	for (uint32_t i = 0; alive && i < s->nprocs; i++) {
 		const struct seg_proc *p = &s->procs[i];
@@ -951,6 +950,14 @@ int64_t report_rule_active(const struct seg *s, uint32_t ri,
 			n -= held;
 	}
 	return n < 0 ? 0 : n;
+}
+
+/* Connects waiting in the line of rule slot ri, of processes alive by
+ * alive (NULL: every place taken). */
+int32_t report_rule_pending(const struct seg *s, uint32_t ri,
+			    bool (*alive)(uint32_t pid, uint64_t start))
+{
+	return seg_line_count(s, ri, alive);
 }
 
 #ifndef FUSEBOX_FUZZ

@@ -107,4 +107,9 @@ int64_t report_rule_active(const struct seg *s, uint32_t ri,
  * compares its start time with start.  Thread-safe. */
 bool report_proc_alive(uint32_t pid, uint64_t start);
 
+/* Connects waiting in the line of rule slot ri, of processes alive by
+ * alive (NULL: every place taken). */
+int32_t report_rule_pending(const struct seg *s, uint32_t ri,
+			    bool (*alive)(uint32_t pid, uint64_t start));
+
 #endif

@@ -695,8 +695,8 @@ static void rule_row(struct vrow *row, const struct report_rule *rr,
 	row->group = at;
 	row->count = rr->count;
 	memcpy(row->rule, rr->name, sizeof row->rule);
-	row->active = atomic_load_explicit(&r->active, memory_order_relaxed);
-	row->pending = atomic_load_explicit(&r->pending, memory_order_relaxed);
+	row->active = 0; /* filled by the caller, with the dead left out */
+	row->pending = 0;
 	row->forced = atomic_load_explicit(&r->forced, memory_order_relaxed);
 	row->max_conn =
 	    atomic_load_explicit(&r->max_connections, memory_order_relaxed);
@@ -776,6 +776,8 @@ static int take_view(struct top *t)
 		rule_row(rule, rr, r, (uint32_t)nr);
 		rule->active =
 		    report_rule_active(&t->seg, rr->idx, report_proc_alive);
+		rule->pending =
+		    report_rule_pending(&t->seg, rr->idx, report_proc_alive);
 		nr++;
 		for (uint32_t j = 0; j < rr->count; j++) {
 			const struct report_addr *ar = &sn.addrs[rr->first + j];

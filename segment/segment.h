@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define SEG_MAGIC   "FUSEBOX\0"
-#define SEG_VERSION 1u
+#define SEG_VERSION 2u		/* 2: the line of waiters is owned slots */
 #define SEG_READY   0x52454459u /* "REDY": the creator finished */
 
 /* Default table sizes; [global] segment_rules/segment_addresses and
@@ -59,10 +59,26 @@ struct seg_hist {
 	_Atomic uint64_t bucket[SEG_HIST_BUCKETS];
 };
 
-/* One guarded process. */
+/* One guarded process.
+ *
+ * Invariants (segment/shared.c keeps them; docs/design.md explains):
+ * - pid 0: free; UINT32_MAX: being claimed or reaped by one process,
+ *   which alone writes the entry until it stores a real pid or 0.
+ * - gen changes each time a process takes the entry: a waiter's place in
+ *   a line names (entry, gen), so a place of a process that is gone is
+ *   known as such even after another process took its entry.
+ * - held[h] is written only by its process's threads (and by the one
+ *   reaper of a dead process).  held[h].busy counts the threads between
+ *   the two steps of a reserve or a release (the rule's count and this
+ *   count) and the reaper at work; a SIGKILL may leave it above 0: the
+ *   entry is then emptied by the reaper, and the rule's count set right
+ *   by a recount (seg_conn_recount()).
+ * - overflow counts the connections of rules this process could not give
+ *   a held[] entry (more than SEG_HELD rules); while it is not 0 no rule
+ *   is recounted. */
 struct seg_proc {
-	_Atomic uint32_t pid; /* 0: free slot */
-	uint32_t reserved;
+	_Atomic uint32_t pid;	/* 0: free slot */
+	_Atomic uint32_t gen;	/* bumped by each process that takes it */
 	_Atomic uint64_t start; /* start time in clock ticks since boot,
 				 * /proc/PID/stat field 22: tells a reused
 				 * pid from the process that registered */
@@ -72,30 +88,40 @@ struct seg_proc {
 	struct {
 		_Atomic uint32_t rule;
 		_Atomic int32_t count;
+		_Atomic int32_t busy; /* count and the rule's may disagree */
+		uint32_t reserved;
 	} held[SEG_HELD];
+	_Atomic int32_t overflow; /* connections held outside held[] */
+	uint32_t reserved2;
 };
 
-/* One rule, by name; connections and the breaker of scope = rule. */
+/* One rule, by name; connections and the breaker of scope = rule.
+ * The invariants of conns, the line (q_*), the retry budget and the rate
+ * word are written above their code in segment/shared.c. */
 struct seg_rule {
 	_Atomic uint32_t used; /* 0 free, 1 being written, 2 ready */
 	uint32_t reserved;
 	char name[SEG_NAME_MAX];
 	pthread_mutex_t lock;		  /* robust, process-shared */
 	struct breaker breaker;		  /* breaker_scope = rule */
-	_Atomic int32_t active;		  /* open connections, all processes */
-	_Atomic int32_t pending;	  /* connects waiting for a slot */
+	_Atomic uint64_t conns;		  /* open connections, all processes
+					   * (low 32 bits), and a count of
+					   * changes (high 32 bits) */
+	_Atomic int32_t anon;		  /* of processes with no entry */
 	_Atomic uint32_t max_connections; /* as the last writer's policy said */
 	_Atomic uint32_t breaker_mode;	  /* enum breaker_mode, likewise */
 	_Atomic uint32_t breaker_scope;	  /* enum policy_scope, likewise */
 	_Atomic int32_t forced;	     /* BREAKER_FORCE_* for every address */
 	_Atomic uint64_t forced_gen; /* bumped by each force, for addresses */
-	/* max_pending: a ticket queue of connects waiting for a slot */
-	_Atomic uint32_t q_head; /* the ticket whose turn it is */
-	_Atomic uint32_t q_tail; /* the next ticket to hand out */
-	_Atomic uint32_t q_wake; /* futex word, bumped when a slot frees */
-	_Atomic uint32_t q_gone[SEG_QUEUE]; /* ticket + 1 of waiters gone */
+	_Atomic uint64_t recount_ms; /* last recount of conns */
+	/* max_pending: the line of connects waiting for a slot */
+	_Atomic uint32_t q_next;     /* the next ticket to hand out */
+	_Atomic uint32_t q_wake;     /* futex word, bumped when a slot frees */
+	_Atomic uint64_t q_swept_ms; /* last sweep for dead waiters */
+	_Atomic uint64_t q_bits[SEG_QUEUE / 64]; /* places taken (a hint) */
+	_Atomic uint64_t q_slot[SEG_QUEUE]; /* owner << 32 | ticket; 0 free */
 	/* retry budget: first attempts and retries per second, last 10 s,
-	 * lock-free (calls.c) */
+	 * lock-free (segment/shared.c) */
 	_Atomic uint64_t budget_sec[10];
 	_Atomic uint32_t budget_first[10];
 	_Atomic uint32_t budget_retry[10];

@@ -6,12 +6,11 @@
  * connection and added to the segment once per call, so no shared cache
  * line bounces on every send and receive. */
 #include "shim.h"
+#include "segment/shared.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,69 +106,29 @@ static void log_event(struct conn *c, const struct breaker_event *ev,
 		 ev->reason, why ? " (" : "", why ? why : "", why ? ")" : "");
 }
 
-/* Takes a token from the rule's bucket: true when there was one.  The
- * bucket is a GCRA: one word, the theoretical arrival time of the next
- * connect, moved by compare-and-swap, so no lock is taken; a bucket of
- * burst tokens refilling at rate_mps / 1000 a second. */
+/* Takes a token from the rule's rate bucket: true when there was one
+ * (segment/shared.c: a GCRA word, lock-free). */
 static bool rate_take(struct conn *c)
 {
-	struct seg_rule *r = &shim_seg.rules[c->srule];
-	uint64_t now = clock_ns() / 1000u; /* µs */
 	uint64_t burst = c->rate_burst ? c->rate_burst : c->rate_mps / 1000;
-	uint64_t step = 1000000000u / (c->rate_mps ? c->rate_mps : 1);
-	uint64_t tat = atomic_load(&r->rate_tat_us), next;
 
-	if (!step)
-		step = 1; /* above a million a second: no limit to speak of */
-	if (burst < 1)
-		burst = 1;
-	do {
-		/* later than any bucket allows: corrupt, or another clock */
-		if (tat > now + (burst + 1) * step)
-			tat = now;
-		next = (tat > now ? tat : now) + step;
-		if (next - now > burst * step)
-			return false;
-	} while (!atomic_compare_exchange_weak(&r->rate_tat_us, &tat, next));
-	return true;
-}
-
-/* Counts a connection of c in this process's held[] (for SIGKILL). */
-static bool hold(struct conn *c, int delta)
-{
-	struct seg_proc *p;
-	uint32_t want = (uint32_t)c->srule + 1;
-
-	if (shim_proc < 0 || (uint32_t)shim_proc >= shim_seg.nprocs)
-		return false;
-	p = &shim_seg.procs[shim_proc];
-	for (int h = 0; h < SEG_HELD; h++) {
-		uint32_t r = atomic_load(&p->held[h].rule);
-		if (r == want ||
-		    (delta > 0 && !r &&
-		     atomic_compare_exchange_strong(&p->held[h].rule, &r,
-						    want)) ||
-		    r == want) {
-			atomic_fetch_add(&p->held[h].count, delta);
-			return true;
-		}
-	}
-	return false; /* more rules than SEG_HELD: not tracked */
+	/* above a million a second the step is 0: no limit to speak of */
+	return seg_rate_take(
+	    &shim_seg.rules[c->srule].rate_tat_us, clock_ns() / 1000u,
+	    1000000000u / (c->rate_mps ? c->rate_mps : 1), burst);
 }
 
 /* Reserves a connection of c's rule: true, or false when the rule is at
  * max_connections (after releasing what dead processes held). */
 static bool reserve(struct conn *c)
 {
-	struct seg_rule *r = &shim_seg.rules[c->srule];
-
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int32_t n = atomic_fetch_add(&r->active, 1) + 1;
-		if (!c->max_connections || n <= (int32_t)c->max_connections) {
-			c->active = hold(c, 1) ? 2 : 1;
+		int h = seg_conn_reserve(&shim_seg, (uint32_t)c->srule,
+					 shim_proc, c->max_connections);
+		if (h != SEG_HOLDER_NONE) {
+			c->active = (uint8_t)h;
 			return true;
 		}
-		atomic_fetch_sub(&r->active, 1);
 		/* full: are some of these held by the dead? */
 		if (!state_reap((uint32_t)c->srule))
 			break;
@@ -177,115 +136,116 @@ static bool reserve(struct conn *c)
 	return false;
 }
 
-/* Wakes every connect waiting in r's queue (they share one futex word
- * in the segment, so the futex is not process-private). */
-static void queue_wake(struct seg_rule *r)
-{
-	int saved = errno;
-
-	atomic_fetch_add(&r->q_wake, 1);
-	syscall(SYS_futex, &r->q_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-	errno = saved;
-}
-
 /* Gives back the connection c reserved, once, even when two threads
- * release it at the same time. */
+ * release it at the same time, and wakes the line if anyone waits. */
 static void release(struct conn *c)
 {
 	uint8_t held = __atomic_exchange_n(&c->active, 0, __ATOMIC_ACQ_REL);
-	struct seg_rule *r;
 
 	if (held && (uint32_t)c->srule < shim_seg.nrules) {
-		r = &shim_seg.rules[c->srule];
-		atomic_fetch_sub(&r->active, 1);
-		if (held == 2)
-			hold(c, -1);
-		if (atomic_load(&r->q_tail) != atomic_load(&r->q_head))
-			queue_wake(r);
+		seg_conn_release(&shim_seg, (uint32_t)c->srule, shim_proc,
+				 held);
+		if (seg_line_busy(&shim_seg, (uint32_t)c->srule))
+			seg_line_wake(&shim_seg, (uint32_t)c->srule);
 	}
 }
 
-/* Ends ticket t's turn: the next ticket not given up is served. */
-static void queue_advance(struct seg_rule *r, uint32_t t)
-{
-	uint32_t h = t;
-
-	if (!atomic_compare_exchange_strong(&r->q_head, &h, t + 1))
-		return;
-	for (h = t + 1;; h++) {
-		_Atomic uint32_t *g = &r->q_gone[h % SEG_QUEUE];
-		uint32_t want = h + 1, cur = h;
-		if (atomic_load(g) != want ||
-		    !atomic_compare_exchange_strong(g, &want, 0) ||
-		    !atomic_compare_exchange_strong(&r->q_head, &cur, h + 1))
-			break;
-	}
-	queue_wake(r);
-}
-
-/* Gives ticket t up (its waiter timed out or was never let in). */
-static void queue_leave(struct seg_rule *r, uint32_t t)
-{
-	if (atomic_load(&r->q_head) == t) {
-		queue_advance(r, t);
-		return;
-	}
-	atomic_store(&r->q_gone[t % SEG_QUEUE], t + 1);
-	/* the turn may have come meanwhile: then pass it on */
-	if (atomic_load(&r->q_head) == t) {
-		uint32_t want = t + 1;
-		atomic_compare_exchange_strong(&r->q_gone[t % SEG_QUEUE], &want,
-					       0);
-		queue_advance(r, t);
-	}
-}
-
-/* How often a waiter looks for connections the dead still hold. */
+/* How often a waiter looks whether those ahead of it, and those that
+ * hold connections, still live. */
 #define QUEUE_RECHECK_NS 250000000u
 
-/* Waits in line, up to queue_timeout, for a connection of c's rule;
- * true when c got one.  Waiters are served in the order they came, and
- * sleep on a futex between releases. */
-static bool queue_wait(struct conn *c)
-{
-	struct seg_rule *r = &shim_seg.rules[c->srule];
-	uint32_t maxp = c->max_pending < SEG_QUEUE ? c->max_pending : SEG_QUEUE;
-	uint32_t t = atomic_fetch_add(&r->q_tail, 1);
-	uint64_t deadline =
-	    clock_ns() + (uint64_t)c->queue_timeout_ms * 1000000u;
-	bool ok = false;
+/* How long an arrival that finds every place in line taken, while
+ * connections are free, waits for those in line to move into them. */
+#define QUEUE_MOVE_NS 10000000u
 
-	if (t - atomic_load(&r->q_head) >= maxp) {
-		queue_leave(r, t); /* the line is full */
-		return false;
-	}
-	atomic_fetch_add(&r->pending, 1);
+/* True at most once per QUEUE_RECHECK_NS for rule r, all processes
+ * together: an arrival that finds the line full may sweep it then. */
+static bool sweep_due(struct seg_rule *r, uint64_t now)
+{
+	uint64_t ms = now / 1000000u, last = atomic_load(&r->q_swept_ms);
+
+	return (ms >= last + QUEUE_RECHECK_NS / 1000000u || ms < last) &&
+	       atomic_compare_exchange_strong(&r->q_swept_ms, &last, ms);
+}
+
+/* Connections of c's rule free now (0 when full). */
+static uint32_t free_now(struct conn *c)
+{
+	int32_t n = seg_conn_count(&shim_seg, (uint32_t)c->srule);
+
+	return n < (int32_t)c->max_connections
+		   ? c->max_connections - (uint32_t)n
+		   : 0;
+}
+
+/* Takes a place in line for c before deadline; false when the line is
+ * full.  A full line while connections are free is a line about to move
+ * (its first waiters hold their places until they hold connections):
+ * then wait for it to move rather than refuse. */
+static bool queue_enter(struct conn *c, uint64_t deadline, struct seg_place *me)
+{
+	uint32_t ri = (uint32_t)c->srule;
+	struct seg_rule *r = &shim_seg.rules[ri];
+
 	for (;;) {
 		uint32_t seq = atomic_load(&r->q_wake);
-		uint64_t now, wait;
-		struct timespec ts;
+		uint64_t now = clock_ns();
+		int e = seg_line_enter(&shim_seg, ri, shim_proc, c->max_pending,
+				       sweep_due(r, now), state_gone, me);
 
-		if (atomic_load(&r->q_head) == t && reserve(c)) {
+		if (e != -EAGAIN)
+			return e == 0;
+		if (now >= deadline || !free_now(c))
+			return false;
+		seg_line_sleep(&shim_seg, ri, seq,
+			       deadline - now < QUEUE_MOVE_NS ? deadline - now
+							      : QUEUE_MOVE_NS);
+	}
+}
+
+/* Waits in line, up to queue_timeout, for a connection of c's rule;
+ * true when c got one.  Waiters are served in the order they came: one
+ * may take a connection while fewer live waiters came before it than
+ * there are connections free.  They sleep on a futex between releases
+ * (segment/shared.c). */
+static bool queue_wait(struct conn *c)
+{
+	uint32_t ri = (uint32_t)c->srule;
+	struct seg_rule *r = &shim_seg.rules[ri];
+	uint64_t now = clock_ns(), check = now + QUEUE_RECHECK_NS;
+	uint64_t deadline = now + (uint64_t)c->queue_timeout_ms * 1000000u;
+	struct seg_place me;
+	bool ok = false;
+
+	if (!queue_enter(c, deadline, &me))
+		return false;
+	for (;;) {
+		uint32_t seq = atomic_load(&r->q_wake), room = free_now(c);
+		/* a holder that exits without closing (or is killed), or a
+		 * waiter killed in line, wakes nobody: look at least every
+		 * QUEUE_RECHECK_NS whether those ahead still live, when
+		 * reserve() also reaps what the dead held */
+		bool sweep = now >= check;
+
+		if (sweep)
+			check = now + QUEUE_RECHECK_NS;
+		if ((room || sweep) &&
+		    seg_line_ahead(&shim_seg, ri, &me, room ? room : 1, sweep,
+				   state_gone) < (room ? room : 1) &&
+		    reserve(c)) {
 			ok = true;
 			break;
 		}
 		now = clock_ns();
 		if (now >= deadline)
 			break;
-		/* a holder that exits without closing (or is killed) wakes
-		 * nobody: look again at least every QUEUE_RECHECK_NS, when
-		 * reserve() reaps what the dead held */
-		wait = deadline - now < QUEUE_RECHECK_NS ? deadline - now
-							 : QUEUE_RECHECK_NS;
-		ts.tv_sec = (time_t)(wait / 1000000000u);
-		ts.tv_nsec = (long)(wait % 1000000000u);
-		syscall(SYS_futex, &r->q_wake, FUTEX_WAIT, seq, &ts, NULL, 0);
+		if (now < check)
+			seg_line_sleep(&shim_seg, ri, seq,
+				       (deadline < check ? deadline : check) -
+					   now);
+		now = clock_ns();
 	}
-	atomic_fetch_sub(&r->pending, 1);
-	if (ok)
-		queue_advance(r, t);
-	else
-		queue_leave(r, t);
+	seg_line_leave(&shim_seg, ri, &me);
 	return ok;
 }
 
@@ -313,23 +273,6 @@ void calls_unadmit(struct conn *c)
 	release(c);
 }
 
-/* The budget bucket of second sec, cleared when it still holds an older
- * second.  Lock-free: a count made by another process between the clear
- * and the stamp is lost, which errs on the side of fewer retries. */
-static int budget_slot(struct seg_rule *r, uint64_t sec)
-{
-	int i = (int)(sec % 10);
-	uint64_t old =
-	    atomic_load_explicit(&r->budget_sec[i], memory_order_acquire);
-
-	if (old != sec &&
-	    atomic_compare_exchange_strong(&r->budget_sec[i], &old, sec)) {
-		atomic_store(&r->budget_first[i], 0);
-		atomic_store(&r->budget_retry[i], 0);
-	}
-	return i;
-}
-
 /* The current second of the budget's clock. */
 static uint64_t budget_now(void)
 {
@@ -340,49 +283,19 @@ static uint64_t budget_now(void)
  * the base of its retry budget. */
 static void budget_first(struct conn *c)
 {
-	struct seg_rule *r = &shim_seg.rules[c->srule];
-
-	if (!c->retries)
-		return;
-	atomic_fetch_add_explicit(
-	    &r->budget_first[budget_slot(r, budget_now())], 1,
-	    memory_order_relaxed);
+	if (c->retries)
+		seg_budget_first(&shim_seg.rules[c->srule], budget_now());
 }
 
-/* Asks the retry budget for one retry: the retries of the last 10 s
- * must stay under the rule's share of its first attempts plus the
- * minimum; a compare-and-swap on this second's count makes concurrent
- * askers take turns rather than overshoot. */
+/* Asks the retry budget of c's rule for one retry (segment/shared.c). */
 bool calls_retry_ok(struct conn *c)
 {
-	struct seg_rule *r;
-	uint64_t sec = budget_now(), first, retries;
-	uint32_t mine;
 	bool ok;
-	int cur, tries = 0;
 
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		return true;
-	r = &shim_seg.rules[c->srule];
-	cur = budget_slot(r, sec);
-	mine = atomic_load(&r->budget_retry[cur]);
-	do {
-		first = retries = 0;
-		for (int i = 0; i < 10; i++)
-			if (atomic_load(&r->budget_sec[i]) + 10 > sec) {
-				first += atomic_load(&r->budget_first[i]);
-				retries +=
-				    i == cur ? mine
-					     : atomic_load(&r->budget_retry[i]);
-			}
-		/* share of first attempts over 10 s, plus the minimum */
-		ok = retries * 1000000u < first * c->retry_budget_ppm +
-					      c->retry_budget_min_mps * 10000u;
-	} while (ok &&
-		 !atomic_compare_exchange_weak(&r->budget_retry[cur], &mine,
-					       mine + 1) &&
-		 ++tries < 1000);
-	ok = ok && tries < 1000;
+	ok = seg_budget_retry(&shim_seg.rules[c->srule], budget_now(),
+			      c->retry_budget_ppm, c->retry_budget_min_mps);
 	count(c, ok ? SEG_RETRIES : SEG_REJECTED_BUDGET, 1);
 	return ok;
 }
@@ -474,8 +387,8 @@ int calls_admit(struct conn *c)
 		goto reject;
 	}
 	/* a slot now, unless others wait for one: then in line */
-	if (!(atomic_load(&shim_seg.rules[c->srule].q_tail) ==
-		  atomic_load(&shim_seg.rules[c->srule].q_head) &&
+	if (!((!c->max_pending ||
+	       !seg_line_busy(&shim_seg, (uint32_t)c->srule)) &&
 	      reserve(c)) &&
 	    !(c->max_connections && c->max_pending && queue_wait(c))) {
 		count(c, SEG_REJECTED_LIMIT, 1);

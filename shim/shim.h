@@ -111,8 +111,8 @@ struct conn {
 	/* calls, counters and breakers (calls.c) */
 	_Atomic uint8_t call;	 /* enum conn_call; exchanged to end a call */
 	uint8_t probe;		 /* the call is a half-open probe */
-	uint8_t active;		 /* 1: counted in its rule's active connections;
-				  * 2: and in this process's held[] too */
+	uint8_t active;		 /* enum seg_holder: how the connection is
+				  * counted in its rule's; 0: it is not */
 	int32_t saddr, srule;	 /* segment indexes; -1: not counted */
 	uint64_t connect_ns;	 /* connect started */
 	uint64_t wait_ns;	 /* the exchange started (first send) */
@@ -258,8 +258,13 @@ extern struct seg shim_seg;
 extern int shim_proc;
 
 /* Releases the connections held by processes that died (SIGKILL) in
- * rule; returns how many were released. */
+ * rule, or what a kill in mid-step left in its count; returns how many
+ * were released. */
 int state_reap(uint32_t rule);
+
+/* True when the process of table entry p, which says pid, is gone (no
+ * such pid, a zombie, or a later process with its pid): seg_gone_fn. */
+bool state_gone(const struct seg_proc *p, uint32_t pid);
 
 /* A random number, per thread, no locks. */
 uint32_t shim_random(void);

@@ -4,6 +4,7 @@
  * interval, from the connect path, never a syscall per connect), logging,
  * and the fork handlers. */
 #include "shim.h"
+#include "segment/shared.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -96,7 +97,7 @@ static uint64_t start_time(char comm[16])
 
 /* True when the process of slot p (pid) is gone: no such pid, or a pid
  * reused by a later process (another start time). */
-static bool proc_gone(const struct seg_proc *p, uint32_t pid)
+bool state_gone(const struct seg_proc *p, uint32_t pid)
 {
 	char pbuf[64], buf[1024], *q;
 	unsigned long long v = 0;
@@ -127,47 +128,16 @@ static bool proc_gone(const struct seg_proc *p, uint32_t pid)
 	return v && v != atomic_load(&p->start);
 }
 
-/* Gives back every connection a dead process's slot holds (the caller
- * claimed the slot); returns how many were of rule. */
-static int release_slot(struct seg_proc *p, uint32_t rule)
-{
-	int freed = 0;
-
-	for (int h = 0; h < SEG_HELD; h++) {
-		uint32_t r = atomic_exchange(&p->held[h].rule, 0);
-		int32_t n = atomic_exchange(&p->held[h].count, 0);
-		if (r && r - 1 < shim_seg.nrules && n > 0) {
-			atomic_fetch_sub(&shim_seg.rules[r - 1].active, n);
-			if (r == rule + 1)
-				freed += n;
-		}
-	}
-	return freed;
-}
-
-/* Releases the connections held by dead processes in rule. */
+/* Releases the connections held by dead processes in rule; when there
+ * were none, sets right what a kill in mid-step left in its count. */
 int state_reap(uint32_t rule)
 {
-	struct seg *sg = &shim_seg;
-	int freed = 0;
+	int n = seg_conn_reap(&shim_seg, rule, state_gone);
 
-	for (uint32_t i = 0; i < sg->nprocs; i++) {
-		struct seg_proc *p = &sg->procs[i];
-		uint32_t pid = atomic_load(&p->pid);
-		bool holds = false;
-
-		for (int h = 0; h < SEG_HELD; h++)
-			holds |= atomic_load(&p->held[h].rule) == rule + 1 &&
-				 atomic_load(&p->held[h].count) > 0;
-		if (!holds || !pid || !proc_gone(p, pid))
-			continue;
-		/* claim the dead slot, so that it is released once */
-		if (!atomic_compare_exchange_strong(&p->pid, &pid, UINT32_MAX))
-			continue;
-		freed += release_slot(p, rule);
-		atomic_store(&p->pid, 0);
-	}
-	return freed;
+	if (!n)
+		n = seg_conn_recount(&shim_seg, rule,
+				     clock_coarse_ns() / 1000000u);
+	return n;
 }
 
 /* Takes a process slot for this process (again after fork). */
@@ -188,18 +158,21 @@ static void register_process(void)
 			struct seg_proc *p = &sg->procs[i];
 			uint32_t pid = atomic_load(&p->pid);
 			/* a free slot, or one whose process is gone */
-			if (pid && pid != (uint32_t)me && !proc_gone(p, pid))
+			if (pid && pid != (uint32_t)me && !state_gone(p, pid))
 				continue;
 			/* claim it with an impossible pid, fill it, publish */
 			if (!atomic_compare_exchange_strong(&p->pid, &pid,
 							    UINT32_MAX))
 				continue;
+			/* places in lines under the old generation are
+			 * the old owner's, not ours */
+			atomic_fetch_add(&p->gen, 1);
 			atomic_store(&p->start, st);
 			memcpy(p->comm, comm, sizeof p->comm);
 			if (pid && pid != (uint32_t)me)
 				/* a dead process's slot: give back what it
 				 * held (after exec, our own stays ours) */
-				release_slot(p, UINT32_MAX);
+				seg_conn_reap_entry(sg, p, UINT32_MAX);
 			atomic_store(&p->pid, (uint32_t)me);
 			shim_proc = (int)i;
 			break;

@@ -64,7 +64,8 @@ static void make_template(void)
 	if (pay < 0 || def < 0 || odd < 0)
 		abort();
 	tmpl.rules[pay].max_connections = 50;
-	tmpl.rules[pay].active = 2;
+	tmpl.rules[pay].conns = 2;
+	tmpl.rules[pay].q_slot[3] = (uint64_t)3 << 32 | 7; /* a waiter */
 	tmpl.rules[pay].breaker_mode = BREAKER_MODE_ON;
 	ai = add_addr((uint32_t)pay, v4, 8000, "payment-service", 5);
 	tmpl.addrs[ai].breaker.state = BREAKER_OPEN;

@@ -399,3 +399,139 @@ Test(limits, a_program_that_exits_without_closing_holds_nothing)
 	cr_assert_eq(active_of("r"), 0, "still counted after exit: %s", line);
 	fixture_stop(&f);
 }
+
+/* Python: THREADS threads each loop LOOPS times connect, send 64 bytes,
+ * read them back, close; prints "ok FAILED" and the first failure. */
+static const char *burst =
+    "import socket, sys, threading\n"
+    "port, nt, loops = map(int, sys.argv[1:4])\n"
+    "ok = [0]; bad = []; lock = threading.Lock()\n"
+    "def work():\n"
+    "  for i in range(loops):\n"
+    "    s = socket.socket()\n"
+    "    e = s.connect_ex(('127.0.0.1', port))\n"
+    "    if e == 0:\n"
+    "      s.sendall(b'x' * 64); got = b''\n"
+    "      while len(got) < 64:\n"
+    "        b = s.recv(64 - len(got))\n"
+    "        if not b: break\n"
+    "        got += b\n"
+    "    s.close()\n"
+    "    with lock:\n"
+    "      if e == 0 and len(got) == 64: ok[0] += 1\n"
+    "      else: bad.append(e)\n"
+    "ts = [threading.Thread(target=work) for _ in range(nt)]\n"
+    "[t.start() for t in ts]; [t.join() for t in ts]\n"
+    "print(ok[0], len(bad), bad[:1])\n";
+
+/* Runs burst under pol in procs processes of threads threads at once;
+ * returns the connects that failed, all processes together. */
+static int bursts(const char *pol, int port, int procs, int threads, int loops)
+{
+	int fds[8][2], failed = 0;
+	pid_t kids[8];
+
+	cr_assert(procs <= 8);
+	harness_segment();
+	for (int i = 0; i < procs; i++) {
+		cr_assert_eq(pipe(fds[i]), 0);
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			struct run *r = run_new();
+			struct run_opts o = {
+			    .shim = true, .policy = pol, .timeout = 60};
+			char p[16], t[16], l[16];
+			snprintf(p, sizeof p, "%d", port);
+			snprintf(t, sizeof t, "%d", threads);
+			snprintf(l, sizeof l, "%d", loops);
+			char *argv[] = {(char *)python(),
+					"-c",
+					(char *)burst,
+					p,
+					t,
+					l,
+					NULL};
+			run_prog(r, &o, argv);
+			if (r->status)
+				snprintf(r->out, sizeof r->out, "0 %d exit %d",
+					 threads * loops, r->status);
+			ssize_t w =
+			    write(fds[i][1], r->out, strlen(r->out) + 1);
+			(void)w;
+			_exit(0);
+		}
+		close(fds[i][1]);
+	}
+	for (int i = 0; i < procs; i++) {
+		char out[256] = {0};
+		int ok = 0, bad = 0;
+		cr_assert(read(fds[i][0], out, sizeof out - 1) > 0);
+		close(fds[i][0]);
+		waitpid(kids[i], NULL, 0);
+		cr_assert_eq(sscanf(out, "%d %d", &ok, &bad), 2, "%s", out);
+		cr_assert_eq(ok + bad, threads * loops, "%s", out);
+		failed += bad;
+	}
+	return failed;
+}
+
+/* A lone connect under pol: its errno (0: it got in). */
+static int lone(const char *pol, int port)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", holder(port, 0), NULL};
+
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	if (!strncmp(r->out, "ok", 2))
+		return 0;
+	return atoi(r->out + 6);
+}
+
+/* Issue 10: a burst of many threads in many processes, never more than
+ * max_connections + max_pending of them at once, must all get in; then
+ * the line must be empty and a lone connect must get in at once.  The
+ * ticket line that this replaced refused thousands of these and then
+ * every connect, for good. */
+Test(limits, a_burst_within_limit_and_line_all_get_in, .timeout = 120)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *pol = rule_policy(f.port, "breaker = on\n"
+					"max_connections = 24\n"
+					"max_pending = 60\n"
+					"queue_timeout = 20s\n");
+	/* 4 x 20 = 80 threads want a connection: 24 hold, 56 wait */
+	int failed = bursts(pol, f.port, 4, 20, 40);
+	cr_assert_eq(failed, 0, "%d of 3200 connects refused", failed);
+	char *line = stats_line("r");
+	cr_assert_eq(stats_field(line, "active"), 0, "%s", line);
+	cr_assert_eq(stats_field(line, "pending"), 0, "%s", line);
+	cr_assert_eq(stats_field(line, "rejected_limit"), 0, "%s", line);
+	cr_assert_eq(lone(pol, f.port), 0, "a lone connect was refused");
+	fixture_stop(&f);
+}
+
+/* Arrivals turned away by a full line, by thousands, must leave the line
+ * as they found it: afterwards a lone connect gets in. */
+Test(limits, a_line_overrun_by_thousands_recovers, .timeout = 120)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 4\n"
+					"max_pending = 6\n"
+					"queue_timeout = 50ms\n");
+	int failed = bursts(pol, f.port, 4, 24, 40);
+	cr_assert(failed > 0, "the line never overflowed: no test");
+	char *line = stats_line("r");
+	cr_assert_eq(stats_field(line, "active"), 0, "%s", line);
+	cr_assert_eq(stats_field(line, "pending"), 0, "%s", line);
+	/* every refusal is counted as one, and nothing else refused */
+	cr_assert_eq(stats_field(line, "rejected_limit"), failed, "%s", line);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(lone(pol, f.port), 0, "lone connect %d refused",
+			     i);
+	fixture_stop(&f);
+}

@@ -3,7 +3,8 @@
 # Reads `fusebox stats --json` on stdin and prints one line of
 # KEY=VALUE for rule RULE (its first address, or the one named):
 #   stat.py RULE [ADDRESS]
-# Keys: breaker, consecutive, active, every counter, until (1 if set).
+# Keys: breaker, consecutive, active, pending, every counter, until (1
+# if set).
 import json
 import sys
 
@@ -13,7 +14,7 @@ want = sys.argv[2] if len(sys.argv) > 2 else None
 for r in d["rules"]:
     if r["name"] != rule:
         continue
-    out = {"active": r["connections_active"]}
+    out = {"active": r["connections_active"], "pending": r["pending"]}
     for a in r["addresses"]:
         if want and a["address"] != want:
             continue
