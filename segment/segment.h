@@ -122,9 +122,8 @@ struct seg_rule {
 	_Atomic uint64_t q_slot[SEG_QUEUE]; /* owner << 32 | ticket; 0 free */
 	/* retry budget: first attempts and retries per second, last 10 s,
 	 * lock-free (segment/shared.c) */
-	_Atomic uint64_t budget_sec[10];
-	_Atomic uint32_t budget_first[10];
-	_Atomic uint32_t budget_retry[10];
+	_Atomic uint64_t budget_first[10]; /* second << 40 | count */
+	_Atomic uint64_t budget_retry[10]; /* likewise */
 	_Atomic uint64_t rate_tat_us; /* rate: GCRA arrival time, lock-free */
 	uint64_t reserved2;
 	_Atomic uint64_t counter[SEG_NCOUNTERS]; /* reserved: a rule's figures

@@ -491,72 +491,85 @@ int32_t seg_line_count(const struct seg *s, uint32_t ri,
 /*
  * Retry budget
  * ------------
- * Ten buckets, one per second (budget_sec[i] says which second bucket i
- * holds), of first attempts and of retries.  A bucket found holding an
- * older second is stamped with the new one by compare-and-swap, and its
- * counts cleared by the stamper.
+ * Ten buckets of first attempts and ten of retries, one per second (sec
+ * % 10).  Each bucket is one word: the second it counts (24 bits) and
+ * its count (40 bits).  A bucket found holding an older second is
+ * replaced by (this second, 1) in the same compare-and-swap that counts,
+ * so no count is ever lost or left over.
  *
- * At any instant: a bucket may show the counts of its previous second
- * for a moment after the stamp, or lose counts added by others between
- * stamp and clear; both err towards fewer retries for a second.  The
- * retries of the last 10 s never exceed the share plus the minimum: a
- * retry is counted by a compare-and-swap of the very count the decision
- * read.  A SIGKILL leaves at worst a stamped bucket not cleared (its
- * counts are too high for the rest of that second), repaired when the
- * bucket's second comes round again.
+ * At any instant: a bucket holds the exact count of its second.  The
+ * retries granted in any 10 s never exceed the share of the first
+ * attempts counted meanwhile plus the minimum: each retry is counted by a
+ * compare-and-swap of the very word its decision read (other buckets of
+ * the window only gain first attempts, which only raise the bound).  A
+ * SIGKILL leaves each word as before or after one change: nothing to
+ * repair.
  */
 
-/* The bucket of second sec, cleared when it still holds an older one. */
-static int budget_slot(struct seg_rule *r, uint64_t sec)
-{
-	int i = (int)(sec % 10);
-	uint64_t old =
-	    atomic_load_explicit(&r->budget_sec[i], memory_order_acquire);
+#define BUDGET_SEC_SHIFT 40
+#define BUDGET_COUNT	 ((UINT64_C(1) << BUDGET_SEC_SHIFT) - 1)
+#define BUDGET_SEC_MASK	 0xffffffu
 
-	if (old != sec &&
-	    atomic_compare_exchange_strong(&r->budget_sec[i], &old, sec)) {
-		SEG_STEP();
-		atomic_store(&r->budget_first[i], 0);
-		atomic_store(&r->budget_retry[i], 0);
-	}
-	return i;
+/* The count a bucket word holds for second sec (0 for another second). */
+static uint64_t bucket_count(uint64_t w, uint64_t sec)
+{
+	return (w >> BUDGET_SEC_SHIFT) == (sec & BUDGET_SEC_MASK)
+		   ? w & BUDGET_COUNT
+		   : 0;
+}
+
+/* Sums the buckets of the 10 s up to sec in b. */
+static uint64_t bucket_sum(_Atomic uint64_t *b, uint64_t sec)
+{
+	uint64_t n = 0;
+
+	for (uint64_t k = 0; k < 10 && k <= sec; k++)
+		n += bucket_count(atomic_load(&b[(sec - k) % 10]), sec - k);
+	return n;
+}
+
+/* The word that counts one more in second sec after w. */
+static uint64_t bucket_next(uint64_t w, uint64_t sec)
+{
+	uint64_t n = bucket_count(w, sec);
+
+	if (n == BUDGET_COUNT)
+		return w; /* saturated: stays */
+	return (sec & BUDGET_SEC_MASK) << BUDGET_SEC_SHIFT | (n + 1);
 }
 
 /* Counts a first attempt in second sec. */
 void seg_budget_first(struct seg_rule *r, uint64_t sec)
 {
-	atomic_fetch_add_explicit(&r->budget_first[budget_slot(r, sec)], 1,
-				  memory_order_relaxed);
+	_Atomic uint64_t *b = &r->budget_first[sec % 10];
+	uint64_t w = atomic_load_explicit(b, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak(b, &w, bucket_next(w, sec)))
+		SEG_STEP();
 }
 
 /* Asks the budget for one retry in second sec. */
 bool seg_budget_retry(struct seg_rule *r, uint64_t sec, uint32_t ppm,
 		      uint64_t min_mps)
 {
-	uint64_t first, retries;
-	uint32_t mine;
-	bool ok;
-	int cur = budget_slot(r, sec), tries = 0;
+	_Atomic uint64_t *mine = &r->budget_retry[sec % 10];
+	uint64_t w = atomic_load(mine), first, retries;
 
-	mine = atomic_load(&r->budget_retry[cur]);
-	do {
-		first = retries = 0;
-		for (int i = 0; i < 10; i++)
-			if (atomic_load(&r->budget_sec[i]) + 10 > sec &&
-			    atomic_load(&r->budget_sec[i]) <= sec) {
-				first += atomic_load(&r->budget_first[i]);
-				retries +=
-				    i == cur ? mine
-					     : atomic_load(&r->budget_retry[i]);
-			}
+	for (int tries = 0; tries < 1000; tries++) {
+		first = bucket_sum(r->budget_first, sec);
+		retries = bucket_count(w, sec);
+		for (uint64_t k = 1; k < 10 && k <= sec; k++)
+			retries += bucket_count(
+			    atomic_load(&r->budget_retry[(sec - k) % 10]),
+			    sec - k);
 		SEG_STEP();
 		/* share of first attempts over 10 s, plus the minimum */
-		ok = retries * 1000000u < first * ppm + min_mps * 10000u;
-	} while (ok &&
-		 !atomic_compare_exchange_weak(&r->budget_retry[cur], &mine,
-					       mine + 1) &&
-		 ++tries < 1000);
-	return ok && tries < 1000;
+		if (retries * 1000000u >= first * ppm + min_mps * 10000u)
+			return false;
+		if (atomic_compare_exchange_weak(mine, &w, bucket_next(w, sec)))
+			return true;
+	}
+	return false; /* too busy to decide: no retry */
 }
 
 /*
