@@ -71,7 +71,7 @@ BIN := $(B)/fusebox
 FIXTURE := $(B)/fixture
 TARGETS := $(LIB) $(BIN) $(FIXTURE)
 
-.PHONY: all test check test-unit test-integration demo bench fuzz format \
+.PHONY: all test check test-unit test-concurrency test-integration demo bench fuzz format \
 	check-format check-exports install uninstall deps clean
 
 all: $(TARGETS)
@@ -149,7 +149,18 @@ $(B)/test-integration: $(INTEG_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(INTEG_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
 	  $(CRIT_LIBS) -lm -lpthread
 
-test check: test-unit test-integration
+test check: test-unit test-concurrency test-integration
+
+# The shared structures under many threads, with interleavings and kills
+# injected at their steps (FUSEBOX_INTERLEAVE); not Criterion, so that
+# it runs under every sanitizer.  CONC_OPS: operations per structure.
+CONC := $(B)/test-concurrency
+$(CONC): tests/concurrency/conc.c $(SEG_SRC) $(B)/libpolicy.a | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) -DFUSEBOX_INTERLEAVE tests/concurrency/conc.c \
+	  $(SEG_SRC) -o $@ $(B)/libpolicy.a $(ALL_LDFLAGS) -lpthread
+
+test-concurrency: $(CONC)
+	$(CONC)
 
 test-unit: $(B)/test-unit
 	$(B)/test-unit --jobs 2

@@ -273,11 +273,12 @@ int seg_conn_recount(struct seg *s, uint32_t ri, uint64_t now_ms)
  *
  * A SIGKILL leaves: a place taken by a process that is gone (with or
  * without its bit), or a bit without a place.  Nothing else: no count
- * to drift, no head to pass on.  Repair: any waiter that meets a place
- * holding an older ticket checks, at most every 250 ms, whether its owner
- * (entry and generation, then pid and start time) still lives, and frees
- * it if not; an arrival that finds every place taken sweeps them all
- * first.  A bit of a free place is cleared by the next waiter that looks.
+ * to drift, no head to pass on.  Repair: a sweep (seg_line_sweep()) asks
+ * of each taken place whether its owner (entry and generation, then pid
+ * and start time) still lives, frees it if not, and clears the bits of
+ * free places; the shim sweeps at most every 250 ms per rule, from a
+ * waiter that has waited that long or an arrival that finds every place
+ * taken.  Until then a dead place only holds back those behind it.
  * Tickets wrap: two live tickets are compared by their signed difference.
  */
 
@@ -313,16 +314,43 @@ static void place_free(struct seg_rule *r, uint32_t i, uint64_t w)
 	}
 }
 
-/* Frees the places of dead owners among the first n of r. */
+/* Frees the places of dead owners among the first n of r, and bits
+ * left without a place; each owner is asked about once. */
 static void line_sweep(struct seg *s, struct seg_rule *r, uint32_t n,
 		       seg_gone_fn *gone)
 {
+	uint32_t seen[8], nseen = 0;
+
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t w = atomic_load(&r->q_slot[i]);
+		uint32_t owner = (uint32_t)(w >> 32), k;
 
-		if (w && owner_gone(s, w, gone))
+		if (!w) {
+			uint64_t bit = (uint64_t)1 << (i % 64);
+			if (atomic_load(&r->q_bits[i / 64]) & bit) {
+				SEG_STEP();
+				if (!atomic_load(&r->q_slot[i]))
+					atomic_fetch_and(&r->q_bits[i / 64],
+							 ~bit);
+			}
+			continue;
+		}
+		for (k = 0; k < nseen && seen[k] != owner; k++)
+			;
+		if (k < nseen)
+			continue; /* this owner lives: asked already */
+		if (owner_gone(s, w, gone))
 			place_free(r, i, w);
+		else if (nseen < 8)
+			seen[nseen++] = owner;
 	}
+}
+
+/* Frees every place of rule ri whose owner is gone. */
+void seg_line_sweep(struct seg *s, uint32_t ri, seg_gone_fn *gone)
+{
+	if (ri < s->nrules)
+		line_sweep(s, &s->rules[ri], SEG_QUEUE, gone);
 }
 
 /* Takes a place in rule ri's line. */
@@ -358,14 +386,14 @@ int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
 		}
 		if (!sweep)
 			break;
-		line_sweep(s, r, maxp, gone);
+		line_sweep(s, r, SEG_QUEUE, gone);
 	}
 	return -EAGAIN;
 }
 
 /* Live waiters that came before me, counted up to limit. */
 uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
-			uint32_t limit, bool sweep, seg_gone_fn *gone)
+			uint32_t limit)
 {
 	struct seg_rule *r = &s->rules[ri];
 	uint32_t ahead = 0;
@@ -393,10 +421,6 @@ uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
 			}
 			if ((int32_t)((uint32_t)w - me->ticket) >= 0)
 				continue; /* came after me */
-			if (sweep && owner_gone(s, w, gone)) {
-				place_free(r, i, w);
-				continue;
-			}
 			ahead++;
 		}
 	}

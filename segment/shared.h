@@ -75,10 +75,13 @@ int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
 		   bool sweep, seg_gone_fn *gone, struct seg_place *me);
 
 /* Live waiters that came before me (older tickets), counted up to
- * limit; with sweep, places of dead owners ahead of me are freed on the
- * way. */
+ * limit (places of the dead count until a sweep frees them). */
 uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
-			uint32_t limit, bool sweep, seg_gone_fn *gone);
+			uint32_t limit);
+
+/* Frees every place of rule ri whose owner is gone, and clears the bits
+ * of free places (what kills leave). */
+void seg_line_sweep(struct seg *s, uint32_t ri, seg_gone_fn *gone);
 
 /* Leaves the line and wakes the others. */
 void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me);

@@ -229,9 +229,11 @@ static bool queue_wait(struct conn *c)
 
 		if (sweep)
 			check = now + QUEUE_RECHECK_NS;
+		if (sweep && sweep_due(r, now))
+			seg_line_sweep(&shim_seg, ri, state_gone);
 		if ((room || sweep) &&
-		    seg_line_ahead(&shim_seg, ri, &me, room ? room : 1, sweep,
-				   state_gone) < (room ? room : 1) &&
+		    seg_line_ahead(&shim_seg, ri, &me, room ? room : 1) <
+			(room ? room : 1) &&
 		    reserve(c)) {
 			ok = true;
 			break;
