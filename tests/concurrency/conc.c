@@ -232,7 +232,8 @@ static void test_conns(void)
 	run_threads(conn_thread);
 	reap_all();
 	atomic_store(&sg.rules[rc].recount_ms, 0);
-	seg_conn_recount(&sg, rc, 1u << 30);
+	atomic_fetch_add(&recounted,
+			 (uint64_t)seg_conn_recount(&sg, rc, 1u << 30));
 	CHECK(seg_conn_count(&sg, rc) == 0, "conns: %d left counted",
 	      seg_conn_count(&sg, rc));
 	for (uint32_t i = 0; i < NPROCS; i++)
