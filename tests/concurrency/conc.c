@@ -52,6 +52,7 @@ static void fail(const char *fmt, ...)
 static __thread uint64_t rng;
 static __thread jmp_buf *death; /* set: this thread may die at a step */
 static __thread uint32_t kill_odds;
+static __thread int die_at; /* > 0: die at this many steps from now */
 static atomic_ullong steps;
 
 /* A per-thread xorshift. */
@@ -72,6 +73,8 @@ void seg_interleave(void)
 	uint64_t r = rnd();
 
 	atomic_fetch_add_explicit(&steps, 1, memory_order_relaxed);
+	if (death && die_at > 0 && --die_at == 0)
+		longjmp(*death, 1);
 	if (death && kill_odds && r % kill_odds == 0)
 		longjmp(*death, 1);
 	switch (r >> 8 & 15) {
@@ -90,7 +93,7 @@ void seg_interleave(void)
 
 /* --- fake processes ---------------------------------------------------- */
 /* Process entry i is "alive" while dead[i] is clear; a kill sets it. */
-#define NPROCS 64
+#define NPROCS 12
 static atomic_bool dead[NPROCS];
 static atomic_uint next_pid = 1000;
 
@@ -225,11 +228,83 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
+static atomic_bool conns_done;
+
+/* Recounts all the time (no 100 ms spacing), so that recounts race with
+ * every step of reserves and releases, not only with the odd full rule. */
+static void *recounter(void *arg)
+{
+	uint64_t ms = 1000;
+
+	(void)arg;
+	while (!atomic_load(&conns_done)) {
+		ms += 100;
+		atomic_fetch_add(&recounted,
+				 (uint64_t)seg_conn_recount(&sg, rc, ms));
+		sched_yield();
+	}
+	return NULL;
+}
+
+/* A process killed at step step of a reserve or a release: while it
+ * lives (a window still open) no recount may touch the count; once it is
+ * gone, a reap and a recount leave the count exact. */
+static void conns_kill_at(int step, int release)
+{
+	volatile int p = proc_new(), h = SEG_HOLDER_NONE;
+	jmp_buf jb;
+
+	if (release)
+		h = seg_conn_reserve(&sg, rc, p, CONN_MAX);
+	if (!setjmp(jb)) {
+		death = &jb;
+		die_at = step;
+		if (release)
+			seg_conn_release(&sg, rc, p, h);
+		else
+			h = seg_conn_reserve(&sg, rc, p, CONN_MAX);
+	}
+	death = NULL;
+	bool died = die_at == 0;
+	die_at = 0;
+	int32_t before = seg_conn_count(&sg, rc);
+	/* alive, maybe in mid-step: hands off */
+	atomic_store(&sg.rules[rc].recount_ms, 0);
+	int took = seg_conn_recount(&sg, rc, 1u << 20);
+	CHECK(!died || took == 0,
+	      "conns: a recount took %d off while a %s stood at step %d", took,
+	      release ? "release" : "reserve", step);
+	/* gone: reaped and recounted, nothing is held */
+	atomic_store(&dead[p], true);
+	reap_all();
+	atomic_store(&sg.rules[rc].recount_ms, 0);
+	seg_conn_recount(&sg, rc, 1u << 21);
+	CHECK(seg_conn_count(&sg, rc) == 0,
+	      "conns: %d left after a kill at step %d of a %s (%d before)",
+	      seg_conn_count(&sg, rc), step, release ? "release" : "reserve",
+	      before);
+}
+
+/* Each step of a reserve and of a release in turn. */
+static void conns_each_step(void)
+{
+	for (int step = 1; step <= 4; step++)
+		for (int release = 0; release < 2; release++)
+			conns_kill_at(step, release);
+}
+
 /* The connection count never lets more than max in, and after kills
  * at any step, reaping and one recount leave it exact. */
 static void test_conns(void)
 {
+	pthread_t t;
+
+	conns_each_step();
+
+	pthread_create(&t, NULL, recounter, NULL);
 	run_threads(conn_thread);
+	atomic_store(&conns_done, true);
+	pthread_join(t, NULL);
 	reap_all();
 	atomic_store(&sg.rules[rc].recount_ms, 0);
 	atomic_fetch_add(&recounted,
