@@ -178,6 +178,9 @@ test-integration: $(TARGETS) $(PROGS) $(B)/test-integration $(B)/.deps-test
 	$(TEST_PRELOAD) FUSEBOX_BUILD=$(abspath $(B)) FUSEBOX_SRC=$(CURDIR) \
 	  $(B)/test-integration --jobs 2 $(TEST_ARGS)
 
+# --- stress: processes x threads x kill -9 against one segment --------------
+include tests/stress/stress.mk
+
 # --- fuzzing --------------------------------------------------------------
 $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \

@@ -118,8 +118,18 @@ bool state_gone(const struct seg_proc *p, uint32_t pid)
 		return false;
 	buf[n] = 0;
 	q = strrchr(buf, ')');
-	if (q && q[1] == ' ' && (q[2] == 'Z' || q[2] == 'X'))
-		return true; /* a zombie holds nothing any more */
+	if (q && q[1] == ' ' && (q[2] == 'Z' || q[2] == 'X')) {
+		/* a zombie holds nothing any more, but a main thread turns
+		 * zombie while the other threads may still be exiting with
+		 * the fd table: gone once field 20 (num_threads) is 1 */
+		char *t = q + 2;
+		for (int field = 3; field < 20 && t; field++) {
+			t = strchr(t, ' ');
+			if (t)
+				t++;
+		}
+		return !t || strtol(t, NULL, 10) <= 1;
+	}
 	for (int field = 2; field < 22 && q; field++) {
 		q = strchr(q + 1, ' ');
 	}
