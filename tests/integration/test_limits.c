@@ -535,3 +535,46 @@ Test(limits, a_line_overrun_by_thousands_recovers, .timeout = 120)
 			     i);
 	fixture_stop(&f);
 }
+
+/* A waiter killed with SIGKILL while in line leaves its place behind;
+ * those who came after it must not wait behind a dead place beyond the
+ * next sweep (the ticket line waited out its queue_timeout). */
+Test(limits, a_waiter_killed_in_line_holds_back_nobody, .timeout = 60)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol =
+	    rule_policy(f.port, "max_connections = 1\n"
+				"max_pending = 4\nqueue_timeout = 30s\n");
+	pid_t holder_kid = start_holder(pol, f.port, 3);
+	/* the first waiter: queued behind the holder, then killed */
+	pid_t first = fork();
+	if (first == 0) {
+		struct run *r = run_new();
+		struct run_opts o = {
+		    .shim = true, .policy = pol, .timeout = 20};
+		char *argv[] = {(char *)python(), "-c", holder(f.port, 33),
+				NULL};
+		run_prog(r, &o, argv);
+		_exit(0);
+	}
+	usleep(500 * 1000);
+	struct run *k = run_new();
+	struct run_opts ko = {.timeout = 10};
+	char *kargv[] = {"pkill", "-KILL", "-f", "time.sleep\\(33 if", NULL};
+	cr_assert_eq(run_prog(k, &ko, kargv), 0);
+	cr_assert_eq(k->status, 0, "pkill: %s", k->err);
+	waitpid(first, NULL, 0);
+	/* the second waiter comes after the dead one; the holder leaves
+	 * at 3 s: the second must get in soon after, not at 30 s */
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", holder(f.port, 0), NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert(!r->timed_out, "the second waiter waited behind the dead");
+	cr_assert(!strncmp(r->out, "ok", 2), "%s", r->out);
+	waitpid(holder_kid, NULL, 0);
+	cr_assert_eq(stats_field(stats_line("r"), "pending"), 0);
+	fixture_stop(&f);
+}
