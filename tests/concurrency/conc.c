@@ -93,7 +93,7 @@ void seg_interleave(void)
 
 /* --- fake processes ---------------------------------------------------- */
 /* Process entry i is "alive" while dead[i] is clear; a kill sets it. */
-#define NPROCS 12
+#define NPROCS 64
 static atomic_bool dead[NPROCS];
 static atomic_uint next_pid = 1000;
 
@@ -150,7 +150,8 @@ static void reap_all(void)
 	}
 }
 
-/* Runs fn in nthreads threads and waits for them. */
+/* Runs fn in nthreads threads and waits for them; then their fake
+ * processes have all exited (their entries are gone, not free). */
 static void run_threads(void *(*fn)(void *))
 {
 	pthread_t t[64];
@@ -160,6 +161,8 @@ static void run_threads(void *(*fn)(void *))
 		pthread_create(&t[i], NULL, fn, (void *)(intptr_t)i);
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
+	for (int i = 0; i < NPROCS; i++)
+		atomic_store(&dead[i], true);
 }
 
 static atomic_ullong done; /* operations so far, all threads */
@@ -441,10 +444,15 @@ static void test_line(void)
 	atomic_store(&sg.rules[rl].recount_ms, 0);
 	seg_conn_recount(&sg, rl, 1u << 30);
 	int p = proc_new();
+	if (p < 0) {
+		fail("line: no process entry for a lone arrival");
+		return;
+	}
 	/* a lone arrival: the line may hold places of the dead */
-	CHECK(seg_line_enter(&sg, rl, p, LINE_PLACES, true, fake_gone, &me) ==
-		  0,
-	      "line: a lone arrival found the line full");
+	if (seg_line_enter(&sg, rl, p, LINE_PLACES, true, fake_gone, &me) < 0) {
+		fail("line: a lone arrival found the line full");
+		return;
+	}
 	seg_line_sweep(&sg, rl, fake_gone);
 	CHECK(seg_line_ahead(&sg, rl, &me, 1) == 0,
 	      "line: a lone arrival is not first");
