@@ -58,8 +58,8 @@ int32_t seg_conn_count(const struct seg *s, uint32_t ri)
 
 	if (ri >= s->nrules)
 		return 0;
-	n = conns_of(
-	    atomic_load_explicit(&s->rules[ri].conns, memory_order_relaxed));
+	/* sequentially consistent: see seg_line_busy() */
+	n = conns_of(atomic_load(&s->rules[ri].conns));
 	return n < 0 ? 0 : n;
 }
 
@@ -438,17 +438,6 @@ void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me)
 	SEG_STEP();
 	atomic_compare_exchange_strong(&r->q_slot[me->slot], &w, 0);
 	seg_line_wake(s, ri);
-}
-
-/* True when a place of rule ri's line looks taken. */
-bool seg_line_busy(const struct seg *s, uint32_t ri)
-{
-	const struct seg_rule *r = &s->rules[ri];
-
-	for (uint32_t k = 0; k < SEG_QUEUE / 64; k++)
-		if (atomic_load(&r->q_bits[k]))
-			return true;
-	return false;
 }
 
 /* Wakes every waiter of rule ri; keeps errno. */

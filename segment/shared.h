@@ -86,8 +86,18 @@ void seg_line_sweep(struct seg *s, uint32_t ri, seg_gone_fn *gone);
 /* Leaves the line and wakes the others. */
 void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me);
 
-/* True when somebody (perhaps dead) has a place in rule ri's line. */
-bool seg_line_busy(const struct seg *s, uint32_t ri);
+/* True when somebody (perhaps dead) has a place in rule ri's line: a
+ * look at four words, inline, for every release.  The loads are
+ * sequentially consistent: a release (count, then this look) and a waiter
+ * (its bit, then a look at the count) never both miss each other. */
+static inline bool seg_line_busy(const struct seg *s, uint32_t ri)
+{
+	_Atomic uint64_t const *b = s->rules[ri].q_bits;
+
+	_Static_assert(SEG_QUEUE == 256, "four words of bits");
+	return (atomic_load(&b[0]) | atomic_load(&b[1]) | atomic_load(&b[2]) |
+		atomic_load(&b[3])) != 0;
+}
 
 /* Wakes every waiter of rule ri (a connection was released). */
 void seg_line_wake(struct seg *s, uint32_t ri);
