@@ -41,6 +41,14 @@ struct text {
 };
 
 /* Smaller and larger of two values. */
+/* Stores a field that breaker_quiet() reads without the lock: an atomic
+ * store (relaxed; the lock orders everything else), so that the lock-free
+ * read is no data race. */
+static void set_u8(uint8_t *field, uint8_t v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -167,7 +175,7 @@ static struct text transition(struct breaker *b, enum breaker_state to,
 {
 	struct text t = {NULL, 0, 0};
 
-	b->state = (uint8_t)to;
+	set_u8(&b->state, (uint8_t)to);
 	b->since_ms = now;
 	if (ev) {
 		ev->changed = true;
@@ -503,7 +511,7 @@ static void settle(struct breaker *b, const struct norm *n, uint64_t now)
 
 	if (b->flags & BREAKER_F_STAMP) {
 		b->since_ms = now;
-		b->flags &= (uint8_t)~BREAKER_F_STAMP;
+		set_u8(&b->flags, b->flags & (uint8_t)~BREAKER_F_STAMP);
 	}
 	if (get_state(b) == BREAKER_OPEN && b->until_ms > now &&
 	    b->until_ms - now > longest)
@@ -552,7 +560,7 @@ int breaker_allow(struct breaker *b, const struct breaker_config *c,
 		return BREAKER_ALLOW;
 	settle(b, &n, now_ms);
 
-	b->state = (uint8_t)get_state(b);
+	set_u8(&b->state, (uint8_t)get_state(b));
 	if (b->state == BREAKER_OPEN && now_ms >= b->until_ms) {
 		t = transition(b, BREAKER_HALF_OPEN, now_ms, ev);
 		put(&t, "open period over");
@@ -610,7 +618,7 @@ void breaker_record(struct breaker *b, const struct breaker_config *c,
 	settle(b, &n, now_ms);
 	b->seed = rnd;
 
-	b->state = (uint8_t)get_state(b);
+	set_u8(&b->state, (uint8_t)get_state(b));
 	if (b->state == BREAKER_HALF_OPEN)
 		half_open_check(b, &n, now_ms, rnd, ev);
 
@@ -646,13 +654,13 @@ int breaker_force(struct breaker *b, int how)
 		return -EINVAL;
 	if (how == get_forced(b) && b->forced == how)
 		return 0;
-	b->forced = (uint8_t)how;
-	b->state = BREAKER_CLOSED;
+	set_u8(&b->forced, (uint8_t)how);
+	set_u8(&b->state, BREAKER_CLOSED);
 	b->until_ms = 0;
 	b->probes_admitted = 0;
 	b->probes_ok = 0;
 	b->probe_ms = 0;
-	b->flags |= BREAKER_F_STAMP;
+	set_u8(&b->flags, b->flags | BREAKER_F_STAMP);
 	if (how == BREAKER_FORCE_NONE) {
 		/* Back to the state machine with nothing remembered; the
 		 * window is rebuilt by the next call that counts. */

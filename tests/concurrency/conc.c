@@ -722,7 +722,7 @@ static void breaker_invariants(const struct breaker *b)
 }
 
 /* A thread that dies holding the lock: the next taker must recover. */
-static void *lock_and_die(void *arg)
+__attribute__((unused)) static void *lock_and_die(void *arg)
 {
 	struct seg_rule *r = arg;
 
@@ -739,18 +739,24 @@ static void *breaker_thread(void *arg)
 	struct breaker *b = &r->breaker;
 	int id = (int)(intptr_t)arg;
 
+	(void)id;
 	while (atomic_fetch_add(&done, 1) < ops) {
 		uint64_t now = atomic_load(&done) / 16;
 		uint64_t x = rnd();
 		bool probe = false;
 		int verdict = BREAKER_ALLOW;
 
+#ifndef __SANITIZE_THREAD__
+		/* the thread sanitizer does not model a robust mutex handed
+		 * on by EOWNERDEAD: it would see every later section as a
+		 * race; lock holders die only in the plain build */
 		if (id == 0 && x % 20000 == 0) {
 			pthread_t t;
 			pthread_create(&t, NULL, lock_and_die, r);
 			pthread_join(t, NULL);
 			continue;
 		}
+#endif
 		if (breaker_quiet(b)) {
 			atomic_fetch_add(&quiet_admits, 1);
 		} else {
