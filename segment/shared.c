@@ -216,11 +216,15 @@ int seg_conn_reap(struct seg *s, uint32_t ri, seg_gone_fn *gone)
 /* Sets rule ri's count to the sum of what its holders hold. */
 int seg_conn_recount(struct seg *s, uint32_t ri, uint64_t now_ms)
 {
-	struct seg_rule *r = &s->rules[ri];
-	uint64_t last = atomic_load(&r->recount_ms), v;
+	struct seg_rule *r;
+	uint64_t last, v;
 	int64_t sum = 0;
 
-	if (ri >= s->nrules || (now_ms < last + 100 && now_ms >= last) ||
+	if (ri >= s->nrules)
+		return 0;
+	r = &s->rules[ri];
+	last = atomic_load(&r->recount_ms);
+	if ((now_ms < last + 100 && now_ms >= last) ||
 	    !atomic_compare_exchange_strong(&r->recount_ms, &last, now_ms))
 		return 0;
 	/* conns first: any change after this fails the exchange below */
