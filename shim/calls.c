@@ -28,15 +28,17 @@ static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
 {
 	struct seg *s = &shim_seg;
 
-	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs ||
+	int32_t sa = CONN_GET(c->saddr);
+
+	if (sa < 0 || (uint32_t)sa >= s->naddrs ||
 	    (uint32_t)c->srule >= s->nrules)
 		return NULL;
 	if (c->scope == POLICY_SCOPE_RULE) {
 		*lock = &s->rules[c->srule].lock;
 		return &s->rules[c->srule].breaker;
 	}
-	*lock = &s->addrs[c->saddr].lock;
-	return &s->addrs[c->saddr].breaker;
+	*lock = &s->addrs[sa].lock;
+	return &s->addrs[sa].breaker;
 }
 
 /* Adds v to counter k of c's address (a rule's figures are the sum of
@@ -44,19 +46,22 @@ static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
 static void count(struct conn *c, enum seg_counter k, uint64_t v)
 {
 	struct seg *s = &shim_seg;
+	int32_t sa = CONN_GET(c->saddr);
 
-	if (c->saddr < 0 || (uint32_t)c->saddr >= s->naddrs || !v)
+	if (sa < 0 || (uint32_t)sa >= s->naddrs || !v)
 		return;
-	atomic_fetch_add_explicit(&s->addrs[c->saddr].counter[k], v,
+	atomic_fetch_add_explicit(&s->addrs[sa].counter[k], v,
 				  memory_order_relaxed);
 }
 
 /* Adds the bytes c moved to the segment. */
 static void flush_bytes(struct conn *c)
 {
-	count(c, SEG_BYTES_SENT, c->out);
-	count(c, SEG_BYTES_RECEIVED, c->in);
-	c->out = c->in = 0;
+	/* exchanged: a send on another thread adds to what is left */
+	count(c, SEG_BYTES_SENT,
+	      __atomic_exchange_n(&c->out, 0, __ATOMIC_RELAXED));
+	count(c, SEG_BYTES_RECEIVED,
+	      __atomic_exchange_n(&c->in, 0, __ATOMIC_RELAXED));
 }
 
 /* True when an outcome cannot change the breaker, so that the common
@@ -74,7 +79,7 @@ static bool breaker_unmoved(const struct breaker *b,
 /* Writes "IP:PORT" of c's address into buf. */
 static void addr_text(struct conn *c, char *buf, size_t len)
 {
-	const struct seg_addr *a = &shim_seg.addrs[c->saddr];
+	const struct seg_addr *a = &shim_seg.addrs[CONN_GET(c->saddr)];
 	char ip[INET6_ADDRSTRLEN];
 	static const uint8_t v4[12] = {0, 0, 0, 0, 0,	 0,
 				       0, 0, 0, 0, 0xff, 0xff};
@@ -438,23 +443,30 @@ static int connect_counter(int err, bool *is_failure)
 void calls_connected(int fd, struct conn *c, int err, uint64_t now)
 {
 	uint8_t expect = CALL_CONNECTING;
+	uint64_t dur = now - c->connect_ns;
 	bool failure;
 	int k;
 
+	/* written before c->call says connected: whoever ends the call
+	 * reads them after it */
+	if (atomic_load(&c->call) != CALL_CONNECTING)
+		return; /* someone else ended it */
+	CONN_SET(c->connect_dur_ns, dur);
+	CONN_SET(c->wait_ns, 0);
 	if (!atomic_compare_exchange_strong(&c->call, &expect,
 					    err ? CALL_NONE : CALL_CONNECTED))
 		return; /* someone else ended it */
-	c->connect_dur_ns = now - c->connect_ns;
-	c->wait_ns = 0;
 	if (!err) {
-		if (c->saddr >= 0 && (uint32_t)c->saddr < shim_seg.naddrs)
-			seg_hist_add(&shim_seg.addrs[c->saddr].connect_us,
-				     c->connect_dur_ns / 1000);
+		int32_t sa = CONN_GET(c->saddr);
+
+		if (sa >= 0 && (uint32_t)sa < shim_seg.naddrs)
+			seg_hist_add(&shim_seg.addrs[sa].connect_us,
+				     dur / 1000);
 		return;
 	}
 	release(c); /* a failed connect holds no connection */
 	k = connect_counter(err, &failure);
-	if (!failure && !c->probe)
+	if (!failure && !CONN_GET(c->probe))
 		return;
 	/* a failed connect is a whole call */
 	atomic_store(&c->call, CALL_WAITING);
@@ -488,36 +500,39 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 	pthread_mutex_t *lock;
 	struct breaker *b;
 	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
-	uint64_t wait;
+	uint64_t wait, started, dur;
+	uint8_t probe;
 	int flags = 0;
 
 	(void)fd;
-	if (was == CALL_NONE || c->saddr < 0)
+	if (was == CALL_NONE || CONN_GET(c->saddr) < 0)
 		return;
 	wait = 0;
-	if (was == CALL_WAITING && c->wait_ns) {
+	started = CONN_GET(c->wait_ns);
+	dur = __atomic_exchange_n(&c->connect_dur_ns, 0, __ATOMIC_RELAXED);
+	if (was == CALL_WAITING && started) {
 		if (!now)
 			now = clock_ns();
-		wait = now - c->wait_ns;
+		wait = now - started;
 	}
 	count(c, SEG_CALLS, 1);
 	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
 	if (counter >= 0)
 		count(c, (enum seg_counter)counter, 1);
-	if (c->out + c->in >= 65536)
+	if (CONN_GET(c->out) + CONN_GET(c->in) >= 65536)
 		flush_bytes(c); /* else at close */
 	if (ok && wait)
-		seg_hist_add(&shim_seg.addrs[c->saddr].first_byte_us,
+		seg_hist_add(&shim_seg.addrs[CONN_GET(c->saddr)].first_byte_us,
 			     wait / 1000);
 	if (!ok)
 		flags |= BREAKER_FAILURE;
-	if (c->bcfg.slow_ms && (c->connect_dur_ns / 1000000 > c->bcfg.slow_ms ||
+	if (c->bcfg.slow_ms && (dur / 1000000 > c->bcfg.slow_ms ||
 				wait / 1000000 > c->bcfg.slow_ms)) {
 		flags |= BREAKER_SLOW;
 		count(c, SEG_SLOW_CALLS, 1);
 	}
-	c->connect_dur_ns = 0;
-	if (c->bcfg.mode == BREAKER_MODE_OFF && !c->probe)
+	probe = CONN_GET(c->probe);
+	if (c->bcfg.mode == BREAKER_MODE_OFF && !probe)
 		goto out;
 	/* while the operator forces the rule, its breakers stand still */
 	if ((uint32_t)c->srule < shim_seg.nrules &&
@@ -525,19 +540,19 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 				 memory_order_relaxed))
 		goto out;
 	b = breaker_of(c, &lock);
-	if (!b || breaker_unmoved(b, &c->bcfg, flags, c->probe))
+	if (!b || breaker_unmoved(b, &c->bcfg, flags, probe))
 		goto out;
 	if (seg_lock(lock) < 0)
 		goto out;
 	memset(&ev, 0, sizeof ev);
 	if (!now)
 		now = clock_ns();
-	breaker_record(b, &c->bcfg, ms_of(now), flags, c->probe, shim_random(),
+	breaker_record(b, &c->bcfg, ms_of(now), flags, probe, shim_random(),
 		       &ev);
 	seg_unlock(lock);
 	log_event(c, &ev, failure_words(counter, ok));
 out:
-	c->probe = 0;
+	CONN_SET(c->probe, 0);
 }
 
 /* Bookkeeping after n bytes were sent on c. */
@@ -547,7 +562,7 @@ void calls_sent(struct conn *c, size_t n)
 	uint8_t expect = atomic_load_explicit(&c->call, memory_order_relaxed);
 	uint64_t now;
 
-	c->out += n;
+	__atomic_fetch_add(&c->out, n, __ATOMIC_RELAXED);
 	if (expect == CALL_WAITING || expect == CALL_CONNECTING)
 		return; /* the call goes on */
 	/* first-byte latency: every call when slow calls matter, else one
@@ -556,14 +571,14 @@ void calls_sent(struct conn *c, size_t n)
 	now = c->bcfg.slow_ms || (++tick & 7) == 0 ? clock_ns() : 0;
 	expect = CALL_NONE;
 	/* the first send after a reply started is a new call; the first
-	 * send after connect continues the connect's call */
-	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING)) {
-		c->wait_ns = now;
-		return;
-	}
-	expect = CALL_CONNECTED;
+	 * send after connect continues the connect's call; its start is
+	 * written before c->call says so (the deadline thread may end the
+	 * call the moment it does) */
+	CONN_SET(c->wait_ns, now);
 	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
-		c->wait_ns = now;
+		return;
+	expect = CALL_CONNECTED;
+	atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING);
 }
 
 /* True when buf starts an HTTP/1.x reply with a 5xx status. */
@@ -581,7 +596,7 @@ void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
 	uint64_t now;
 
 	if (n > 0)
-		c->in += (size_t)n;
+		__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
 	if (state != CALL_WAITING && state != CALL_CONNECTED)
 		return;
 	if (n > 0 && state == CALL_CONNECTED)
@@ -603,13 +618,13 @@ void calls_close(int fd, struct conn *c)
 	uint8_t state = atomic_load(&c->call);
 	uint64_t now = clock_ns();
 
-	if (c->saddr < 0)
+	if (CONN_GET(c->saddr) < 0)
 		return;
 	if (state == CALL_CONNECTED) {
 		/* connected and closed without an exchange: it worked */
 		calls_end(fd, c, true, -1, now);
 	} else if ((state == CALL_WAITING || state == CALL_CONNECTING) &&
-		   c->probe) {
+		   CONN_GET(c->probe)) {
 		/* a probe given up counts as failed: half-open never sticks */
 		calls_end(fd, c, false, -1, now);
 	} else {
@@ -617,5 +632,5 @@ void calls_close(int fd, struct conn *c)
 	}
 	flush_bytes(c);
 	release(c);
-	c->saddr = -1;
+	CONN_SET(c->saddr, -1);
 }

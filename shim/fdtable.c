@@ -49,8 +49,8 @@ void fdt_forget(int fd)
 
 	if (!c)
 		return;
-	calls_close(fd, c);
 	conn_lock(c);
+	calls_close(fd, c); /* not while the timer ends a call of c */
 	atomic_store_explicit(&c->live, 0, memory_order_release);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&c->dl[d], 0, memory_order_relaxed);

@@ -109,22 +109,29 @@ struct conn {
 	uint64_t send_seen, send_since;
 	uint64_t sndtimeo_ms; /* what the program set, for connect */
 	/* calls, counters and breakers (calls.c) */
-	_Atomic uint8_t call;	 /* enum conn_call; exchanged to end a call */
-	uint8_t probe;		 /* the call is a half-open probe */
-	uint8_t active;		 /* enum seg_holder: how the connection is
-				  * counted in its rule's; 0: it is not */
-	int32_t saddr, srule;	 /* segment indexes; -1: not counted */
-	uint64_t connect_ns;	 /* connect started */
-	uint64_t wait_ns;	 /* the exchange started (first send) */
-	uint64_t connect_dur_ns; /* how long the connect took */
-	uint64_t out, in;	 /* bytes not yet added to the segment */
-	uint8_t retrying;	 /* the connect being admitted is a retry */
-	uint8_t rejected;	 /* why calls_admit() refused: REJECT_* */
-	uint8_t swapped;	 /* a retry put a fresh socket at the fd */
+	_Atomic uint8_t call;	   /* enum conn_call; exchanged to end a call */
+	uint8_t probe;		   /* the call is a half-open probe */
+	uint8_t active;		   /* enum seg_holder: how the connection is
+				    * counted in its rule's; 0: it is not */
+	int32_t saddr, srule;	   /* segment indexes; -1: not counted */
+	uint64_t connect_ns;	   /* connect started */
+	uint64_t wait_ns;	   /* the exchange started (first send) */
+	uint64_t connect_dur_ns;   /* how long the connect took */
+	uint64_t out, in;	   /* bytes not yet added to the segment */
+	uint8_t retrying;	   /* the connect being admitted is a retry */
+	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
+	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
 };
+
+/* Fields of a conn that the program's threads and the deadline thread
+ * both touch (the call's times, its bytes, probe) are read and written as
+ * relaxed atomics: no lock and no fence (plain moves on x86), no data
+ * race; the call itself is handed over by exchanging conn.call. */
+#define CONN_GET(f)    __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define CONN_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
 
 /* conn.rejected */
 #define REJECT_BREAKER 1

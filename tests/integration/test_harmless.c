@@ -357,7 +357,7 @@ Test(harmless, errno_kept_by_successful_calls)
 	struct run *n = run(&bare, (char *[]){prog, port_of(&e), NULL});
 	cr_assert_str_eq(n->out, "ok\n", "without the shim: %s", n->err);
 	struct run *r = run(&o, (char *[]){prog, port_of(&e), NULL});
-	cr_assert_str_eq(r->out, "ok\n", "stderr: %s", r->err);
+	cr_assert_str_eq(r->out, "ok\n", "out: %s, stderr: %s", r->out, r->err);
 	cr_assert_eq(r->status, 0);
 	fixture_stop(&e);
 }
