@@ -57,11 +57,14 @@ static void count(struct conn *c, enum seg_counter k, uint64_t v)
 /* Adds the bytes c moved to the segment. */
 static void flush_bytes(struct conn *c)
 {
-	/* exchanged: a send on another thread adds to what is left */
-	count(c, SEG_BYTES_SENT,
-	      __atomic_exchange_n(&c->out, 0, __ATOMIC_RELAXED));
-	count(c, SEG_BYTES_RECEIVED,
-	      __atomic_exchange_n(&c->in, 0, __ATOMIC_RELAXED));
+	/* exchanged: a send on another thread adds to what is left; a
+	 * connection that moved nothing (most connect+close) costs loads */
+	if (CONN_GET(c->out))
+		count(c, SEG_BYTES_SENT,
+		      __atomic_exchange_n(&c->out, 0, __ATOMIC_RELAXED));
+	if (CONN_GET(c->in))
+		count(c, SEG_BYTES_RECEIVED,
+		      __atomic_exchange_n(&c->in, 0, __ATOMIC_RELAXED));
 }
 
 /* True when an outcome cannot change the breaker, so that the common
