@@ -570,19 +570,22 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	return guarded;
 }
 
-/* Fork: no lock of ours may be held by a thread the child lacks. */
+/* Fork: no lock of ours may be held by a thread the child lacks.  They
+ * are taken in the one order every path uses: the policy lock, then the
+ * resolver memory's (state_classify() holds the first while it looks
+ * names up), then the timer's. */
 static void atfork_prepare(void)
 {
-	dns_atfork_prepare();
 	pthread_rwlock_wrlock(&plock);
+	dns_atfork_prepare();
 	timer_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
 	timer_atfork_parent();
-	pthread_rwlock_unlock(&plock);
 	dns_atfork_parent();
+	pthread_rwlock_unlock(&plock);
 }
 
 /* A write-locked rwlock remembers its writer's tid, which the child's

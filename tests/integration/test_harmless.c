@@ -476,3 +476,27 @@ Test(harmless, udp_and_unix_sockets_untouched)
 	cr_assert_eq(r->status, 0);
 	free(script);
 }
+
+/* Regression (issue 11): with a hostname pattern the connect path takes
+ * the policy lock, then the resolver memory's lock; the fork handlers
+ * took them the other way round, and a program that forks while another
+ * thread connects hung after a few forks. */
+Test(harmless, fork_while_connecting_never_deadlocks)
+{
+	struct fixture e, f;
+
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	cr_assert_eq(fixture_start(&f, "echo", NULL), 0);
+	char *pol = policy_write("[r]\nmatch = localhost\n"
+				 "connect_timeout = 2s\n");
+	char *prog = build_path("progs/forkconnect");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	char pf[16];
+	snprintf(pf, sizeof pf, "%d", f.port);
+	struct run *r = run(&o, (char *[]){prog, port_of(&e), pf, NULL});
+	cr_assert(!r->timed_out, "deadlocked: killed after 20 s");
+	cr_assert_str_eq(r->out, "ok\n", "stderr: %s", r->err);
+	cr_assert_eq(r->status, 0);
+	fixture_stop(&e);
+	fixture_stop(&f);
+}
