@@ -986,7 +986,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 
 EXPORT int close(int fd)
 {
-	if (UNLIKELY(fdt_get(fd) != NULL)) {
+	if (UNLIKELY(fdt_get(fd) != NULL) && !state_borrowed_memory()) {
 		int saved = errno;
 		fdt_forget(fd);
 		errno = saved;
@@ -1004,7 +1004,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	}
 	max = atomic_load(&fdt_max);
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 &&
-	    first <= (unsigned)max) {
+	    first <= (unsigned)max && !state_borrowed_memory()) {
 		int saved = errno;
 		unsigned end = last < (unsigned)max ? last : (unsigned)max;
 		for (unsigned fd = first; fd <= end; fd++)
@@ -1032,11 +1032,14 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 {
 	int r, saved = errno;
 
-	if (oldfd != newfd && fdt_get(newfd))
+	bool mine =
+	    !(fdt_get(newfd) || fdt_get(oldfd)) || !state_borrowed_memory();
+
+	if (oldfd != newfd && mine && fdt_get(newfd))
 		fdt_forget(newfd);
 	errno = saved;
 	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
-	if (r >= 0 && oldfd != newfd && fdt_get(oldfd)) {
+	if (r >= 0 && oldfd != newfd && mine && fdt_get(oldfd)) {
 		saved = errno;
 		fdt_copy(oldfd, r);
 		errno = saved;

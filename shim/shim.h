@@ -269,6 +269,10 @@ extern int shim_proc;
  * were released. */
 int state_reap(uint32_t rule);
 
+/* True in a vfork() or posix_spawn() child, which runs in its parent's
+ * memory: hooks must not change state there (the parent's). */
+bool state_borrowed_memory(void);
+
 /* True when the process of table entry p, which says pid, is gone (no
  * such pid, a zombie, or a later process with its pid): seg_gone_fn. */
 bool state_gone(const struct seg_proc *p, uint32_t pid);

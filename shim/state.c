@@ -37,6 +37,9 @@ static _Atomic uint64_t next_check;
 static _Atomic uint64_t reload_ns = 2000000000u;
 
 struct seg shim_seg;	/* set once in init(), before any guard */
+/* The process whose memory this is (set at load and in a forked child;
+ * vfork() and clone(CLONE_VM) children run no fork handler). */
+static pid_t shim_pid;
 static bool registered; /* this process has its slot */
 int shim_proc = -1;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -592,6 +595,7 @@ static void atfork_parent(void)
  * thread does not have: start from a fresh lock instead of unlocking. */
 static void atfork_child(void)
 {
+	shim_pid = getpid();
 	pthread_mutex_init(&reg_lock, NULL);
 	registered = false; /* the child takes its own process slot */
 	shim_proc = -1;
@@ -600,9 +604,19 @@ static void atfork_child(void)
 	dns_atfork_child();
 }
 
+/* True in a vfork() (or posix_spawn) child: it runs in its parent's
+ * memory, so a hook that changed our state would change the parent's
+ * (forget its sockets, release its connections).  A syscall: only for
+ * the hooks that would change state. */
+bool state_borrowed_memory(void)
+{
+	return getpid() != shim_pid;
+}
+
 /* Registers the fork handlers at load time. */
 __attribute__((constructor)) static void state_ctor(void)
 {
+	shim_pid = getpid();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 

@@ -578,3 +578,39 @@ Test(limits, a_waiter_killed_in_line_holds_back_nobody, .timeout = 60)
 	cr_assert_eq(stats_field(stats_line("r"), "pending"), 0);
 	fixture_stop(&f);
 }
+
+/* Regression (issue 11): Python's subprocess starts the child with
+ * vfork(), and the child's close_range() ran the shim's close hooks in
+ * the parent's memory: the parent's socket lost its guard (no response
+ * timeout) and its connection slot (a second connect let in). */
+Test(limits, a_vfork_child_leaves_the_parents_guard_alone, .timeout = 60)
+{
+	struct fixture f;
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char *pol = rule_policy(f.port, "max_connections = 1\n"
+					"response_timeout = 1s\n");
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import socket, subprocess, time\n"
+			   "s = socket.create_connection(('127.0.0.1', %d))\n"
+			   "subprocess.run(['/bin/true'], check=True)\n"
+			   "t = socket.socket()\n"
+			   "e = t.connect_ex(('127.0.0.1', %d))\n"
+			   "s.sendall(b'ping')\n"
+			   "try:\n"
+			   "  s.recv(10); r = 'reply'\n"
+			   "except OSError as x:\n"
+			   "  r = 'error %%d' %% x.errno\n"
+			   "print(e, r)\n",
+			   f.port, f.port) > 0);
+	harness_segment();
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 10};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert(!r->timed_out, "the response timeout never fired");
+	/* the slot still held: refused; the timeout still armed: fired */
+	cr_assert_str_eq(r->out, "111 error 110\n", "stderr: %s", r->err);
+	fixture_stop(&f);
+}
