@@ -74,6 +74,13 @@ void timer_abort(int fd, struct conn *c, int err)
 	/* On TCP, connect(AF_UNSPEC) is tcp_disconnect(): an RST to the
 	 * peer, the socket back to CLOSE, and every waiter woken. */
 	real.connect(fd, &sa, sizeof sa);
+	/* That alone shows POLLOUT|POLLERR|POLLHUP but not POLLIN or
+	 * POLLRDHUP, and loops that read only on POLLIN spin.  shutdown()
+	 * of a closed socket fails (ENOTCONN) but still marks both ways
+	 * shut and wakes the pollers: the socket then polls exactly like
+	 * one the peer reset (IN, OUT, ERR, HUP, RDHUP); the next read
+	 * returns err (the hooks deliver it). */
+	shutdown(fd, SHUT_RDWR);
 	errno = saved;
 }
 

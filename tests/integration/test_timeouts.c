@@ -336,3 +336,42 @@ Test(timeouts, msg_fastopen_is_a_connect)
 	cr_assert(n->timed_out, "fast open did not hang: %s", n->out);
 	fixture_stop(&f);
 }
+
+/* Regression (issue 11): an aborted socket must poll like one the peer
+ * reset (readable, RDHUP), or loops that read only on POLLIN never see
+ * the timeout (wrk spun on epoll_wait); the read then says ETIMEDOUT. */
+Test(timeouts, an_aborted_socket_polls_like_a_reset_one)
+{
+	struct fixture h;
+
+	cr_assert_eq(fixture_start(&h, "hang", NULL), 0);
+	char *pol = policy_write("[default]\nresponse_timeout = 300ms\n");
+	char *prog;
+	cr_assert(
+	    asprintf(&prog,
+		     "import select, selectors, socket\n"
+		     "s = socket.create_connection(('127.0.0.1', %d))\n"
+		     "s.setblocking(False)\n"
+		     "s.send(b'GET / HTTP/1.0\\r\\n\\r\\n')\n"
+		     "sel = selectors.EpollSelector()\n"
+		     "sel.register(s, selectors.EVENT_READ)\n"
+		     "if not sel.select(timeout=5):\n"
+		     "  print('no event'); raise SystemExit\n"
+		     "p = select.poll()\n"
+		     "p.register(s, select.POLLIN | select.POLLRDHUP)\n"
+		     "ev = p.poll(0)\n"
+		     "rd = ev and ev[0][1] & select.POLLRDHUP\n"
+		     "try:\n"
+		     "  s.recv(10); r = 'data'\n"
+		     "except OSError as e:\n"
+		     "  r = 'error %%d' %% e.errno\n"
+		     "print('readable', 'rdhup' if rd else 'no rdhup', r)\n",
+		     h.port) > 0);
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_str_eq(r->out, "readable rdhup error 110\n", "stderr: %s",
+			 r->err);
+	fixture_stop(&h);
+}
