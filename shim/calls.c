@@ -615,6 +615,21 @@ void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
 	}
 }
 
+/* The deadline thread found the reply of c's call queued, unread (the
+ * first n bytes at buf): ends the call as calls_received() would, but
+ * counts no byte (the program reads them later) and no first-byte time
+ * (when it arrived is unknown). */
+void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n)
+{
+	bool bad;
+
+	if (atomic_load(&c->call) != CALL_WAITING)
+		return;
+	bad = c->classify == POLICY_CLASSIFY_HTTP && http_5xx(buf, n);
+	CONN_SET(c->wait_ns, 0);
+	calls_end(fd, c, !bad, bad ? SEG_HTTP_5XX : -1, 0);
+}
+
 /* The program closes the socket of c. */
 void calls_close(int fd, struct conn *c)
 {

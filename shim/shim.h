@@ -311,6 +311,10 @@ void calls_sent(struct conn *c, size_t n);
  * with the first bytes at buf for HTTP classification (may be NULL). */
 void calls_received(int fd, struct conn *c, ssize_t n, const void *buf);
 
+/* The deadline thread found the reply of c's call queued and unread (its
+ * first n bytes at buf): the call ends as if it had been read. */
+void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n);
+
 /* The program closes the socket of c. */
 void calls_close(int fd, struct conn *c);
 

@@ -375,3 +375,35 @@ Test(timeouts, an_aborted_socket_polls_like_a_reset_one)
 			 r->err);
 	fixture_stop(&h);
 }
+
+/* Regression (issue 11): a reply counts when it arrives, read or not.  A
+ * program that sends, works for a second, then reads must get the reply
+ * that came at once, not ETIMEDOUT, and no timeout is counted. */
+Test(timeouts, response_timeout_spares_a_reply_that_waits_unread)
+{
+	struct fixture e;
+
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	char *pol = rule_policy(e.port, "response_timeout = 300ms\n");
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import socket, time\n"
+			   "s = socket.create_connection(('127.0.0.1', %d))\n"
+			   "s.sendall(b'ping')\n"
+			   "time.sleep(1)\n"
+			   "try:\n"
+			   "  print(s.recv(10).decode())\n"
+			   "except OSError as e:\n"
+			   "  print('error %%d' %% e.errno)\n",
+			   e.port) > 0);
+	harness_segment();
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_str_eq(r->out, "ping\n", "stderr: %s", r->err);
+	char *line = stats_line("r");
+	cr_assert_eq(stats_field(line, "response_timeouts"), 0, "%s", line);
+	cr_assert_eq(stats_field(line, "successes"), 1, "%s", line);
+	fixture_stop(&e);
+}
