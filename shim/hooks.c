@@ -322,12 +322,12 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 /* Waits for a blocking connect in progress on fd until deadline (ns);
  * returns 0 or -1 with errno, like connect. */
-static int connect_wait(int fd, struct conn *c, uint64_t deadline,
+static int connect_wait(int fd, struct conn *c, const struct sockaddr *to,
+			socklen_t tolen, uint64_t deadline,
 			uint64_t prog_deadline)
 {
 	struct pollfd p = {.fd = fd, .events = POLLOUT};
-	socklen_t len = sizeof(int);
-	int err = 0, r;
+	int r;
 
 	for (;;) {
 		uint64_t now = clock_ns(), until = deadline;
@@ -364,13 +364,25 @@ static int connect_wait(int fd, struct conn *c, uint64_t deadline,
 		errno = ETIMEDOUT;
 		return -1;
 	}
-	if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		return -1;
-	if (err) {
-		errno = err;
+	/* The outcome, as a blocking connect learns it: by connect() once
+	 * more, which also ends the kernel's connecting state (connected;
+	 * or unconnected, for the next attempt on the socket).  Reading
+	 * SO_ERROR instead left it connecting: a later connect() said 0
+	 * where the kernel says EISCONN, or ECONNABORTED for a refusal. */
+	r = real.connect(fd, to, tolen);
+	if (r == 0 || errno == EISCONN)
+		return 0;
+	if (errno == EALREADY || errno == EINPROGRESS) {
+		/* woken before the end: should not happen; ask SO_ERROR */
+		socklen_t len = sizeof(int);
+		int err = 0;
+
+		if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return -1;
+		errno = err ? err : ETIMEDOUT;
 		return -1;
 	}
-	return 0;
+	return -1;
 }
 
 /* The address of key k at sa's port, in sa's family (v6: sa's scope). */
@@ -593,7 +605,7 @@ static int connect_once(int fd, struct conn *c, const struct sockaddr *sa,
 	real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	r = real.connect(fd, sa, len);
 	if (r < 0 && errno == EINPROGRESS)
-		r = connect_wait(fd, c, deadline, prog);
+		r = connect_wait(fd, c, sa, len, deadline, prog);
 	e = errno;
 	real.fcntl(fd, F_SETFL, fl);
 	errno = e;

@@ -500,3 +500,37 @@ Test(harmless, fork_while_connecting_never_deadlocks)
 	fixture_stop(&e);
 	fixture_stop(&f);
 }
+
+/* Regression (issue 11): under connect_timeout a blocking connect is a
+ * non-blocking one and a wait; the kernel's connecting state must end as
+ * a blocking connect ends it: a second connect on a connected socket
+ * says EISCONN, and connects repeated on a refused socket all say
+ * ECONNREFUSED (not ECONNABORTED every other time). */
+Test(harmless, connect_errno_as_the_kernel_says_under_connect_timeout)
+{
+	struct fixture e, x;
+
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	cr_assert_eq(fixture_start(&x, "refuse", NULL), 0);
+	char *pol = policy_write("[default]\nconnect_timeout = 2s\n");
+	char *prog;
+	cr_assert(asprintf(&prog,
+			   "import socket\n"
+			   "s = socket.socket()\n"
+			   "s.connect(('127.0.0.1', %d))\n"
+			   "t = socket.socket()\n"
+			   "print(s.connect_ex(('127.0.0.1', %d)),\n"
+			   "      [t.connect_ex(('127.0.0.1', %d))\n"
+			   "       for _ in range(4)])\n",
+			   e.port, e.port, x.port) > 0);
+	char *argv[] = {(char *)python(), "-c", prog, NULL};
+	struct run *n = run_new(), *r = run_new();
+	struct run_opts bare = {.timeout = 20};
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	cr_assert_eq(run_prog(n, &bare, argv), 0);
+	cr_assert_str_eq(n->out, "106 [111, 111, 111, 111]\n", "%s", n->err);
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_str_eq(r->out, n->out, "stderr: %s", r->err);
+	fixture_stop(&e);
+	fixture_stop(&x);
+}
