@@ -179,6 +179,19 @@ static uint64_t tick_ms(void)
 static atomic_int holders; /* threads that hold a connection now */
 static atomic_ullong kills, recounted;
 
+/* After a thread "died" at a step: the kernel closed its connection (if
+ * it held one), its process is gone with its entry left as it was, and a
+ * new process takes its place; the new entry, or -1. */
+static int reborn(int proc, int holding)
+{
+	death = NULL;
+	if (holding)
+		atomic_fetch_sub(&holders, 1);
+	atomic_fetch_add(&kills, 1);
+	atomic_store(&dead[proc], true);
+	return proc_new();
+}
+
 /* One thread: reserve, hold, release; a share of threads die at a step
  * now and then and come back as a new process. */
 static void *conn_thread(void *arg)
@@ -194,15 +207,8 @@ static void *conn_thread(void *arg)
 	kill_odds = victim ? 2000 : 0;
 	while (atomic_fetch_add(&done, 1) < ops) {
 		if (setjmp(jb)) {
-			/* killed: the kernel closed the connection; the
-			 * process is gone and its entry is left as it was */
-			death = NULL;
-			if (holding)
-				atomic_fetch_sub(&holders, 1);
+			proc = reborn(proc, holding);
 			holding = 0;
-			atomic_fetch_add(&kills, 1);
-			atomic_store(&dead[proc], true);
-			proc = proc_new();
 			if (proc < 0)
 				return NULL;
 			continue;
@@ -350,7 +356,7 @@ static void *line_thread(void *arg)
 	int id = (int)(intptr_t)arg;
 	volatile int proc = proc_new();
 	jmp_buf jb;
-	volatile int holding = 0, waiting = 0;
+	volatile int holding = 0;
 
 	if (proc < 0)
 		return NULL;
@@ -360,13 +366,8 @@ static void *line_thread(void *arg)
 		int h = SEG_HOLDER_NONE;
 
 		if (setjmp(jb)) {
-			death = NULL;
-			if (holding)
-				atomic_fetch_sub(&holders, 1);
-			holding = waiting = 0;
-			atomic_fetch_add(&kills, 1);
-			atomic_store(&dead[proc], true);
-			proc = proc_new();
+			proc = reborn(proc, holding);
+			holding = 0;
 			if (proc < 0)
 				return NULL;
 			continue;
@@ -382,7 +383,6 @@ static void *line_thread(void *arg)
 				death = NULL;
 				continue;
 			}
-			waiting = 1;
 			CHECK(places_taken(SEG_QUEUE) <= LINE_PLACES,
 			      "line: more than %d places taken", LINE_PLACES);
 			for (int tries = 0; tries < 2000; tries++) {
@@ -407,7 +407,6 @@ static void *line_thread(void *arg)
 				sched_yield();
 			}
 			seg_line_leave(&sg, rl, &me);
-			waiting = 0;
 			if (h == SEG_HOLDER_NONE) {
 				atomic_fetch_add(&timed_out, 1);
 				death = NULL;
@@ -427,7 +426,6 @@ static void *line_thread(void *arg)
 			seg_line_wake(&sg, rl);
 		death = NULL;
 	}
-	(void)waiting;
 	death = NULL;
 	return NULL;
 }
