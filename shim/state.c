@@ -36,7 +36,7 @@ static struct stat seen;	 /* of the file last tried */
 static _Atomic uint64_t next_check;
 static _Atomic uint64_t reload_ns = 2000000000u;
 
-struct seg shim_seg;	/* set once in init(), before any guard */
+struct seg shim_seg; /* set once in init(), before any guard */
 /* The process whose memory this is (set at load and in a forked child;
  * vfork() and clone(CLONE_VM) children run no fork handler). */
 static pid_t shim_pid;
