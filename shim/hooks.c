@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -322,6 +323,28 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 /* Waits for a blocking connect in progress on fd until deadline (ns);
  * returns 0 or -1 with errno, like connect. */
+/* True when every caught signal's handler has SA_RESTART, so that the
+ * kernel would restart a blocking connect whichever signal came (poll()
+ * does not say which).  A syscall a signal: only after an EINTR. */
+static bool restarts(void)
+{
+	int saved = errno;
+	bool all = true;
+
+	for (int s = 1; s < NSIG && all; s++) {
+		struct sigaction a;
+
+		if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &a) < 0)
+			continue;
+		if (!(a.sa_flags & SA_SIGINFO) &&
+		    (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN))
+			continue;
+		all = (a.sa_flags & SA_RESTART) != 0;
+	}
+	errno = saved;
+	return all;
+}
+
 static int connect_wait(int fd, struct conn *c, const struct sockaddr *to,
 			socklen_t tolen, uint64_t deadline,
 			uint64_t prog_deadline)
@@ -338,6 +361,11 @@ static int connect_wait(int fd, struct conn *c, const struct sockaddr *to,
 		r = real.poll(&p, 1, ms);
 		if (r > 0)
 			break;
+		if (r < 0 && errno == EINTR && restarts()) {
+			/* the kernel restarts a blocking connect after a
+			 * handler with SA_RESTART; poll() it never restarts */
+			continue;
+		}
 		if (r < 0 && errno == EINTR) {
 			/* like the kernel: the connect goes on in the
 			 * background, and our deadline with it */

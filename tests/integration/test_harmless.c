@@ -534,3 +534,23 @@ Test(harmless, connect_errno_as_the_kernel_says_under_connect_timeout)
 	fixture_stop(&e);
 	fixture_stop(&x);
 }
+
+/* Regression (issue 11): a signal whose handler has SA_RESTART, arriving
+ * during a blocking connect under connect_timeout, made connect fail with
+ * EINTR; the kernel restarts it.  Without SA_RESTART, EINTR it is. */
+Test(harmless, sa_restart_restarts_a_blocking_connect)
+{
+	struct fixture b;
+
+	cr_assert_eq(fixture_start(&b, "blackhole", NULL), 0);
+	char *pol = policy_write("[default]\nconnect_timeout = 700ms\n");
+	char *prog = build_path("progs/sigconnect");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	struct run *r = run(&o, (char *[]){prog, port_of(&b), "restart", NULL});
+	cr_assert_str_eq(r->out, "errno 110 signals some\n", "stderr: %s",
+			 r->err);
+	r = run(&o, (char *[]){prog, port_of(&b), "norestart", NULL});
+	cr_assert_str_eq(r->out, "errno 4 signals some\n", "stderr: %s",
+			 r->err);
+	fixture_stop(&b);
+}
