@@ -334,7 +334,11 @@ static bool restarts(void)
 	for (int s = 1; s < NSIG && all; s++) {
 		struct sigaction a;
 
-		if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &a) < 0)
+		/* faults come from the thread's own code, not into a
+		 * wait: crash handlers (sanitizers, runtimes) do not count */
+		if (s == SIGKILL || s == SIGSTOP || s == SIGSEGV ||
+		    s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP ||
+		    s == SIGSYS || s == SIGABRT || sigaction(s, NULL, &a) < 0)
 			continue;
 		if (!(a.sa_flags & SA_SIGINFO) &&
 		    (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN))
