@@ -321,8 +321,6 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 	return sendto_slow(fd, buf, len, flags, to, tolen);
 }
 
-/* Waits for a blocking connect in progress on fd until deadline (ns);
- * returns 0 or -1 with errno, like connect. */
 /* True when every caught signal's handler has SA_RESTART, so that the
  * kernel would restart a blocking connect whichever signal came (poll()
  * does not say which).  A syscall a signal: only after an EINTR. */
@@ -349,6 +347,8 @@ static bool restarts(void)
 	return all;
 }
 
+/* Waits for a blocking connect to to (tolen) in progress on fd until
+ * deadline (ns); returns 0 or -1 with errno, like connect. */
 static int connect_wait(int fd, struct conn *c, const struct sockaddr *to,
 			socklen_t tolen, uint64_t deadline,
 			uint64_t prog_deadline)
