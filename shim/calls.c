@@ -10,7 +10,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>

@@ -492,7 +492,7 @@ class Stress:
                    % (c["bytes_sent"], rep.get("bytes_received"),
                       c["bytes_received"], rep.get("bytes_sent")))
 
-    def budget_bound(self, rule, c, first, share, min_per_s, threads):
+    def budget_bound(self, rule, c, first, share, min_per_s):
         """retries <= 2 share F + blocks (10 min + 1): see below."""
         # SPEC: the retries of the last 10 s stay under share x the first
         # attempts of the last 10 s + retry_budget_min x 10 s.  The shim
@@ -694,8 +694,7 @@ class Stress:
                    "the budget: %d <= %d <= %d" %
                    (a, t["refused"], r, b, n * (a - b), r, n * a - b))
         # 4. the retry budget held
-        self.budget_bound("retry", c, a, RETRY["share"], RETRY["min_per_s"],
-                          RETRY_THREADS)
+        self.budget_bound("retry", c, a, RETRY["share"], RETRY["min_per_s"])
 
         # failover: a connect 127.0.0.2's breaker refuses counts one
         # rejected_breaker there and, when it fails over, one call at
@@ -718,8 +717,7 @@ class Stress:
                                       c["rejected_breaker"]))
             self.bytes_exact("failover", good, reps.get("failover", {}))
             self.budget_bound("failover", c, t["attempted"],
-                              FAILOVER["share"], FAILOVER["min_per_s"],
-                              FAILOVER_THREADS)
+                              FAILOVER["share"], FAILOVER["min_per_s"])
         else:
             self.check("failover", None, "unshare -m is not allowed here"
                        if not self.args.no_failover else "--no-failover")
