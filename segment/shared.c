@@ -63,6 +63,11 @@ int32_t seg_conn_count(const struct seg *s, uint32_t ri)
 	return n < 0 ? 0 : n;
 }
 
+uint64_t seg_conn_seen(const struct seg *s, uint32_t ri)
+{
+	return ri < s->nrules ? atomic_load(&s->rules[ri].conns) : 0;
+}
+
 /* The held[] entry of rule ri in p, taken if need be; -1 when all are
  * taken by other rules.  Entries stay with their rule for the life of the
  * process, so two threads never take two for one rule. */
@@ -308,13 +313,27 @@ static bool owner_gone(const struct seg *s, uint64_t w, seg_gone_fn *gone)
 	return pid != UINT32_MAX && gone(p, pid);
 }
 
+/* Clears the bit of place i, found free.  A new owner may take the place
+ * and set its bit between that look and the clear: so look again after
+ * the clear and set the bit back if the place is taken.  The bit of a
+ * taken place is then never lost (a bit of a free place may stay, for
+ * the next look to clear). */
+static void bit_clear(struct seg_rule *r, uint32_t i)
+{
+	uint64_t bit = (uint64_t)1 << (i % 64);
+
+	atomic_fetch_and(&r->q_bits[i / 64], ~bit);
+	SEG_STEP();
+	if (atomic_load(&r->q_slot[i]))
+		atomic_fetch_or(&r->q_bits[i / 64], bit);
+}
+
 /* Frees place i that held w (a dead owner's), bit after place. */
 static void place_free(struct seg_rule *r, uint32_t i, uint64_t w)
 {
 	if (atomic_compare_exchange_strong(&r->q_slot[i], &w, 0)) {
 		SEG_STEP();
-		atomic_fetch_and(&r->q_bits[i / 64],
-				 ~((uint64_t)1 << (i % 64)));
+		bit_clear(r, i);
 	}
 }
 
@@ -333,9 +352,7 @@ static void line_sweep(struct seg *s, struct seg_rule *r, uint32_t n,
 			uint64_t bit = (uint64_t)1 << (i % 64);
 			if (atomic_load(&r->q_bits[i / 64]) & bit) {
 				SEG_STEP();
-				if (!atomic_load(&r->q_slot[i]))
-					atomic_fetch_and(&r->q_bits[i / 64],
-							 ~bit);
+				bit_clear(r, i);
 			}
 			continue;
 		}
@@ -357,24 +374,19 @@ void seg_line_sweep(struct seg *s, uint32_t ri, seg_gone_fn *gone)
 		line_sweep(s, &s->rules[ri], SEG_QUEUE, gone);
 }
 
-/* Takes a place in rule ri's line. */
-int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
-		   bool sweep, seg_gone_fn *gone, struct seg_place *me)
+/* Takes a free place among the first maxp of r for me->word, looking
+ * from place first on, then sets its bit. */
+static int line_take(struct seg *s, struct seg_rule *r, uint32_t maxp,
+		     bool sweep, seg_gone_fn *gone, struct seg_place *me,
+		     uint32_t first)
 {
-	struct seg_rule *r = &s->rules[ri];
-	uint32_t gen, owner;
-
-	if (proc < 0 || (uint32_t)proc >= s->nprocs || ri >= s->nrules)
-		return -ENOENT; /* no entry: no name to wait under */
 	if (maxp > SEG_QUEUE)
 		maxp = SEG_QUEUE;
-	gen = atomic_load(&s->procs[proc].gen) & OWNER_GEN_MASK;
-	owner = gen << OWNER_PROC_BITS | ((uint32_t)proc + 1);
-	me->ticket = atomic_fetch_add(&r->q_next, 1);
-	me->word = (uint64_t)owner << 32 | me->ticket;
-	SEG_STEP();
+	if (first >= maxp)
+		first = 0;
 	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < maxp; i++) {
+		for (uint32_t k = 0; k < maxp; k++) {
+			uint32_t i = (first + k) % maxp;
 			uint64_t zero = 0;
 
 			if (atomic_load_explicit(&r->q_slot[i],
@@ -393,6 +405,34 @@ int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
 		line_sweep(s, r, SEG_QUEUE, gone);
 	}
 	return -EAGAIN;
+}
+
+/* Takes a ticket and a place in rule ri's line. */
+int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
+		   bool sweep, seg_gone_fn *gone, struct seg_place *me)
+{
+	struct seg_rule *r = &s->rules[ri];
+	uint32_t gen, owner;
+
+	if (proc < 0 || (uint32_t)proc >= s->nprocs || ri >= s->nrules)
+		return -ENOENT; /* no entry: no name to wait under */
+	gen = atomic_load(&s->procs[proc].gen) & OWNER_GEN_MASK;
+	owner = gen << OWNER_PROC_BITS | ((uint32_t)proc + 1);
+	me->ticket = atomic_fetch_add(&r->q_next, 1);
+	me->word = (uint64_t)owner << 32 | me->ticket;
+	SEG_STEP();
+	return line_take(s, r, maxp, sweep, gone, me, 0);
+}
+
+/* Takes a place again, with the ticket me had. */
+int seg_line_again(struct seg *s, uint32_t ri, uint32_t maxp, bool sweep,
+		   seg_gone_fn *gone, struct seg_place *me)
+{
+	if (ri >= s->nrules)
+		return -ENOENT;
+	/* its own place first, if still free: one who counted the places
+	 * while it was out then counts it once */
+	return line_take(s, &s->rules[ri], maxp, sweep, gone, me, me->slot);
 }
 
 /* Live waiters that came before me, counted up to limit. */
@@ -417,10 +457,7 @@ uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
 				/* a bit left by a kill: clear it (a hint; a
 				 * new owner sets it again after its place) */
 				SEG_STEP();
-				if (!atomic_load(&r->q_slot[i]))
-					atomic_fetch_and(
-					    &r->q_bits[k],
-					    ~((uint64_t)1 << (i % 64)));
+				bit_clear(r, i);
 				continue;
 			}
 			if ((int32_t)((uint32_t)w - me->ticket) >= 0)
@@ -431,7 +468,7 @@ uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
 	return ahead;
 }
 
-/* Leaves the line and wakes the others. */
+/* Leaves the line: bit, then place. */
 void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me)
 {
 	struct seg_rule *r = &s->rules[ri];
@@ -441,7 +478,6 @@ void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me)
 			 ~((uint64_t)1 << (me->slot % 64)));
 	SEG_STEP();
 	atomic_compare_exchange_strong(&r->q_slot[me->slot], &w, 0);
-	seg_line_wake(s, ri);
 }
 
 /* Wakes every waiter of rule ri; keeps errno. */

@@ -37,6 +37,10 @@ enum seg_holder {
 /* Open connections of rule ri as its count says (never below 0). */
 int32_t seg_conn_count(const struct seg *s, uint32_t ri);
 
+/* The count of rule ri with its change count: equal on two looks when no
+ * connection was reserved or released in between. */
+uint64_t seg_conn_seen(const struct seg *s, uint32_t ri);
+
 /* Reserves a connection of rule ri for process entry proc (-1: none)
  * when fewer than max are open (max 0: no limit); returns the holder
  * code for seg_conn_release(), or SEG_HOLDER_NONE when the rule is full.
@@ -74,6 +78,12 @@ struct seg_place {
 int seg_line_enter(struct seg *s, uint32_t ri, int proc, uint32_t maxp,
 		   bool sweep, seg_gone_fn *gone, struct seg_place *me);
 
+/* Takes a place again for me, who left the line to take a connection and
+ * lost it to another: with the ticket it had, so that it keeps its turn.
+ * 0, or -EAGAIN when the first maxp places are all taken. */
+int seg_line_again(struct seg *s, uint32_t ri, uint32_t maxp, bool sweep,
+		   seg_gone_fn *gone, struct seg_place *me);
+
 /* Live waiters that came before me (older tickets), counted up to
  * limit (places of the dead count until a sweep frees them). */
 uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
@@ -83,7 +93,8 @@ uint32_t seg_line_ahead(struct seg *s, uint32_t ri, const struct seg_place *me,
  * of free places (what kills leave). */
 void seg_line_sweep(struct seg *s, uint32_t ri, seg_gone_fn *gone);
 
-/* Leaves the line and wakes the others. */
+/* Leaves the line (wakes nobody: seg_line_wake() then, once what the
+ * others look at has changed). */
 void seg_line_leave(struct seg *s, uint32_t ri, const struct seg_place *me);
 
 /* True when somebody (perhaps dead) has a place in rule ri's line: a

@@ -185,25 +185,43 @@ static uint32_t free_now(struct conn *c)
 		   : 0;
 }
 
+/* How many times an arrival looks again at a full line when connections
+ * were taken or given back while it looked. */
+#define QUEUE_LOOKS 4
+
 /* Takes a place in line for c before deadline; false when the line is
- * full.  A full line while connections are free is a line about to move
- * (its first waiters hold their places until they hold connections):
- * then wait for it to move rather than refuse. */
-static bool queue_enter(struct conn *c, uint64_t deadline, struct seg_place *me)
+ * full.  Full means every place taken while every connection stayed
+ * taken: a full line while connections are free is a line about to move,
+ * to wait for, and one seen while connections changed hands is looked at
+ * again.  again: c had a place, left it to take a connection and lost
+ * that to another; it takes a place with the ticket it had, waiting for
+ * one if need be. */
+static bool queue_enter(struct conn *c, uint64_t deadline, struct seg_place *me,
+			bool again)
 {
 	uint32_t ri = (uint32_t)c->srule;
 	struct seg_rule *r = &shim_seg.rules[ri];
 
-	for (;;) {
+	for (int looks = 0;;) {
 		uint32_t seq = atomic_load(&r->q_wake);
-		uint64_t now = clock_ns();
-		int e = seg_line_enter(&shim_seg, ri, shim_proc, c->max_pending,
-				       sweep_due(r, now), state_gone, me);
+		uint64_t now = clock_ns(), seen = seg_conn_seen(&shim_seg, ri);
+		bool sweep = sweep_due(r, now);
+		int e = again ? seg_line_again(&shim_seg, ri, c->max_pending,
+					       sweep, state_gone, me)
+			      : seg_line_enter(&shim_seg, ri, shim_proc,
+					       c->max_pending, sweep,
+					       state_gone, me);
 
 		if (e != -EAGAIN)
 			return e == 0;
-		if (now >= deadline || !free_now(c))
+		if (now >= deadline)
 			return false;
+		if (!again && !free_now(c)) {
+			if (seg_conn_seen(&shim_seg, ri) == seen ||
+			    ++looks > QUEUE_LOOKS)
+				return false;
+			continue;
+		}
 		seg_line_sleep(&shim_seg, ri, seq,
 			       deadline - now < QUEUE_MOVE_NS ? deadline - now
 							      : QUEUE_MOVE_NS);
@@ -213,8 +231,10 @@ static bool queue_enter(struct conn *c, uint64_t deadline, struct seg_place *me)
 /* Waits in line, up to queue_timeout, for a connection of c's rule;
  * true when c got one.  Waiters are served in the order they came: one
  * may take a connection while fewer live waiters came before it than
- * there are connections free.  They sleep on a futex between releases
- * (segment/shared.c). */
+ * there are connections free.  It leaves its place before it takes the
+ * connection: nobody holds both, so that max_pending places hold every
+ * waiter of max_connections + max_pending callers.  They sleep on a
+ * futex between releases (segment/shared.c). */
 static bool queue_wait(struct conn *c)
 {
 	uint32_t ri = (uint32_t)c->srule;
@@ -222,28 +242,35 @@ static bool queue_wait(struct conn *c)
 	uint64_t now = clock_ns(), check = now + QUEUE_RECHECK_NS;
 	uint64_t deadline = now + (uint64_t)c->queue_timeout_ms * 1000000u;
 	struct seg_place me;
-	bool ok = false;
 
-	if (!queue_enter(c, deadline, &me))
+	if (!queue_enter(c, deadline, &me, false))
 		return false;
 	for (;;) {
 		uint32_t seq = atomic_load(&r->q_wake), room = free_now(c);
+
 		/* a holder that exits without closing (or is killed), or a
 		 * waiter killed in line, wakes nobody: look at least every
-		 * QUEUE_RECHECK_NS whether those ahead still live, when
-		 * reserve() also reaps what the dead held */
-		bool sweep = now >= check;
-
-		if (sweep)
+		 * QUEUE_RECHECK_NS whether those ahead still live, and (the
+		 * first) what the dead hold */
+		if (now >= check) {
 			check = now + QUEUE_RECHECK_NS;
-		if (sweep && sweep_due(r, now))
-			seg_line_sweep(&shim_seg, ri, state_gone);
-		if ((room || sweep) &&
-		    seg_line_ahead(&shim_seg, ri, &me, room ? room : 1) <
-			(room ? room : 1) &&
-		    reserve(c)) {
-			ok = true;
-			break;
+			if (sweep_due(r, now))
+				seg_line_sweep(&shim_seg, ri, state_gone);
+			if (!room && !seg_line_ahead(&shim_seg, ri, &me, 1) &&
+			    state_reap(ri))
+				room = free_now(c);
+		}
+		if (room && seg_line_ahead(&shim_seg, ri, &me, room) < room) {
+			seg_line_leave(&shim_seg, ri, &me);
+			if (reserve(c)) {
+				/* those behind look again: one fewer ahead,
+				 * one connection fewer free */
+				seg_line_wake(&shim_seg, ri);
+				return true;
+			}
+			/* another took it under our nose */
+			if (!queue_enter(c, deadline, &me, true))
+				return false;
 		}
 		now = clock_ns();
 		if (now >= deadline)
@@ -255,7 +282,8 @@ static bool queue_wait(struct conn *c)
 		now = clock_ns();
 	}
 	seg_line_leave(&shim_seg, ri, &me);
-	return ok;
+	seg_line_wake(&shim_seg, ri);
+	return false;
 }
 
 /* The process exits by exit() (not _exit, not a signal): adds the bytes

@@ -10,6 +10,7 @@
 #include "policy/breaker.h"
 #include "segment/shared.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -337,6 +338,8 @@ static void test_conns(void)
 /* --- the line ------------------------------------------------------------ */
 #define LINE_CONNS  3
 #define LINE_PLACES 12
+static uint32_t line_places = LINE_PLACES;
+static bool line_kills = true;
 static atomic_ullong admitted, refused_full, timed_out;
 
 /* Counts the places taken among the first n. */
@@ -360,7 +363,7 @@ static void *line_thread(void *arg)
 
 	if (proc < 0)
 		return NULL;
-	kill_odds = id % 3 == 2 ? 1500 : 0;
+	kill_odds = line_kills && id % 3 == 2 ? 1500 : 0;
 	while (atomic_fetch_add(&done, 1) < ops) {
 		struct seg_place me;
 		int h = SEG_HOLDER_NONE;
@@ -377,36 +380,77 @@ static void *line_thread(void *arg)
 			h = seg_conn_reserve(&sg, rl, proc, LINE_CONNS);
 		if (h == SEG_HOLDER_NONE) {
 			bool sweep = rnd() % 16 == 0;
-			if (seg_line_enter(&sg, rl, proc, LINE_PLACES, sweep,
-					   fake_gone, &me) < 0) {
-				atomic_fetch_add(&refused_full, 1);
+			int e, w = 0, looks = 0;
+			/* as the shim: full is every place taken while every
+			 * connection stayed taken; a full line while some
+			 * are free is about to move, to wait for */
+			for (;;) {
+				uint64_t seen = seg_conn_seen(&sg, rl);
+				e = seg_line_enter(&sg, rl, proc, line_places,
+						   sweep, fake_gone, &me);
+				if (e != -EAGAIN)
+					break;
+				if (seg_conn_count(&sg, rl) >= LINE_CONNS) {
+					if (seg_conn_seen(&sg, rl) == seen ||
+					    ++looks > 4)
+						break;
+					continue;
+				}
+				if (w++ >= 1000) {
+					e = -ETIMEDOUT;
+					break;
+				}
+				sched_yield();
+			}
+			if (e < 0) {
+				atomic_fetch_add(e == -ETIMEDOUT
+						     ? &timed_out
+						     : &refused_full,
+						 1);
 				death = NULL;
 				continue;
 			}
-			CHECK(places_taken(SEG_QUEUE) <= LINE_PLACES,
-			      "line: more than %d places taken", LINE_PLACES);
+			CHECK(places_taken(SEG_QUEUE) <= line_places,
+			      "line: more than %u places taken", line_places);
+			bool in = true;
 			for (int tries = 0; tries < 2000; tries++) {
 				int32_t c = seg_conn_count(&sg, rl);
 				uint32_t room = c < LINE_CONNS
 						    ? LINE_CONNS - (uint32_t)c
 						    : 0;
-				bool sw = tries % 64 == 63;
-				if (sw)
+				if (tries % 64 == 63) {
+					/* the shim's look for the dead, every
+					 * so often (time passes for all) */
+					(void)tick_ms();
 					seg_line_sweep(&sg, rl, fake_gone);
-				if ((room || sw) &&
-				    seg_line_ahead(&sg, rl, &me,
-						   room ? room : 1) <
-					(room ? room : 1) &&
-				    (h = seg_conn_reserve(&sg, rl, proc,
-							  LINE_CONNS)) !=
-					SEG_HOLDER_NONE)
-					break;
-				/* what the shim's reserve() does when full */
-				if (sw && !seg_conn_reap(&sg, rl, fake_gone))
-					seg_conn_recount(&sg, rl, tick_ms());
+					if (in && !room &&
+					    !seg_line_ahead(&sg, rl, &me, 1) &&
+					    (seg_conn_reap(&sg, rl,
+							   fake_gone) ||
+					     seg_conn_recount(&sg, rl,
+							      tick_ms())))
+						continue;
+				}
+				if (!in) {
+					/* lost the connection it left for */
+					in = seg_line_again(
+						 &sg, rl, line_places, false,
+						 fake_gone, &me) == 0;
+				} else if (room &&
+					   seg_line_ahead(&sg, rl, &me, room) <
+					       room) {
+					/* out of line, then a connection */
+					seg_line_leave(&sg, rl, &me);
+					in = false;
+					h = seg_conn_reserve(&sg, rl, proc,
+							     LINE_CONNS);
+					if (h != SEG_HOLDER_NONE)
+						break;
+				}
 				sched_yield();
 			}
-			seg_line_leave(&sg, rl, &me);
+			if (in)
+				seg_line_leave(&sg, rl, &me);
 			if (h == SEG_HOLDER_NONE) {
 				atomic_fetch_add(&timed_out, 1);
 				death = NULL;
@@ -477,6 +521,35 @@ static void test_line(void)
 	printf("  admitted %llu, line full %llu, timed out %llu, kills %llu\n",
 	       (unsigned long long)admitted, (unsigned long long)refused_full,
 	       (unsigned long long)timed_out, (unsigned long long)kills);
+}
+
+/* As many threads as connections and places: none of them may find the
+ * line full, whatever the interleaving.  A waiter that took its
+ * connection before it left its place filled the line for a moment (one
+ * refusal in 3,200 connects of 80 threads, under TSan). */
+static void test_room(void)
+{
+	line_places =
+	    nthreads > LINE_CONNS ? (uint32_t)nthreads - LINE_CONNS : 1;
+	line_kills = false;
+	atomic_store(&admitted, 0);
+	atomic_store(&refused_full, 0);
+	atomic_store(&timed_out, 0);
+	run_threads(line_thread);
+	line_places = LINE_PLACES;
+	line_kills = true;
+	CHECK(refused_full == 0,
+	      "room: %llu found the line full, %d threads, %d connections "
+	      "and %d places",
+	      (unsigned long long)refused_full, nthreads, LINE_CONNS,
+	      nthreads - LINE_CONNS);
+	CHECK(places_taken(SEG_QUEUE) == 0, "room: %u places left taken",
+	      places_taken(SEG_QUEUE));
+	CHECK(seg_conn_count(&sg, rl) == 0, "room: %d connections left",
+	      seg_conn_count(&sg, rl));
+	printf("  admitted %llu, line full %llu, timed out %llu\n",
+	       (unsigned long long)admitted, (unsigned long long)refused_full,
+	       (unsigned long long)timed_out);
 }
 
 /* --- retry budget ------------------------------------------------------- */
@@ -811,9 +884,9 @@ static const struct {
 	const char *name;
 	void (*fn)(void);
 } tests[] = {
-    {"conns", test_conns},	 {"line", test_line},
-    {"budget", test_budget},	 {"rate", test_rate},
-    {"counters", test_counters}, {"breaker", test_breaker},
+    {"conns", test_conns},     {"line", test_line}, {"room", test_room},
+    {"budget", test_budget},   {"rate", test_rate}, {"counters", test_counters},
+    {"breaker", test_breaker},
 };
 
 int main(int argc, char **argv)
