@@ -2,7 +2,8 @@
 /* fusebox run: validates the policy, puts libfusebox.so first in
  * LD_PRELOAD, exports an absolute FUSEBOX_POLICY and execs the command,
  * so that its exit status is the command's.  Warns first when the command
- * cannot be guarded (static, setuid/setcap, Go). */
+ * cannot be guarded (static, setuid/setcap, Go, io_uring, what a #!
+ * script names). */
 #include "cli.h"
 
 #include <elf.h>
@@ -13,7 +14,6 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -73,114 +73,392 @@ static int which(const char *cmd, char *out, size_t len)
 	return -1;
 }
 
-/* Looks into an ELF file: static?  Go?  Imports connect? */
-static void inspect_elf(const char *path, bool *is_elf, bool *is_static,
-			bool *is_go, bool *has_connect)
+/* What inspect_elf() learnt of a file. */
+struct elf_info {
+	bool is_program; /* a 64-bit ELF executable in our byte order */
+	bool is_static;	 /* ... that the kernel starts without ld.so */
+	bool is_go;	 /* Go's build ID note or one of Go's sections */
+	char uring[80];	 /* "imports io_uring_setup", "links liburing.so.2" */
+};
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ELF_NATIVE ELFDATA2LSB
+#else
+#define ELF_NATIVE ELFDATA2MSB
+#endif
+
+/* The largest part of a file read at once (a header table, a note
+ * segment, .dynsym, .dynstr, a script); more than this means corrupt. */
+#define PART_MAX (16u << 20)
+
+/* Reads len bytes at off of a file of size bytes into buf; 0, or -1 when
+ * they are not all there.  Every offset and size read from a file goes
+ * through here first, so a corrupt one only makes the read fail. */
+static int read_at(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len)
 {
+	uint64_t got = 0;
+
+	if (off > size || len > size - off)
+		return -1;
+	while (got < len) {
+		ssize_t n =
+		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) /* the file shrank under us */
+			return -1;
+		got += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* read_at() into a new buffer with a NUL after the bytes, so that any
+ * string in it ends; NULL when it fails.  The caller frees it. */
+static char *read_part(int fd, uint64_t size, uint64_t off, uint64_t len)
+{
+	char *b;
+
+	if (len > PART_MAX || !(b = malloc(len + 1)))
+		return NULL;
+	if (read_at(fd, size, off, b, len) < 0) {
+		free(b);
+		return NULL;
+	}
+	b[len] = 0;
+	return b;
+}
+
+/* The string at i of a table of len bytes from read_part(), or "". */
+static const char *str_at(const char *tab, uint64_t len, uint64_t i)
+{
+	return tab && i < len ? tab + i : "";
+}
+
+/* Whether a note segment holds the build ID note (owner "Go", type 4)
+ * that Go's linker writes into every binary, stripped or not. */
+static bool has_go_note(const char *n, uint64_t len, uint64_t align)
+{
+	uint64_t off = 0;
+
+	while (off <= len && len - off >= sizeof(Elf64_Nhdr)) {
+		uint64_t name = off + sizeof(Elf64_Nhdr);
+		Elf64_Nhdr h;
+		memcpy(&h, n + off, sizeof h);
+		if (h.n_type == 4 && h.n_namesz == 4 && len - name >= 4 &&
+		    !memcmp(n + name, "Go\0\0", 4))
+			return true;
+		off = name + ((h.n_namesz + align - 1) & ~(align - 1)) +
+		      ((h.n_descsz + align - 1) & ~(align - 1));
+	}
+	return false;
+}
+
+/* Looks for io_uring among the imports of a .dynsym (io_uring_setup,
+ * io_uring_enter, liburing's io_uring_queue_init…) or the libraries a
+ * .dynamic needs (liburing.so.2, liburing-ffi.so.2), with the string
+ * table each links to. */
+static void find_uring(int fd, uint64_t size, const Elf64_Shdr *s,
+		       const Elf64_Shdr *strs, struct elf_info *e)
+{
+	char *tab = read_part(fd, size, s->sh_offset, s->sh_size);
+	char *str = read_part(fd, size, strs->sh_offset, strs->sh_size);
+	uint64_t n = sizeof(Elf64_Sym);
+
+	if (s->sh_type == SHT_DYNAMIC)
+		n = sizeof(Elf64_Dyn);
+	for (uint64_t i = 0; tab && str && s->sh_size - i >= n && !*e->uring;
+	     i += n) {
+		Elf64_Sym y;
+		Elf64_Dyn d;
+		if (s->sh_type == SHT_DYNSYM) {
+			memcpy(&y, tab + i, sizeof y);
+			const char *name =
+			    str_at(str, strs->sh_size, y.st_name);
+			if (y.st_shndx == SHN_UNDEF &&
+			    !strncmp(name, "io_uring_", 9))
+				snprintf(e->uring, sizeof e->uring,
+					 "imports %.60s", name);
+			continue;
+		}
+		memcpy(&d, tab + i, sizeof d);
+		if (d.d_tag == DT_NULL)
+			break;
+		const char *lib = str_at(str, strs->sh_size, d.d_un.d_val);
+		if (d.d_tag == DT_NEEDED && !strncmp(lib, "liburing", 8))
+			snprintf(e->uring, sizeof e->uring, "links %.60s", lib);
+	}
+	free(tab);
+	free(str);
+}
+
+/* Whether a dynamic segment sets DF_1_PIE: an ET_DYN file without
+ * PT_INTERP is then a static-pie program, else a library (or ld.so). */
+static bool is_pie(const char *d, uint64_t len)
+{
+	for (uint64_t i = 0; len - i >= sizeof(Elf64_Dyn);
+	     i += sizeof(Elf64_Dyn)) {
+		Elf64_Dyn y;
+		memcpy(&y, d + i, sizeof y);
+		if (y.d_tag == DT_NULL)
+			break;
+		if (y.d_tag == DT_FLAGS_1 && (y.d_un.d_val & DF_1_PIE))
+			return true;
+	}
+	return false;
+}
+
+/* Looks into a file: a program?  Static?  Go?  io_uring?  It reads only
+ * what the headers point to, each part checked against the file's size,
+ * for the file may be truncated, corrupt or hostile. */
+static void inspect_elf(const char *path, struct elf_info *e)
+{
+	char *ph = NULL, *sh = NULL, *names = NULL;
+	uint64_t size, names_len = 0;
+	bool interp = false, pie = false;
+	Elf64_Ehdr eh;
+	Elf64_Shdr s;
 	struct stat st;
-	const Elf64_Ehdr *eh;
-	const uint8_t *m;
 	int fd;
 
-	*is_elf = *is_static = *is_go = *has_connect = false;
+	memset(e, 0, sizeof *e);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) < 0 || st.st_size < (off_t)sizeof *eh) {
-		close(fd);
-		return;
-	}
-	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED)
-		return;
-	eh = (const void *)m;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
-	    eh->e_ident[EI_CLASS] != ELFCLASS64)
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		goto out;
-	*is_elf = true;
-	*is_static = true;
-	if (eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) <=
-	    (uint64_t)st.st_size) {
-		const Elf64_Phdr *ph = (const void *)(m + eh->e_phoff);
-		for (int i = 0; i < eh->e_phnum; i++)
-			if (ph[i].p_type == PT_INTERP)
-				*is_static = false;
+	size = (uint64_t)st.st_size;
+	if (read_at(fd, size, 0, &eh, sizeof eh) < 0 ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_ident[EI_DATA] != ELF_NATIVE ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    !(ph = read_part(fd, size, eh.e_phoff,
+			     (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr))))
+		goto out;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr p;
+		char *part = NULL;
+		memcpy(&p, ph + i * sizeof p, sizeof p);
+		if (p.p_type == PT_INTERP)
+			interp = true;
+		if (p.p_type == PT_DYNAMIC || p.p_type == PT_NOTE)
+			part = read_part(fd, size, p.p_offset, p.p_filesz);
+		if (part && p.p_type == PT_DYNAMIC)
+			pie |= is_pie(part, p.p_filesz);
+		if (part && p.p_type == PT_NOTE)
+			e->is_go |= has_go_note(part, p.p_filesz,
+						p.p_align == 8 ? 8 : 4);
+		free(part);
 	}
-	if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <=
-		(uint64_t)st.st_size &&
-	    eh->e_shstrndx < eh->e_shnum) {
-		const Elf64_Shdr *sh = (const void *)(m + eh->e_shoff);
-		const Elf64_Shdr *strs = &sh[eh->e_shstrndx];
-		for (int i = 0; i < eh->e_shnum; i++) {
-			const char *name;
-			if (strs->sh_offset + sh[i].sh_name >=
-			    (uint64_t)st.st_size)
-				continue;
-			name =
-			    (const char *)m + strs->sh_offset + sh[i].sh_name;
-			if (!strncmp(name, ".note.go.buildid", 16) ||
-			    !strncmp(name, ".go.buildinfo", 13))
-				*is_go = true;
-			if (sh[i].sh_type == SHT_DYNSYM &&
-			    sh[i].sh_link < eh->e_shnum &&
-			    sh[i].sh_offset + sh[i].sh_size <=
-				(uint64_t)st.st_size) {
-				const Elf64_Sym *sym =
-				    (const void *)(m + sh[i].sh_offset);
-				const Elf64_Shdr *ss = &sh[sh[i].sh_link];
-				size_t n = sh[i].sh_size / sizeof *sym;
-				for (size_t j = 0; j < n; j++) {
-					uint64_t o =
-					    ss->sh_offset + sym[j].st_name;
-					if (o + 8 <= (uint64_t)st.st_size &&
-					    !strcmp((const char *)m + o,
-						    "connect"))
-						*has_connect = true;
-				}
-			}
-		}
+	e->is_program =
+	    eh.e_type == ET_EXEC || (eh.e_type == ET_DYN && (interp || pie));
+	e->is_static = e->is_program && !interp;
+	/* Section headers may be stripped: then the note above tells Go */
+	if (eh.e_shentsize == sizeof(Elf64_Shdr))
+		sh = read_part(fd, size, eh.e_shoff,
+			       (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr));
+	if (sh && eh.e_shstrndx < eh.e_shnum) {
+		memcpy(&s, sh + eh.e_shstrndx * sizeof s, sizeof s);
+		names = read_part(fd, size, s.sh_offset, s.sh_size);
+		names_len = s.sh_size;
+	}
+	for (unsigned i = 0; sh && i < eh.e_shnum; i++) {
+		Elf64_Shdr strs;
+		memcpy(&s, sh + i * sizeof s, sizeof s);
+		const char *name = str_at(names, names_len, s.sh_name);
+		if (!strcmp(name, ".note.go.buildid") ||
+		    !strcmp(name, ".go.buildinfo") ||
+		    !strcmp(name, ".gopclntab"))
+			e->is_go = true;
+		if ((s.sh_type != SHT_DYNSYM && s.sh_type != SHT_DYNAMIC) ||
+		    s.sh_link >= eh.e_shnum)
+			continue;
+		memcpy(&strs, sh + s.sh_link * sizeof s, sizeof s);
+		find_uring(fd, size, &s, &strs, e);
 	}
 out:
-	munmap((void *)m, (size_t)st.st_size);
+	free(names);
+	free(sh);
+	free(ph);
+	close(fd);
 }
 
-/* Warns when the command cannot be guarded (SPEC §5). */
+/* Warns when the program at path cannot be guarded, or only in part;
+ * via says how the command reaches it ("" for the command itself). */
+static void warn_program(const char *path, const char *via)
+{
+	struct elf_info e;
+	struct stat st;
+
+	/* Not a program: nothing to say.  The kernel ignores the set-ID
+	 * bits and capabilities of a #! script: its interpreter's count. */
+	inspect_elf(path, &e);
+	if (!e.is_program || stat(path, &st) < 0)
+		return;
+	if (st.st_mode & (S_ISUID | S_ISGID)) {
+		fprintf(stderr,
+			"fusebox run: warning: %s%s is set%cid: the loader "
+			"ignores LD_PRELOAD for it, so it runs unguarded\n",
+			path, via, st.st_mode & S_ISUID ? 'u' : 'g');
+		return;
+	}
+	if (getxattr(path, "security.capability", NULL, 0) > 0) {
+		fprintf(stderr,
+			"fusebox run: warning: %s%s has file capabilities: "
+			"the loader ignores LD_PRELOAD for it, so it runs "
+			"unguarded\n",
+			path, via);
+		return;
+	}
+	if (e.is_go && e.is_static)
+		fprintf(stderr,
+			"fusebox run: warning: %s%s is a statically linked Go "
+			"program: it makes its own system calls, so it runs "
+			"unguarded\n",
+			path, via);
+	else if (e.is_go) /* cgo: the library is loaded, Go bypasses it */
+		fprintf(stderr,
+			"fusebox run: warning: %s%s is a Go program: its Go "
+			"code (net, net/http) makes its own system calls and "
+			"runs unguarded; only connections its C code (cgo) "
+			"makes are guarded\n",
+			path, via);
+	else if (e.is_static)
+		fprintf(stderr,
+			"fusebox run: warning: %s%s is statically linked: "
+			"LD_PRELOAD cannot reach it, so it runs unguarded\n",
+			path, via);
+	if (*e.uring)
+		fprintf(stderr,
+			"fusebox run: warning: %s%s %s: the connections it "
+			"drives through io_uring bypass the library and run "
+			"unguarded\n",
+			path, via, e.uring);
+}
+
+/* Bytes of a #! script that are read, and the most programs it names
+ * that are looked into: a bound on the time run takes before it execs. */
+#define SCRIPT_MAX 65536
+#define NAMED_MAX  32
+
+/* Whether c may be part of a path written in a script. */
+static bool path_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || (c && strchr("/._-+@%,~", c));
+}
+
+/* Warns about the programs a script names by absolute path, as in
+ * `exec /usr/local/bin/tool`: only the text is read, so a program found
+ * in PATH, or in a path built from variables, is not seen; nor is the
+ * text after the first SCRIPT_MAX bytes, nor words after a '#'.  Each
+ * path is looked into once; seen holds nseen paths already looked into
+ * and has room for NAMED_MAX more. */
+static void scan_script(const char *script, const char *text, size_t len,
+			const char **seen, int nseen)
+{
+	char via[PATH_MAX + 16], tok[PATH_MAX];
+	int first = nseen;
+	struct stat st;
+
+	snprintf(via, sizeof via, ", named in %s,", script);
+	for (size_t i = 0; i < len && nseen - first < NAMED_MAX; i++) {
+		char prev = i ? text[i - 1] : '\n';
+		size_t n = 0;
+		bool dup = false;
+		if (text[i] == '#' && (prev == ' ' || prev == '\t' ||
+				       prev == '\n')) { /* a comment */
+			while (i < len && text[i] != '\n')
+				i++;
+			continue;
+		}
+		if (text[i] != '/' || !prev ||
+		    !strchr(" \t\n'\"`=;(|&<>{:", prev))
+			continue;
+		while (i + n < len && path_char(text[i + n]))
+			n++;
+		if (n >= sizeof tok) {
+			i += n - 1;
+			continue;
+		}
+		memcpy(tok, text + i, n);
+		tok[n] = 0;
+		i += n - 1;
+		for (int k = 0; k < nseen && !dup; k++)
+			dup = !strcmp(seen[k], tok);
+		if (dup || stat(tok, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    access(tok, X_OK) < 0 || !(seen[nseen] = strdup(tok)))
+			continue;
+		nseen++;
+		warn_program(tok, via);
+	}
+	while (nseen > first)
+		free((char *)seen[--nseen]);
+}
+
+/* Warns about a #! script: its interpreter (and the program that
+ * `#!/usr/bin/env NAME` runs), then the programs its text names. */
+static void warn_script(const char *script, const char *text, size_t len)
+{
+	const char *seen[NAMED_MAX + 2], *nl = memchr(text, '\n', len);
+	size_t end = nl ? (size_t)(nl - text) : len;
+	char line[256], via[PATH_MAX + 32], found[PATH_MAX];
+	char *interp, *arg, *base;
+	int nseen = 0;
+
+	/* As the kernel does: "#!INTERPRETER [ARGUMENT]", the argument
+	 * being the rest of the line without the blanks around it */
+	snprintf(line, sizeof line, "%.*s", (int)(end - 2), text + 2);
+	for (size_t n = strlen(line); n && strchr(" \t", line[n - 1]); n--)
+		line[n - 1] = 0;
+	interp = line + strspn(line, " \t");
+	arg = interp + strcspn(interp, " \t");
+	if (*arg)
+		*arg++ = 0;
+	arg += strspn(arg, " \t");
+	snprintf(via, sizeof via, ", the interpreter of %s,", script);
+	warn_program(interp, via);
+	seen[nseen++] = interp;
+	/* env finds NAME in PATH; `env -S ...` and the like are not read */
+	base = strrchr(interp, '/');
+	base = base ? base + 1 : interp;
+	if (!strcmp(base, "env") && *arg && !strpbrk(arg, " \t=") &&
+	    *arg != '-' && which(arg, found, sizeof found) == 0) {
+		warn_program(found, via);
+		seen[nseen++] = found;
+	}
+	if (nl)
+		scan_script(script, nl + 1, len - end - 1, seen, nseen);
+}
+
+/* Warns when the command cannot be guarded, or only in part (SPEC §5):
+ * a program file by its ELF headers, a #! script by its interpreter and
+ * the programs it names. */
 static void warn_unguardable(const char *cmd)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], magic[2], *text = NULL;
+	uint64_t size = 0;
 	struct stat st;
-	bool elf, stat_, go, conn;
+	int fd;
 
-	if (which(cmd, path, sizeof path) < 0 || stat(path, &st) < 0)
+	if (which(cmd, path, sizeof path) < 0)
 		return;
-	if (st.st_mode & (S_ISUID | S_ISGID))
-		fprintf(stderr,
-			"fusebox run: warning: %s is set%cid: the "
-			"loader ignores LD_PRELOAD for it, so it runs "
-			"unguarded\n",
-			path, st.st_mode & S_ISUID ? 'u' : 'g');
-	else if (getxattr(path, "security.capability", NULL, 0) > 0)
-		fprintf(stderr,
-			"fusebox run: warning: %s has file "
-			"capabilities: the loader ignores LD_PRELOAD for it, "
-			"so it runs unguarded\n",
-			path);
-	inspect_elf(path, &elf, &stat_, &go, &conn);
-	if (!elf)
-		return;
-	if (go && !conn)
-		fprintf(stderr,
-			"fusebox run: warning: %s is a Go program "
-			"without cgo: it makes its own system calls, so it "
-			"runs unguarded\n",
-			path);
-	else if (stat_)
-		fprintf(stderr,
-			"fusebox run: warning: %s is statically "
-			"linked: LD_PRELOAD cannot reach it, so it runs "
-			"unguarded\n",
-			path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+		if (size > SCRIPT_MAX)
+			size = SCRIPT_MAX;
+		if (read_at(fd, size, 0, magic, 2) == 0 &&
+		    !memcmp(magic, "#!", 2))
+			text = read_part(fd, size, 0, size);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (text)
+		warn_script(path, text, (size_t)size);
+	else
+		warn_program(path, "");
+	free(text);
 }
 
 /* Puts lib first in LD_PRELOAD, once. */

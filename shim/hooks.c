@@ -826,6 +826,49 @@ static int retry_nonblocking(int fd, struct conn *c, int e)
 	return e;
 }
 
+/* A connect fusebox refused (errno e) on a non-blocking socket, the way
+ * the kernel reports a refusal there: EINPROGRESS now; the socket polls
+ * ready at once (readable and writable, shut both ways: shutdown() of an
+ * unconnected socket fails but marks it so and wakes the pollers); e
+ * comes from getsockopt(SO_ERROR), or the next connect or I/O, once.  No
+ * SYN leaves.  Without a slot to hold e, it fails at once instead. */
+static int refuse_nonblocking(int fd, int e)
+{
+	struct conn *c = fdt_slot(fd);
+	struct stat st;
+
+	if (!c || fstat(fd, &st) < 0) {
+		errno = e;
+		return -1;
+	}
+	conn_lock(c);
+	atomic_store(&c->live, 0);
+	c->ino = (uint64_t)st.st_ino;
+	c->active = c->probe = 0;
+	CONN_SET(c->saddr, -1); /* no call: nothing to count at close */
+	c->connect_timed_out = 0;
+	atomic_store(&c->call, CALL_NONE);
+	atomic_store(&c->nonblock, true);
+	atomic_store(&c->awaiting, false);
+	for (int d = 0; d < DL_COUNT; d++)
+		atomic_store(&c->dl[d], 0);
+	atomic_store(&c->abort_errno, e);
+	atomic_store(&c->watch, W_ABORTED);
+	atomic_store_explicit(&c->live, 1, memory_order_release);
+	conn_unlock(c);
+	shutdown(fd, SHUT_RDWR);
+	errno = EINPROGRESS;
+	return -1;
+}
+
+/* True when fd is in non-blocking mode. */
+static bool nonblocking_fd(int fd)
+{
+	int fl = real.fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct conn *c;
@@ -857,8 +900,13 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	shim_busy = 1;
 	c = guard(fd, sa, len, &rejected, &moved);
 	shim_busy = 0;
-	if (rejected)
-		return -1; /* errno: the rule's reject_errno */
+	if (rejected) {
+		e = errno; /* the rule's reject_errno */
+		if (nonblocking_fd(fd))
+			return refuse_nonblocking(fd, e);
+		errno = e;
+		return -1;
+	}
 	errno = saved;
 	if (!c)
 		return real.connect(fd, sa, len);

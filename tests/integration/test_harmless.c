@@ -554,3 +554,44 @@ Test(harmless, sa_restart_restarts_a_blocking_connect)
 			 r->err);
 	fixture_stop(&b);
 }
+
+/* Regression (issue 11): a connect that fusebox refuses on a non-blocking
+ * socket failed at once with ECONNREFUSED, where the kernel says
+ * EINPROGRESS and reports the refusal by poll() and SO_ERROR; ab, Java
+ * and nginx took other paths.  The same program against a closed port
+ * without fusebox, and against a live server that fusebox refuses, must
+ * print the same; a blocking connect still fails at once. */
+Test(harmless, a_refused_nonblocking_connect_reports_as_the_kernel_does)
+{
+	struct fixture e, x;
+
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	cr_assert_eq(fixture_start(&x, "refuse", NULL), 0);
+	char *pol = policy_write("[default]\nfault_abort = 100%\n");
+	const char *prog =
+	    "import socket, select, errno, sys\n"
+	    "port = int(sys.argv[1])\n"
+	    "s = socket.socket(); s.setblocking(False)\n"
+	    "e = s.connect_ex(('127.0.0.1', port))\n"
+	    "p = select.poll(); p.register(s, select.POLLIN | select.POLLOUT)\n"
+	    "ev = p.poll(5000); m = ev[0][1] if ev else 0\n"
+	    "so = socket.SOL_SOCKET, socket.SO_ERROR\n"
+	    "print(errno.errorcode[e], 'out' if m & select.POLLOUT else '',\n"
+	    "      'in' if m & select.POLLIN else '',\n"
+	    "      errno.errorcode.get(s.getsockopt(*so)), s.getsockopt(*so))\n"
+	    "b = socket.socket()\n"
+	    "print(errno.errorcode[b.connect_ex(('127.0.0.1', port))])\n";
+	struct run_opts bare = {.timeout = 20};
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	struct run *n = run(&bare, (char *[]){(char *)python(), "-c",
+					      (char *)prog, port_of(&x), NULL});
+	cr_assert_str_eq(n->out,
+			 "EINPROGRESS out in ECONNREFUSED 0\n"
+			 "ECONNREFUSED\n",
+			 "%s", n->err);
+	struct run *r = run(&o, (char *[]){(char *)python(), "-c", (char *)prog,
+					   port_of(&e), NULL});
+	cr_assert_str_eq(r->out, n->out, "stderr: %s", r->err);
+	fixture_stop(&e);
+	fixture_stop(&x);
+}
