@@ -61,7 +61,7 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 # Debian packages: what the build needs, and what the tests run.
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 	libcriterion-dev
-TEST_DEBS := curl wget python3 perl nodejs netcat-openbsd redis-tools \
+TEST_DEBS := curl wget busybox python3 perl nodejs netcat-openbsd redis-tools \
 	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
 DEMO_DEBS := curl

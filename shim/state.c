@@ -224,7 +224,8 @@ static void open_segment(const struct policy *p)
 		if (seg_private(&sz, &shim_seg) < 0)
 			memset(&shim_seg, 0, sizeof shim_seg);
 	}
-	register_process();
+	/* the process slot is taken at the first connect: a process that
+	 * never connects (most of a shell script's) takes none */
 }
 
 /* Logs one line on stderr at level; keeps errno. */
@@ -613,11 +614,19 @@ bool state_borrowed_memory(void)
 	return getpid() != shim_pid;
 }
 
-/* Registers the fork handlers at load time. */
+/* At load time: registers the fork handlers, reads the environment,
+ * loads the policy and maps the segment.  Not at the first connect: a
+ * server's master (nginx) loads us with the environment, then forks
+ * workers that clear it and switch user; they inherit what is read and
+ * mapped here.  No thread is started here. */
 __attribute__((constructor)) static void state_ctor(void)
 {
+	int saved = errno;
+
 	shim_pid = getpid();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	pthread_once(&init_once, init);
+	errno = saved;
 }
 
 /* At exit(): the bytes of connections never closed are counted too. */

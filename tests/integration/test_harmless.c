@@ -595,3 +595,65 @@ Test(harmless, a_refused_nonblocking_connect_reports_as_the_kernel_does)
 	fixture_stop(&e);
 	fixture_stop(&x);
 }
+
+/* Regression (issue 11): nginx's workers get a cleared environment, and
+ * the library read FUSEBOX_POLICY at the first connect: the workers were
+ * guarded by nothing.  The policy is read, and the segment mapped, when
+ * the library loads, in the master; a worker that clears its environment
+ * and (as root) switches to nobody is guarded, and counts in the
+ * segment that `fusebox stats` of the starting user reads. */
+Test(harmless, a_worker_with_a_cleared_environment_stays_guarded)
+{
+	struct fixture h;
+
+	cr_assert_eq(fixture_start(&h, "hang", NULL), 0);
+	char *pol = rule_policy(h.port, "response_timeout = 300ms\n");
+	char *prog = build_path("progs/worker");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	struct run *r = run(&o, (char *[]){prog, port_of(&h), "65534", NULL});
+	cr_assert_str_eq(r->out, "errno 110\n", "stderr: %s", r->err);
+	char *line = stats_line("r");
+	cr_assert_eq(stats_field(line, "response_timeouts"), 1, "%s", line);
+	fixture_stop(&h);
+}
+
+/* Regression (issue 11): busybox wget drives its socket through stdio
+ * (fdopen, fprintf, fgets, fread), whose reads and writes no hook saw: no
+ * response_timeout, no call counted, and a half-open probe that never
+ * ended, so the breaker refused 3 of 4 runs against a healthy server. */
+Test(harmless, busybox_wget_through_stdio_is_guarded)
+{
+	struct fixture f;
+	char port[16];
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	snprintf(port, sizeof port, "%d", f.port);
+	char *pol = rule_policy(f.port, "response_timeout = 300ms\n"
+					"breaker = on\nbreaker_failures = 2\n"
+					"breaker_open = 300ms\n");
+	char *u = url(&f);
+	char *argv[] = {"busybox", "wget", "-q", "-O", "-", u, NULL};
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	for (int i = 0; i < 2; i++) {
+		struct run *r = run(&o, argv);
+		cr_assert_neq(r->status, 0, "run %d: %s", i, r->out);
+		cr_assert(strstr(r->err, "timed out"), "run %d: %s", i, r->err);
+	}
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "response_timeouts"), 2, "%s", s);
+	cr_assert(strstr(s, "breaker=open"), "%s", s);
+	/* the service comes back: the probe ends, and every run gets in */
+	fixture_stop(&f);
+	cr_assert_eq(fixture_start(&f, "http", "--port", port, NULL), 0);
+	usleep(400 * 1000);
+	for (int i = 0; i < 4; i++) {
+		struct run *r = run(&o, argv);
+		cr_assert_eq(r->status, 0, "run %d after: %s", i, r->err);
+		cr_assert_str_eq(r->out, "hello from fixture\n");
+	}
+	s = stats_line("r");
+	cr_assert(strstr(s, "breaker=closed"), "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 4, "%s", s);
+	free(u);
+	fixture_stop(&f);
+}
