@@ -221,7 +221,8 @@ static void inspect_elf(const char *path, struct elf_info *e)
 	int fd;
 
 	memset(e, 0, sizeof *e);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not hang run */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
@@ -443,7 +444,8 @@ static void warn_unguardable(const char *cmd)
 
 	if (which(cmd, path, sizeof path) < 0)
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not hang run */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		size = (uint64_t)st.st_size;
 		if (size > SCRIPT_MAX)

@@ -6,12 +6,14 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,6 +82,116 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	close(in);
 	close(out);
 	cr_assert_eq(chmod(to, mode), 0);
+}
+
+/* Runs `sh -c CMD` (CMD from fmt) and asserts that it succeeds. */
+static void shell(const char *fmt, ...)
+{
+	struct run_opts o = {.timeout = 60};
+	struct run *r = run_new();
+	char *cmd;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
+	va_end(ap);
+	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
+	cr_assert_eq(r->status, 0, "%s: %s", cmd, r->err);
+	free(cmd);
+	free(r);
+}
+
+/* Writes text to path with mode. */
+static void write_file(const char *path, const void *text, size_t len,
+		       mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	cr_assert(fd >= 0, "%s: cannot create", path);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+/* A fresh directory in /tmp (malloc'd). */
+static char *fresh_dir(const char *stem)
+{
+	char *d = fresh_path(stem);
+
+	cr_assert_eq(mkdir(d, 0755), 0);
+	return d;
+}
+
+/* Removes a directory from fresh_dir() and what it holds; frees it. */
+static void remove_dir(char *dir)
+{
+	shell("rm -rf %s", dir);
+	free(dir);
+}
+
+/* C programs to craft binaries from: one that makes no call, one that
+ * imports connect, one that imports io_uring_setup. */
+#define C_PLAIN "int main(void)\n{\n\treturn 0;\n}\n"
+#define C_CONNECT                                                              \
+	"#include <sys/socket.h>\n"                                            \
+	"int main(int argc, char **argv)\n{\n\t(void)argv;\n"                  \
+	"\treturn argc > 99 ? connect(0, 0, 0) : 0;\n}\n"
+#define C_URING                                                                \
+	"int io_uring_setup(unsigned n, void *p);\n"                           \
+	"int main(int argc, char **argv)\n{\n\t(void)argv;\n"                  \
+	"\treturn argc > 99 ? io_uring_setup(0, 0) : 0;\n}\n"
+
+/* Builds dir/name from the C text src with cc, linked with ld (extra cc
+ * arguments, "" for none); with go, the object first gets what Go's
+ * linker writes into every Go binary, which is what fusebox looks for:
+ * a build ID note owned by "Go" (type 4) and a .go.buildinfo section.
+ * Returns the path (malloc'd). */
+static char *craft(const char *dir, const char *name, const char *src, bool go,
+		   const char *ld)
+{
+	static const char note[] = "\4\0\0\0\10\0\0\0\4\0\0\0Go\0\0buildid!";
+	char *c, *p;
+
+	cr_assert(asprintf(&c, "%s/%s.c", dir, name) > 0);
+	cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+	write_file(c, src, strlen(src), 0644);
+	shell("cc -c -o %s.o %s", p, c);
+	if (go) {
+		char *n, *b;
+		cr_assert(asprintf(&n, "%s/go.note", dir) > 0);
+		cr_assert(asprintf(&b, "%s/go.buildinfo", dir) > 0);
+		write_file(n, note, sizeof note - 1, 0644);
+		write_file(b, "\377 Go buildinf:\10\2", 16, 0644);
+		shell("objcopy --add-section .note.go.buildid=%s "
+		      "--set-section-flags .note.go.buildid=alloc,readonly "
+		      "--add-section .go.buildinfo=%s "
+		      "--set-section-flags .go.buildinfo=alloc,data %s.o",
+		      n, b, p);
+		free(n);
+		free(b);
+	}
+	shell("cc -o %s %s.o %s", p, p, ld);
+	free(c);
+	return p;
+}
+
+/* Whether cc -static links here (Debian: libc6-dev has libc.a). */
+static bool static_links(const char *dir)
+{
+	struct run_opts o = {.timeout = 60};
+	struct run *r = run_new();
+	char *cmd;
+	bool ok;
+
+	cr_assert(asprintf(&cmd,
+			   "printf 'int main(void){return 0;}' > %s/t.c && "
+			   "cc -static -o %s/t %s/t.c",
+			   dir, dir, dir) > 0);
+	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
+	ok = r->status == 0;
+	free(cmd);
+	free(r);
+	return ok;
 }
 
 Test(run, exit_status_is_the_commands)
@@ -261,11 +373,357 @@ Test(run, warns_for_a_go_program_without_cgo)
 	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
 	cr_assert_eq(r->status, 0, "go build: %s", r->err);
 	r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
-	cr_assert(strstr(r->err, "Go program"), "no warning: '%s'", r->err);
+	cr_assert(strstr(r->err, "is a statically linked Go program"),
+		  "no warning: '%s'", r->err);
 	free(src);
 	free(bin);
 	free(cmd);
 	free(dir);
+}
+
+Test(run, warns_for_a_static_go_program)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("gostatic");
+	Elf64_Ehdr eh;
+	char *bin;
+	int fd;
+
+	if (!static_links(dir))
+		cr_skip_test("cc -static does not work here");
+	bin = craft(dir, "prog", C_PLAIN, true, "-static");
+	struct run *r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->err, "is a statically linked Go program: it makes "
+				 "its own system calls, so it runs unguarded"),
+		  "'%s'", r->err);
+	cr_assert(strstr(r->err, bin), "warning without the path: '%s'",
+		  r->err);
+	cr_assert(!strstr(r->err, "cgo"), "'%s'", r->err);
+	/* section headers stripped: the note segment still says Go */
+	fd = open(bin, O_RDWR);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, &eh, sizeof eh, 0), (ssize_t)sizeof eh);
+	eh.e_shoff = 0;
+	eh.e_shnum = eh.e_shstrndx = 0;
+	cr_assert_eq(pwrite(fd, &eh, sizeof eh, 0), (ssize_t)sizeof eh);
+	close(fd);
+	r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->err, "is a statically linked Go program"),
+		  "no sections: '%s'", r->err);
+	unlink(pol);
+	remove_dir(dir);
+}
+
+Test(run, warns_that_a_cgo_program_is_guarded_only_in_its_c_code)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("cgo");
+	static const char want[] =
+	    "is a Go program: its Go code (net, net/http) makes its own "
+	    "system calls and runs unguarded; only connections its C code "
+	    "(cgo) makes are guarded";
+	/* cgo links the C library dynamically; whether its C code imports
+	 * connect or not, Go's net package makes its own system calls */
+	const char *srcs[] = {C_PLAIN, C_CONNECT};
+
+	for (int i = 0; i < 2; i++) {
+		char *bin = craft(dir, i ? "conn" : "plain", srcs[i], true, "");
+		struct run *r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
+		cr_assert_eq(r->status, 0, "%s", r->err);
+		cr_assert(strstr(r->err, want), "%s: '%s'", bin, r->err);
+		cr_assert(!strstr(r->err, "without cgo"), "'%s'", r->err);
+		free(bin);
+		free(r);
+	}
+	/* a real one: Debian's promtool is a cgo Go program */
+	struct run_opts o = {.timeout = 10};
+	struct run *w = run_new();
+	cr_assert_eq(
+	    run_prog(w, &o,
+		     (char *[]){"sh", "-c", "command -v promtool", NULL}),
+	    0);
+	if (w->status == 0) {
+		struct run *r = fusebox_run(NULL, "-p", pol, "--", "promtool",
+					    "--version", NULL);
+		cr_assert(strstr(r->err, want), "promtool: '%s'", r->err);
+		free(r);
+	}
+	free(w);
+	unlink(pol);
+	remove_dir(dir);
+}
+
+Test(run, warns_for_an_io_uring_program)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("uring");
+	char *ld, *bin, *want;
+
+	/* io_uring_setup from a library of its own, then liburing */
+	shell("printf 'int io_uring_setup(unsigned n, void *p)"
+	      "{(void)n; (void)p; return -1;}' > %s/lib.c && "
+	      "cc -shared -fPIC -Wl,-soname,libfusebox-test-uring.so "
+	      "-o %s/libfusebox-test-uring.so %s/lib.c && "
+	      "cc -shared -fPIC -Wl,-soname,liburing.so.2 "
+	      "-o %s/liburing.so.2 %s/lib.c",
+	      dir, dir, dir, dir, dir);
+	cr_assert(asprintf(&ld, "%s/libfusebox-test-uring.so -Wl,-rpath,%s",
+			   dir, dir) > 0);
+	bin = craft(dir, "imports", C_URING, false, ld);
+	struct run *r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(asprintf(&want,
+			   "fusebox run: warning: %s imports io_uring_setup: "
+			   "the connections it drives through io_uring "
+			   "bypass the library and run unguarded\n",
+			   bin) > 0);
+	cr_assert(strstr(r->err, want), "'%s'", r->err);
+	free(ld);
+	free(bin);
+	free(want);
+	/* needed, though nothing of it is called (as a plugin might) */
+	cr_assert(asprintf(&ld,
+			   "-Wl,--no-as-needed %s/liburing.so.2 -Wl,-rpath,%s",
+			   dir, dir) > 0);
+	bin = craft(dir, "links", C_PLAIN, false, ld);
+	r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(strstr(r->err, "links liburing.so.2: the connections it "
+				 "drives through io_uring"),
+		  "'%s'", r->err);
+	unlink(pol);
+	remove_dir(dir);
+}
+
+Test(run, warns_for_static_programs_a_script_runs)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("script");
+	char *stat, *named, *interp, *viaenv, *text, *want, *cmd, *bin;
+	struct run_opts o = {.timeout = 20};
+	struct run *r;
+
+	if (!static_links(dir))
+		cr_skip_test("cc -static does not work here");
+	stat = craft(dir, "tool", C_PLAIN, false, "-static");
+	/* named by absolute path in the text: looked into */
+	cr_assert(asprintf(&named, "%s/named.sh", dir) > 0);
+	cr_assert(asprintf(&text, "#!/bin/sh\nexec %s \"$@\"\n", stat) > 0);
+	write_file(named, text, strlen(text), 0755);
+	r = fusebox_run(NULL, "-p", pol, "--", named, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(asprintf(&want,
+			   "fusebox run: warning: %s, named in %s, is "
+			   "statically linked: LD_PRELOAD cannot reach it, so "
+			   "it runs unguarded\n",
+			   stat, named) > 0);
+	cr_assert(strstr(r->err, want), "'%s'", r->err);
+	/* its interpreter */
+	cr_assert(asprintf(&interp, "%s/interp.sh", dir) > 0);
+	cr_assert(asprintf(&text, "#!%s\n", stat) > 0);
+	write_file(interp, text, strlen(text), 0755);
+	r = fusebox_run(NULL, "-p", pol, "--", interp, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(asprintf(&want,
+			   "%s, the interpreter of %s, is statically linked",
+			   stat, interp) > 0);
+	cr_assert(strstr(r->err, want), "'%s'", r->err);
+	/* #!/usr/bin/env NAME: NAME found in PATH as env will */
+	cr_assert(asprintf(&viaenv, "%s/viaenv.sh", dir) > 0);
+	write_file(viaenv, "#!/usr/bin/env tool\n", 20, 0755);
+	bin = build_path("fusebox");
+	cr_assert(asprintf(&cmd, "PATH=%s:$PATH exec %s run -p %s -- %s", dir,
+			   bin, pol, viaenv) > 0);
+	r = run_new();
+	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert(asprintf(&want,
+			   "%s, the interpreter of %s, is statically linked",
+			   stat, viaenv) > 0);
+	cr_assert(strstr(r->err, want), "'%s'", r->err);
+	free(r);
+	unlink(pol);
+	remove_dir(dir);
+}
+
+Test(run, no_warning_for_a_script_of_dynamic_programs)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("dynscript");
+	char *stat, *script, *text;
+
+	if (!static_links(dir))
+		cr_skip_test("cc -static does not work here");
+	stat = craft(dir, "tool", C_PLAIN, false, "-static");
+	cr_assert(asprintf(&script, "%s/s.sh", dir) > 0);
+	/* a comment is not run; nor is a file that is not executable; the
+	 * set-user-ID bit of a script does nothing (its interpreter's
+	 * would) */
+	cr_assert(asprintf(&text,
+			   "#! /bin/sh -e\n"
+			   "# %s used to be run here\n"
+			   "/bin/true </dev/null >/dev/null\n"
+			   "cat /etc/hostname >/dev/null; exec /bin/true\n",
+			   stat) > 0);
+	write_file(script, text, strlen(text), 04755);
+	struct run *r = fusebox_run(NULL, "-p", pol, "--", script, NULL);
+	cr_assert_eq(r->status, 0, "%s", r->err);
+	cr_assert_eq(r->errlen, 0, "stderr: '%s'", r->err);
+	unlink(pol);
+	remove_dir(dir);
+}
+
+/* The bytes of path (malloc'd), their count in *n. */
+static unsigned char *slurp(const char *path, size_t *n)
+{
+	struct stat st;
+	unsigned char *b;
+	int fd = open(path, O_RDONLY);
+
+	cr_assert(fd >= 0 && fstat(fd, &st) == 0);
+	*n = (size_t)st.st_size;
+	b = malloc(*n);
+	cr_assert(b);
+	cr_assert_eq(read(fd, b, *n), (ssize_t)*n);
+	close(fd);
+	return b;
+}
+
+/* Sets the little-endian field of w bytes at off of b to v. */
+static void set_field(unsigned char *b, size_t off, int w, uint64_t v)
+{
+	for (int i = 0; i < w; i++)
+		b[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Offsets and sizes that point outside a file of n bytes, or wrap. */
+#define BAD_VALUES(n)                                                          \
+	{                                                                      \
+		~0ull - 7, ~0ull - 63, 1ull << 63, 1ull << 40, (n)-1           \
+	}
+
+/* Writes the n bytes of orig, one field of w bytes at off set to each
+ * BAD_VALUES in turn, to dir/PREFIX%03d from *k on; runs each under
+ * `fusebox run` too when run is true. */
+static void write_bad(const unsigned char *orig, size_t n, size_t off, int w,
+		      const char *dir, const char *prefix, int *k, bool run,
+		      const char *pol)
+{
+	uint64_t bad[] = BAD_VALUES(n);
+	unsigned char *b = malloc(n);
+
+	cr_assert(b);
+	for (size_t v = 0; v < sizeof bad / sizeof bad[0]; v++) {
+		char *p;
+		memcpy(b, orig, n);
+		set_field(b, off, w, bad[v]);
+		cr_assert(asprintf(&p, "%s/%s%03d", dir, prefix, (*k)++) > 0);
+		write_file(p, b, n, 0755);
+		if (run) {
+			struct run *r =
+			    fusebox_run(NULL, "-p", pol, "--", p, NULL);
+			cr_assert_eq(r->status, 0, "%s: exit %d: %s", p,
+				     r->status, r->err);
+			free(r);
+		}
+		free(p);
+	}
+	free(b);
+}
+
+Test(run, survives_corrupt_and_truncated_programs, .timeout = 240)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("corrupt");
+	char *base = craft(dir, "base", C_CONNECT, true, "");
+	unsigned char *orig, *b;
+	uint32_t seed = 2463534242u;
+	int k = 0, named = 0;
+	Elf64_Ehdr eh;
+	size_t n;
+
+	orig = slurp(base, &n);
+	cr_assert(n > sizeof eh);
+	memcpy(&eh, orig, sizeof eh);
+	cr_assert(eh.e_shoff < n && eh.e_phoff < n);
+	/* Section headers: the kernel and ld.so never read them, so the
+	 * program runs whatever they say, and fusebox run must let it */
+	write_bad(orig, n, offsetof(Elf64_Ehdr, e_shoff), 8, dir, "s", &k, true,
+		  pol);
+	write_bad(orig, n, offsetof(Elf64_Ehdr, e_shnum), 2, dir, "s", &k, true,
+		  pol);
+	write_bad(orig, n, offsetof(Elf64_Ehdr, e_shstrndx), 2, dir, "s", &k,
+		  true, pol);
+	for (size_t i = 0; i < eh.e_shnum; i++) {
+		size_t sh = eh.e_shoff + i * sizeof(Elf64_Shdr);
+		write_bad(orig, n, sh + offsetof(Elf64_Shdr, sh_offset), 8, dir,
+			  "s", &k, true, pol);
+		write_bad(orig, n, sh + offsetof(Elf64_Shdr, sh_size), 8, dir,
+			  "s", &k, true, pol);
+		write_bad(orig, n, sh + offsetof(Elf64_Shdr, sh_link), 4, dir,
+			  "s", &k, true, pol);
+		write_bad(orig, n, sh + offsetof(Elf64_Shdr, sh_name), 4, dir,
+			  "s", &k, true, pol);
+	}
+	/* Program headers, truncated files and random bytes may stop the
+	 * kernel: such files are only named in a script, which runs */
+	write_bad(orig, n, offsetof(Elf64_Ehdr, e_phoff), 8, dir, "p", &named,
+		  false, NULL);
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		size_t ph = eh.e_phoff + i * sizeof(Elf64_Phdr);
+		write_bad(orig, n, ph + offsetof(Elf64_Phdr, p_offset), 8, dir,
+			  "p", &named, false, NULL);
+		write_bad(orig, n, ph + offsetof(Elf64_Phdr, p_filesz), 8, dir,
+			  "p", &named, false, NULL);
+	}
+	for (size_t cut = 0; cut < n; cut += cut < 128 ? 7 : n / 40) {
+		char *p;
+		cr_assert(asprintf(&p, "%s/p%03d", dir, named++) > 0);
+		write_file(p, orig, cut, 0755);
+		free(p);
+	}
+	b = malloc(n);
+	cr_assert(b);
+	for (int i = 0; i < 120; i++) {
+		char *p;
+		memcpy(b, orig, n);
+		for (int j = 0; j < 24; j++) { /* mostly where offsets live */
+			size_t at;
+			seed ^= seed << 13;
+			seed ^= seed >> 17;
+			seed ^= seed << 5;
+			at = j % 2   ? seed % sizeof eh
+			     : j % 4 ? eh.e_phoff + seed % 512
+				     : eh.e_shoff + seed % (n - eh.e_shoff);
+			if (at < n)
+				b[at] = (unsigned char)(seed >> 8);
+		}
+		cr_assert(asprintf(&p, "%s/p%03d", dir, named++) > 0);
+		write_file(p, b, n, 0755);
+		free(p);
+	}
+	/* scripts naming 30 of them each (run looks into 32 at most) */
+	for (int first = 0; first < named; first += 30) {
+		char *script, *text = strdup("#!/bin/sh\n:"), *t;
+		for (int i = first; i < named && i < first + 30; i++) {
+			cr_assert(asprintf(&t, "%s %s/p%03d", text, dir, i) >
+				  0);
+			free(text);
+			text = t;
+		}
+		cr_assert(asprintf(&t, "%s\nexit 0\n", text) > 0);
+		cr_assert(asprintf(&script, "%s/named%03d.sh", dir, first) > 0);
+		write_file(script, t, strlen(t), 0755);
+		struct run *r =
+		    fusebox_run(NULL, "-p", pol, "--", script, NULL);
+		cr_assert_eq(r->status, 0, "%s: exit %d: %s", script, r->status,
+			     r->err);
+		free(r);
+		free(script);
+		free(text);
+		free(t);
+	}
+	free(orig);
+	free(b);
+	free(base);
+	unlink(pol);
+	remove_dir(dir);
 }
 
 Test(run, the_policy_applies_to_the_command)
