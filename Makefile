@@ -73,7 +73,8 @@ CLI_SRC := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := $(wildcard tests/integration/*.c)
 PROG_SRC := $(wildcard tests/integration/progs/*.c)
-PROGS := $(PROG_SRC:tests/integration/progs/%.c=$(B)/progs/%)
+PROGS := $(PROG_SRC:tests/integration/progs/%.c=$(B)/progs/%) \
+	$(B)/progs/libdeep.so $(B)/progs/libdeeplazy.so
 
 POLICY_OBJ := $(POLICY_SRC:%.c=$(B)/%.o)
 SEG_OBJ := $(SEG_SRC:%.c=$(B)/%.o)
@@ -191,6 +192,17 @@ endif
 $(B)/progs/%: tests/integration/progs/%.c | $(B)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) -lpthread
+
+# deepbind finds libdeep.so by its bare name in its RUNPATH too; the
+# library comes bound at load and read-only (as Debian builds libcurl),
+# and bound lazily.
+$(B)/progs/deepbind: ALL_LDFLAGS += -ldl -Wl,-rpath,'$$ORIGIN'
+$(B)/progs/libdeep.so: tests/integration/progs/lib/deep.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared $< -o $@ $(ALL_LDFLAGS) -Wl,-z,now,-z,relro
+$(B)/progs/libdeeplazy.so: tests/integration/progs/lib/deep.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared $< -o $@ $(ALL_LDFLAGS) -Wl,-z,lazy,-z,norelro
 
 # ASan's runtime must come first in LD_PRELOAD of the guarded children.
 ifeq ($(SANITIZER),address)

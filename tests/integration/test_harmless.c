@@ -657,3 +657,32 @@ Test(harmless, busybox_wget_through_stdio_is_guarded)
 	free(u);
 	fixture_stop(&f);
 }
+
+/* Regression (issue 11): PHP loads its extensions with RTLD_DEEPBIND, so
+ * libcurl under php-curl bound connect, send and recv to the C library
+ * and ran unguarded (curl_exec hung).  Code loaded so is guarded now,
+ * bound at load behind RELRO or lazily; and the interposed dlopen still
+ * searches the caller's RUNPATH for a bare name, with or without it. */
+Test(harmless, code_loaded_with_rtld_deepbind_is_guarded)
+{
+	struct fixture h, e;
+
+	cr_assert_eq(fixture_start(&h, "hang", NULL), 0);
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	char *pol = policy_write("[default]\nresponse_timeout = 300ms\n");
+	char *prog = build_path("progs/deepbind");
+	char *now = build_path("progs/libdeep.so");
+	char *lazy = build_path("progs/libdeeplazy.so");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	struct run *r =
+	    run(&o, (char *[]){prog, now, port_of(&h), "deep", NULL});
+	cr_assert_str_eq(r->out, "errno 110\n", "stderr: %s", r->err);
+	r = run(&o, (char *[]){prog, lazy, port_of(&h), "deep", NULL});
+	cr_assert_str_eq(r->out, "errno 110\n", "stderr: %s", r->err);
+	r = run(&o, (char *[]){prog, "libdeep.so", port_of(&e), "deep", NULL});
+	cr_assert_str_eq(r->out, "errno 0\n", "stderr: %s", r->err);
+	r = run(&o, (char *[]){prog, "libdeep.so", port_of(&e), "plain", NULL});
+	cr_assert_str_eq(r->out, "errno 0\n", "stderr: %s", r->err);
+	fixture_stop(&h);
+	fixture_stop(&e);
+}
