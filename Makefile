@@ -123,7 +123,7 @@ $(B)/.deps-demo: | $(B)
 	$(call need_debs,$(DEMO_DEBS))
 	@touch $@
 
-DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS)
+DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS) $(COMPAT_DEBS)
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS); }
@@ -247,6 +247,7 @@ endif
 
 # --- stress: processes x threads x kill -9 against one segment --------------
 include tests/stress/stress.mk
+include tests/compat/compat.mk
 
 # --- fuzzing --------------------------------------------------------------
 $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
