@@ -61,7 +61,8 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 # Debian packages: what the build needs, and what the tests run.
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 	libcriterion-dev
-TEST_DEBS := curl wget busybox python3 perl nodejs netcat-openbsd redis-tools \
+TEST_DEBS := curl wget busybox python3 python3-grpcio perl nodejs netcat-openbsd \
+	redis-tools \
 	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
 DEMO_DEBS := curl
@@ -158,9 +159,10 @@ $(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(UV_LIBS)
 
 # --- tests ----------------------------------------------------------------
-$(B)/test-unit: $(UNIT_OBJ) $(B)/libpolicy.a
-	$(CC) -o $@ $(UNIT_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
-	  $(CRIT_LIBS) -lm
+# shim/h2.c is pure (the HTTP/2 frame parser): unit-tested alone
+$(B)/test-unit: $(UNIT_OBJ) $(B)/libpolicy.a $(B)/shim/h2.o
+	$(CC) -o $@ $(UNIT_OBJ) $(B)/shim/h2.o $(B)/libpolicy.a $(INIH_A) \
+	  $(ALL_LDFLAGS) $(CRIT_LIBS) -lm
 
 $(B)/test-integration: $(INTEG_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(INTEG_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \

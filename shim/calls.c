@@ -526,25 +526,36 @@ static const char *failure_words(int counter, bool ok)
  * not read the clock. */
 void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 {
-	struct breaker_event ev;
-	pthread_mutex_t *lock;
-	struct breaker *b;
 	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
-	uint64_t wait, started, dur;
-	uint8_t probe;
-	int flags = 0;
+	uint64_t wait = 0, started;
 
 	(void)fd;
 	if (was == CALL_NONE || CONN_GET(c->saddr) < 0)
 		return;
-	wait = 0;
 	started = CONN_GET(c->wait_ns);
-	dur = __atomic_exchange_n(&c->connect_dur_ns, 0, __ATOMIC_RELAXED);
 	if (was == CALL_WAITING && started) {
 		if (!now)
 			now = clock_ns();
 		wait = now - started;
 	}
+	calls_record(c, ok, counter, wait, now);
+}
+
+/* Counts one call of c that ended (ok, counter as calls_end()) after
+ * waiting wait ns for its reply: counters, latency, its breaker. */
+void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
+		  uint64_t now)
+{
+	struct breaker_event ev;
+	pthread_mutex_t *lock;
+	struct breaker *b;
+	uint64_t dur;
+	uint8_t probe;
+	int flags = 0;
+
+	if (CONN_GET(c->saddr) < 0)
+		return;
+	dur = __atomic_exchange_n(&c->connect_dur_ns, 0, __ATOMIC_RELAXED);
 	count(c, SEG_CALLS, 1);
 	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
 	if (counter >= 0)

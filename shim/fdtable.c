@@ -80,9 +80,17 @@ void fdt_copy(int oldfd, int newfd)
 	atomic_store(&to->nonblock, atomic_load(&from->nonblock));
 	atomic_store(&to->awaiting, false);
 	atomic_store(&to->abort_errno, atomic_load(&from->abort_errno));
-	/* the first fd keeps the accounting of the connection */
-	atomic_store(&to->watch,
-		     atomic_load(&from->watch) & ~(W_CONNECTING | W_COUNT));
+	/* the first fd keeps the accounting of the connection, and its
+	 * HTTP/2 streams: on a copy, a send is no request there */
+	atomic_store(
+	    &to->watch,
+	    atomic_load(&from->watch) &
+		~(W_CONNECTING | W_COUNT | W_H2 |
+		  (__atomic_load_n(&from->h2.state, __ATOMIC_RELAXED) == H2_ON
+		       ? W_RESPONSE
+		       : 0u)));
+	memset(&to->h2, 0, sizeof to->h2);
+	to->h2.state = H2_OFF;
 	to->saddr = to->srule = -1;
 	to->active = 0;
 	to->probe = 0;

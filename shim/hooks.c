@@ -99,7 +99,7 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 {
 	(void)fd;
 	(void)peek;
-	if (w & (W_SEND | W_CONNECTING))
+	if (w & (W_SEND | W_CONNECTING | W_H2))
 		return false;
 	if (w & W_COUNT)
 		calls_sent(c, (size_t)n);
@@ -123,7 +123,7 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 			      const void *peek)
 {
-	if (w & W_CONNECTING)
+	if (w & (W_CONNECTING | W_H2))
 		return false;
 	if (w & W_COUNT)
 		calls_received(fd, c, n, peek);
@@ -145,18 +145,20 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 
 /* After a send-like call on a watched socket returned n. */
 static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
-			 const void *peek)
+			 const struct iovec *iov, size_t cnt)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 	int saved = errno;
 
-	(void)peek;
 	if (n <= 0 && (w & W_ABORTED))
 		return deliver(c);
 	if (n > 0) {
 		if (w & W_CONNECTING)
 			connected_now(fd, c, 0);
-		send_quick(fd, c, w & ~(W_SEND | W_CONNECTING), n, NULL);
+		/* HTTP/2: its frames say what is a request */
+		if ((w & W_H2) && streams_sent(c, iov, cnt, (size_t)n))
+			w &= ~(W_COUNT | W_RESPONSE);
+		send_quick(fd, c, w & ~(W_SEND | W_CONNECTING | W_H2), n, NULL);
 		/* a non-blocking sender may now wait for POLLOUT, which
 		 * may never come: the timer watches the send queue */
 		if ((w & W_SEND) && !blocking(c, flags))
@@ -185,17 +187,24 @@ static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
 
 /* After a receive-like call on a watched socket returned n. */
 static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
-			 const void *peek)
+			 const void *peek, const struct iovec *iov, size_t cnt)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 
-	(void)flags;
 	if (n <= 0 && (w & W_ABORTED))
 		return deliver(c);
 	if (n > 0) {
 		if (w & W_CONNECTING)
 			connected_now(fd, c, 0);
-		recv_quick(fd, c, w & ~W_CONNECTING, n, peek);
+		/* HTTP/2: a reply is its stream's first HEADERS */
+		if ((w & W_H2) &&
+		    streams_received(fd, c, iov, cnt, (size_t)n, flags))
+			w &= ~(W_COUNT | W_RESPONSE);
+		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2), n, peek);
+	} else if ((w & W_H2) &&
+		   (n == 0 || errno == ECONNRESET || errno == EPIPE) &&
+		   streams_closed(fd, c)) {
+		/* HTTP/2: the waiting stream failed */
 	} else if (w & (W_CONNECTING | W_COUNT)) {
 		int e = errno;
 		if (n < 0 && (w & W_CONNECTING) && connect_error(e))
@@ -209,10 +218,15 @@ static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
 }
 
 #define UNPAREN(...) __VA_ARGS__
+#define send_PEEK(p)
+#define recv_PEEK(p) p,
+/* The buffer of a one-buffer call, as an iovec for streams.c. */
+#define ONE(buf, len) (&(struct iovec){(void *)(buf), (len)})
 
 /* An I/O hook: a socket that is not guarded, or guarded with nothing to
  * watch, costs the table lookup and one load; the rest is out of line. */
-#define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek)          \
+#define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek, iov,     \
+		cnt)                                                           \
 	static __attribute__((noinline))                                       \
 	ret name##_watched(struct conn *c, UNPAREN params)                     \
 	{                                                                      \
@@ -227,7 +241,8 @@ static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
 		n = real.field args;                                           \
 		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek))           \
 			return n;                                              \
-		return (ret)dir##_done(fd, c, n, flags, peek);                 \
+		return (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,  \
+				       cnt);                                   \
 	}                                                                      \
 	EXPORT ret name params                                                 \
 	{                                                                      \
@@ -246,47 +261,51 @@ ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 
 IO_HOOK(send, ssize_t, send, send,
 	(int fd, const void *buf, size_t len, int flags), (fd, buf, len, flags),
-	fd, flags, NULL)
+	fd, flags, NULL, ONE(buf, len), 1)
 IO_HOOK(send, ssize_t, write, write, (int fd, const void *buf, size_t len),
-	(fd, buf, len), fd, 0, NULL)
+	(fd, buf, len), fd, 0, NULL, ONE(buf, len), 1)
 IO_HOOK(send, ssize_t, writev, writev,
-	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0, NULL)
+	(int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd, 0, NULL,
+	iov, cnt > 0 ? (size_t)cnt : 0)
 IO_HOOK(send, ssize_t, sendmsg, sendmsg,
 	(int fd, const struct msghdr *msg, int flags), (fd, msg, flags), fd,
-	flags, NULL)
+	flags, NULL, msg ? msg->msg_iov : NULL, msg ? msg->msg_iovlen : 0)
 IO_HOOK(send, int, sendmmsg, sendmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags),
-	(fd, v, vlen, flags), fd, flags, NULL)
+	(fd, v, vlen, flags), fd, flags, NULL, NULL, 0)
 IO_HOOK(recv, ssize_t, recv, recv, (int fd, void *buf, size_t len, int flags),
-	(fd, buf, len, flags), fd, flags, buf)
+	(fd, buf, len, flags), fd, flags, buf, ONE(buf, len), 1)
 IO_HOOK(recv, ssize_t, read, read, (int fd, void *buf, size_t len),
-	(fd, buf, len), fd, 0, buf)
+	(fd, buf, len), fd, 0, buf, ONE(buf, len), 1)
 IO_HOOK(recv, ssize_t, readv, readv, (int fd, const struct iovec *iov, int cnt),
 	(fd, iov, cnt), fd, 0,
-	cnt > 0 && iov[0].iov_len >= 12 ? iov[0].iov_base : NULL)
+	cnt > 0 && iov[0].iov_len >= 12 ? iov[0].iov_base : NULL, iov,
+	cnt > 0 ? (size_t)cnt : 0)
 IO_HOOK(recv, ssize_t, recvfrom, recvfrom,
 	(int fd, void *buf, size_t len, int flags, struct sockaddr *from,
 	 socklen_t *fromlen),
-	(fd, buf, len, flags, from, fromlen), fd, flags, buf)
+	(fd, buf, len, flags, from, fromlen), fd, flags, buf, ONE(buf, len), 1)
 IO_HOOK(recv, ssize_t, recvmsg, recvmsg,
 	(int fd, struct msghdr *msg, int flags), (fd, msg, flags), fd, flags,
 	msg && msg->msg_iovlen && msg->msg_iov[0].iov_len >= 12
 	    ? msg->msg_iov[0].iov_base
-	    : NULL)
+	    : NULL,
+	msg ? msg->msg_iov : NULL, msg ? msg->msg_iovlen : 0)
 IO_HOOK(recv, int, recvmmsg, recvmmsg,
 	(int fd, struct mmsghdr *v, unsigned vlen, int flags,
 	 struct timespec *timeout),
-	(fd, v, vlen, flags, timeout), fd, flags, NULL)
+	(fd, v, vlen, flags, timeout), fd, flags, NULL, NULL, 0)
 IO_HOOK(recv, ssize_t, __recv_chk, recv_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags),
-	(fd, buf, len, buflen, flags), fd, flags, buf)
+	(fd, buf, len, buflen, flags), fd, flags, buf, ONE(buf, len), 1)
 IO_HOOK(recv, ssize_t, __recvfrom_chk, recvfrom_chk,
 	(int fd, void *buf, size_t len, size_t buflen, int flags,
 	 struct sockaddr *from, socklen_t *fromlen),
-	(fd, buf, len, buflen, flags, from, fromlen), fd, flags, buf)
+	(fd, buf, len, buflen, flags, from, fromlen), fd, flags, buf,
+	ONE(buf, len), 1)
 IO_HOOK(recv, ssize_t, __read_chk, read_chk,
 	(int fd, void *buf, size_t len, size_t buflen), (fd, buf, len, buflen),
-	fd, 0, buf)
+	fd, 0, buf, ONE(buf, len), 1)
 
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 static void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
@@ -306,7 +325,7 @@ static __attribute__((noinline)) ssize_t sendto_slow(int fd, const void *buf,
 	if (aborted(c) && !stale(fd, c))
 		return deliver(c);
 	return send_done(fd, c, real.sendto(fd, buf, len, flags, to, tolen),
-			 flags, NULL);
+			 flags, ONE(buf, len), 1);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
@@ -564,10 +583,14 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	atomic_store(&c->call, CALL_CONNECTING);
 	atomic_store(&c->nonblock, (fl & O_NONBLOCK) != 0);
 	atomic_store(&c->awaiting, false);
-	atomic_store(&c->watch, (tmp.response_ms ? W_RESPONSE : 0u) |
-				    (tmp.idle_ms ? W_IDLE : 0u) |
-				    (tmp.send_ms ? W_SEND : 0u) |
-				    (tmp.saddr >= 0 ? W_COUNT : 0u));
+	memset(&c->h2, 0, sizeof c->h2);
+	/* calls and response deadlines: HTTP/2 until its first bytes say
+	 * otherwise (streams.c) */
+	atomic_store(
+	    &c->watch,
+	    (tmp.response_ms ? W_RESPONSE : 0u) | (tmp.idle_ms ? W_IDLE : 0u) |
+		(tmp.send_ms ? W_SEND : 0u) | (tmp.saddr >= 0 ? W_COUNT : 0u) |
+		(tmp.response_ms || tmp.saddr >= 0 ? W_H2 : 0u));
 	atomic_store(&c->abort_errno, 0);
 	atomic_store(&c->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)

@@ -8,6 +8,7 @@
 #include "policy/breaker.h"
 #include "policy/policy.h"
 #include "segment/segment.h"
+#include "shim/h2.h"
 
 #include <netdb.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Everything declared here is internal: direct, GOT-free access. */
 #pragma GCC visibility push(hidden)
@@ -52,6 +54,7 @@ enum conn_deadline { DL_CONNECT, DL_RESPONSE, DL_IDLE, DL_SEND, DL_COUNT };
 #define W_IDLE	     0x8u  /* idle_timeout: count activity */
 #define W_SEND	     0x10u /* send_timeout */
 #define W_COUNT	     0x20u /* calls and bytes go to the segment */
+#define W_H2	     0x40u /* HTTP/2, or not known yet: shim/streams.c */
 
 /* conn.call: where the current call (connect, then one exchange) is. */
 enum conn_call {
@@ -125,6 +128,7 @@ struct conn {
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
+	struct h2 h2; /* HTTP/2 streams (W_H2), under the lock */
 };
 
 /* Fields of a conn that the program's threads and the deadline thread
@@ -304,6 +308,33 @@ void calls_connected(int fd, struct conn *c, int err, uint64_t now);
 /* The current call of c ended; fail_counter is SEG_* or -1 for success,
  * http5xx/failure flags given by ok. */
 void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now);
+
+/* Counts one call of c that ended, apart from c's current one (an
+ * HTTP/2 stream): wait is how long it waited for its reply (ns, 0:
+ * unknown); now may be 0. */
+void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
+		  uint64_t now);
+
+/* --- streams.c: HTTP/2 streams as calls ------------------------------- */
+/* After n > 0 bytes, at iov (cnt buffers; NULL: unknown), were sent on
+ * c, which has W_H2: true when HTTP/2 took care of calls and deadlines,
+ * false when the generic bookkeeping must (not HTTP/2 after all). */
+bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt,
+		  size_t n);
+
+/* The same after n > 0 bytes were received (flags of the call). */
+bool streams_received(int fd, struct conn *c, const struct iovec *iov,
+		      size_t cnt, size_t n, int flags);
+
+/* The end of stream or a reset on c, which has W_H2: fails the request
+ * that waits, if any; false when c is not HTTP/2 (the generic
+ * bookkeeping then).  Keeps errno. */
+bool streams_closed(int fd, struct conn *c);
+
+/* response_timeout passed on c (W_H2, its lock held): a reply queued
+ * unread ends its stream's call; else the oldest request failed and the
+ * socket is aborted.  Returns the next response deadline (0: none). */
+uint64_t streams_expired(int fd, struct conn *c, uint64_t now);
 
 /* Bookkeeping after n bytes were sent on c (n > 0). */
 void calls_sent(struct conn *c, size_t n);

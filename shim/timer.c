@@ -163,6 +163,9 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		return 0;
 	case DL_RESPONSE: {
 		char peek[16];
+
+		if (atomic_load(&c->watch) & W_H2)
+			return streams_expired(fd, c, now);
 		ssize_t n =
 		    real.recv(fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
 

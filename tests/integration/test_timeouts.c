@@ -413,3 +413,28 @@ Test(timeouts, response_timeout_spares_a_reply_that_waits_unread)
 	cr_assert_eq(stats_field(line, "successes"), 1, "%s", line);
 	fixture_stop(&e);
 }
+
+/* Regression (issue 11): on HTTP/2 every send armed response_timeout and
+ * every received byte ended a call: grpcio's PING, PING-ACK, SETTINGS-ACK
+ * and WINDOW_UPDATE frames were calls (8 for 3 RPCs), and could time out
+ * a healthy channel.  Now each stream is a call, timed from its request's
+ * END_STREAM to its first HEADERS; control frames arm nothing, and a slow
+ * stream still times out. */
+Test(timeouts, http2_streams_are_the_calls_and_control_frames_arm_nothing,
+     .timeout = 60)
+{
+	char *pol = policy_write("[default]\nresponse_timeout = 500ms\n");
+	char *script = src_path("tests/integration/scripts/grpc_calls.py");
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 40};
+	char *argv[] = {"/usr/bin/python3", script, NULL};
+
+	harness_segment();
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_str_eq(r->out, "a ok\nb ok\nslow UNAVAILABLE\n", "stderr: %s",
+			 r->err);
+	char *s = stats_line("default");
+	cr_assert_eq(stats_field(s, "calls"), 3, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 2, "%s", s);
+	cr_assert_eq(stats_field(s, "response_timeouts"), 1, "%s", s);
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP/2 frame headers, both directions (see h2.h).  state is written
+ * atomically: fdt_copy() reads it without the connection's lock. */
+#include "h2.h"
+
+#include <string.h>
+
+size_t h2_preface(struct h2 *h, const uint8_t *p, size_t n)
+{
+	size_t k = 0;
+
+	while (h->state == H2_UNKNOWN && k < n) {
+		if (p[k] != (uint8_t)H2_PREFACE[h->pre]) {
+			__atomic_store_n(&h->state, H2_OFF, __ATOMIC_RELAXED);
+			break;
+		}
+		k++;
+		if (++h->pre == H2_PREFACE_LEN)
+			__atomic_store_n(&h->state, H2_ON, __ATOMIC_RELAXED);
+	}
+	return k;
+}
+
+void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
+	     void *arg)
+{
+	while (n) {
+		if (d->left) {
+			size_t skip = n < d->left ? n : d->left;
+			d->left -= (uint32_t)skip;
+			p += skip;
+			n -= skip;
+			continue;
+		}
+		size_t take = 9u - d->have < n ? 9u - d->have : n;
+		memcpy(d->hdr + d->have, p, take);
+		d->have = (uint8_t)(d->have + take);
+		p += take;
+		n -= take;
+		if (d->have < 9)
+			break;
+		d->have = 0;
+		d->left = (uint32_t)d->hdr[0] << 16 | (uint32_t)d->hdr[1] << 8 |
+			  d->hdr[2];
+		fn(arg, d->hdr[3], d->hdr[4],
+		   ((uint32_t)d->hdr[5] << 24 | (uint32_t)d->hdr[6] << 16 |
+		    (uint32_t)d->hdr[7] << 8 | d->hdr[8]) &
+		       0x7fffffffu);
+	}
+}
+
+int h2_find(const struct h2 *h, uint32_t id)
+{
+	for (int i = 0; i < h->n; i++)
+		if (h->id[i] == id)
+			return i;
+	return -1;
+}
+
+bool h2_add(struct h2 *h, uint32_t id, uint64_t now)
+{
+	if (h->n >= H2_STREAMS)
+		return false;
+	h->id[h->n] = id;
+	h->since[h->n] = now;
+	h->n++;
+	return true;
+}
+
+void h2_remove(struct h2 *h, int i)
+{
+	if (i < 0 || i >= h->n)
+		return;
+	h->n--;
+	memmove(h->id + i, h->id + i + 1, (size_t)(h->n - i) * sizeof h->id[0]);
+	memmove(h->since + i, h->since + i + 1,
+		(size_t)(h->n - i) * sizeof h->since[0]);
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP/2 streams as calls.  On HTTP/2 (the client's first bytes are the
+ * preface) a send is no request: a request ends with END_STREAM on a
+ * client stream's HEADERS or DATA, and its reply starts with that
+ * stream's first HEADERS from the server; SETTINGS, PING, WINDOW_UPDATE
+ * and the other control frames expect nothing.  So each request that
+ * ended waits for its own reply, oldest first: the connection's current
+ * call is the oldest, and response_timeout runs from when it ended.
+ * Replies out of order are calls of their own (calls_record()).  A
+ * RST_STREAM from the server fails its stream's call.  The client's
+ * preface waits for the server's first frame within the connect's call:
+ * a server that never answers it fails that call.  Everything here
+ * runs under the connection's lock (the deadline thread takes it too). */
+#include "shim.h"
+
+#include <errno.h>
+
+/* What a frame callback needs. */
+struct seen {
+	int fd;
+	struct conn *c;
+	uint64_t now;
+};
+
+/* The oldest waiting request of c becomes its current call: started when
+ * it ended, timed from then. */
+static void wait_for_oldest(struct conn *c)
+{
+	uint8_t expect = CALL_NONE;
+
+	/* the preface is no call of its own: it waits within the
+	 * connect's, which its first stream goes on */
+	if (c->h2.id[0]) {
+		CONN_SET(c->wait_ns, c->h2.since[0]);
+		if (!atomic_compare_exchange_strong(&c->call, &expect,
+						    CALL_WAITING)) {
+			expect = CALL_CONNECTED;
+			atomic_compare_exchange_strong(&c->call, &expect,
+						       CALL_WAITING);
+		}
+	}
+	if (atomic_load_explicit(&c->watch, memory_order_relaxed) &
+	    W_RESPONSE) {
+		atomic_store_explicit(&c->awaiting, true, memory_order_relaxed);
+		timer_arm(c, DL_RESPONSE,
+			  c->h2.since[0] + c->response_ms * 1000000ull);
+	}
+}
+
+/* Nothing waits on c any more. */
+static void wait_for_none(struct conn *c)
+{
+	atomic_store_explicit(&c->awaiting, false, memory_order_relaxed);
+	atomic_store_explicit(&c->dl[DL_RESPONSE], 0, memory_order_relaxed);
+}
+
+/* A frame the client sent: a request that ends waits for its reply. */
+static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	struct seen *x = arg;
+	struct h2 *h = &x->c->h2;
+
+	if (!id || !(flags & H2_END_STREAM) ||
+	    (type != H2_HEADERS && type != H2_DATA) || h2_find(h, id) >= 0 ||
+	    !h2_add(h, id, x->now))
+		return;
+	if (h->n == 1)
+		wait_for_oldest(x->c);
+}
+
+/* A frame the server sent: the first HEADERS of a waiting stream is its
+ * reply, a RST_STREAM its failure. */
+static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	struct seen *x = arg;
+	struct conn *c = x->c;
+	struct h2 *h = &c->h2;
+	bool ok = type == H2_HEADERS;
+	int i, counter = ok ? -1 : SEG_RESETS;
+	uint64_t since;
+
+	(void)flags;
+	/* any first frame of the server answers the client's preface */
+	if (h->n && !h->id[0]) {
+		h2_remove(h, 0);
+		if (h->n)
+			wait_for_oldest(c);
+		else
+			wait_for_none(c);
+	}
+	if (!id || (type != H2_HEADERS && type != H2_RST_STREAM) ||
+	    (i = h2_find(h, id)) < 0)
+		return;
+	since = h->since[i];
+	h2_remove(h, i);
+	if (i > 0) {
+		calls_record(c, ok, counter, x->now - since, x->now);
+		return;
+	}
+	calls_end(x->fd, c, ok, counter, x->now);
+	if (h->n)
+		wait_for_oldest(c);
+	else
+		wait_for_none(c);
+}
+
+/* Feeds the first n bytes of iov to dir's parser, the preface first
+ * while it may still come. */
+static void feed(struct conn *c, struct h2_dir *dir, const struct iovec *iov,
+		 size_t cnt, size_t n, h2_frame_fn *fn, struct seen *x)
+{
+	for (size_t i = 0; i < cnt && n; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n, k = 0;
+
+		n -= len;
+		if (c->h2.state == H2_UNKNOWN) {
+			k = h2_preface(&c->h2, p, len);
+			/* the preface waits for the server's first frame,
+			 * unless that came already */
+			if (c->h2.state == H2_ON && !c->h2.heard &&
+			    h2_add(&c->h2, 0, x->now) && c->h2.n == 1)
+				wait_for_oldest(c);
+		}
+		if (c->h2.state == H2_ON)
+			h2_feed(dir, p + k, len - k, fn, x);
+	}
+}
+
+/* c turned out not HTTP/2, or its frames were lost from view (bytes
+ * moved where no buffer was seen): the generic bookkeeping takes over,
+ * without response_timeout if it was HTTP/2 (a send is no request). */
+static void give_up(struct conn *c)
+{
+	uint32_t off = W_H2;
+
+	if (c->h2.state == H2_ON) {
+		off |= W_RESPONSE;
+		wait_for_none(c);
+	}
+	__atomic_store_n(&c->h2.state, H2_OFF, __ATOMIC_RELAXED);
+	atomic_fetch_and(&c->watch, ~off);
+}
+
+bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt, size_t n)
+{
+	struct seen x = {.fd = -1, .c = c, .now = clock_ns()};
+	bool h2;
+
+	conn_lock(c);
+	if (iov && c->h2.state != H2_OFF)
+		feed(c, &c->h2.out, iov, cnt, n, sent_frame, &x);
+	h2 = iov && c->h2.state != H2_OFF;
+	if (!h2)
+		give_up(c);
+	else
+		__atomic_fetch_add(&c->out, n, __ATOMIC_RELAXED);
+	conn_unlock(c);
+	return h2;
+}
+
+bool streams_received(int fd, struct conn *c, const struct iovec *iov,
+		      size_t cnt, size_t n, int flags)
+{
+	struct seen x = {.fd = fd, .c = c, .now = clock_ns()};
+	bool h2;
+
+	conn_lock(c);
+	/* an HTTP/2 server sends its SETTINGS at once, maybe before the
+	 * client's preface: until the client's first bytes tell, what the
+	 * server sends is read as frames (nothing waits yet, so nothing
+	 * else changes; for another protocol, what the server says first
+	 * ends no call either) */
+	h2 = iov && c->h2.state != H2_OFF;
+	if (!h2) {
+		give_up(c);
+	} else if (!(flags & MSG_PEEK)) {
+		/* peeked bytes come again */
+		c->h2.heard = 1;
+		struct h2_dir *in = &c->h2.in;
+		for (size_t i = 0, left = n; i < cnt && left; i++) {
+			size_t len =
+			    iov[i].iov_len < left ? iov[i].iov_len : left;
+			h2_feed(in, iov[i].iov_base, len, received_frame, &x);
+			left -= len;
+		}
+		__atomic_fetch_add(&c->in, n, __ATOMIC_RELAXED);
+	}
+	conn_unlock(c);
+	return h2;
+}
+
+bool streams_closed(int fd, struct conn *c)
+{
+	int saved = errno;
+	bool h2;
+
+	conn_lock(c);
+	h2 = c->h2.state == H2_ON;
+	if (h2 && c->h2.n) {
+		/* the current call fails; those behind it are not calls */
+		c->h2.n = 0;
+		wait_for_none(c);
+		calls_end(fd, c, false, SEG_RESETS, 0);
+	}
+	conn_unlock(c);
+	errno = saved;
+	return h2;
+}
+
+uint64_t streams_expired(int fd, struct conn *c, uint64_t now)
+{
+	struct seen x = {.fd = fd, .c = c, .now = now};
+	struct h2_dir copy = c->h2.in;
+	uint8_t buf[4096];
+	struct iovec iov = {buf, sizeof buf};
+	ssize_t n;
+
+	if (c->h2.state != H2_ON || !c->h2.n)
+		return 0;
+	/* replies that came and wait unread count: parse a copy (the
+	 * program reads them later, and finds their streams done) */
+	n = real.recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
+		iov.iov_len = (size_t)n;
+		feed(c, &c->h2.in, &iov, 1, (size_t)n, received_frame, &x);
+		c->h2.in = copy;
+	}
+	if (!c->h2.n)
+		return 0;
+	if (c->h2.since[0] + c->response_ms * 1000000ull > now)
+		return c->h2.since[0] + c->response_ms * 1000000ull;
+	c->h2.n = 0;
+	atomic_store(&c->awaiting, false);
+	calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
+	timer_abort(fd, c, ETIMEDOUT);
+	shim_log(POLICY_LOG_INFO, "fd %d: response_timeout (%ums) fired", fd,
+		 c->response_ms);
+	return 0;
+}

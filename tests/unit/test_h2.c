@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the HTTP/2 frame parser (shim/h2.c): the client's
+ * preface in any pieces, frame headers split anywhere, payloads skipped,
+ * and the table of waiting requests. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "shim/h2.h"
+
+/* What the parser reported: type, flags, stream of each frame. */
+static struct {
+	int n;
+	uint8_t type[16], flags[16];
+	uint32_t id[16];
+} got;
+
+static void on_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	(void)arg;
+	cr_assert(got.n < 16);
+	got.type[got.n] = type;
+	got.flags[got.n] = flags;
+	got.id[got.n++] = id;
+}
+
+/* A frame header: payload length len, type, flags, stream id. */
+static size_t frame(uint8_t *p, uint32_t len, uint8_t type, uint8_t flags,
+		    uint32_t id)
+{
+	p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len, p[3] = type, p[4] = flags;
+	p[5] = (uint8_t)(id >> 24), p[6] = (uint8_t)(id >> 16);
+	p[7] = (uint8_t)(id >> 8), p[8] = (uint8_t)id;
+	memset(p + 9, 0xee, len);
+	return 9 + len;
+}
+
+Test(h2, the_preface_in_pieces_then_frames)
+{
+	struct h2 h = {0};
+	uint8_t buf[256];
+	size_t n = 0, k;
+
+	memcpy(buf, H2_PREFACE, H2_PREFACE_LEN);
+	n = H2_PREFACE_LEN;
+	n += frame(buf + n, 6, 4, 0, 0);		   /* SETTINGS */
+	n += frame(buf + n, 20, H2_HEADERS, 4, 1);	   /* HEADERS */
+	n += frame(buf + n, 5, H2_DATA, H2_END_STREAM, 1); /* DATA, end */
+	memset(&got, 0, sizeof got);
+	/* one byte at a time: every split of every header */
+	for (size_t i = 0; i < n; i++) {
+		k = h.state == H2_UNKNOWN ? h2_preface(&h, buf + i, 1) : 0;
+		if (h.state == H2_ON && !k)
+			h2_feed(&h.out, buf + i, 1, on_frame, NULL);
+	}
+	cr_assert_eq(h.state, H2_ON);
+	cr_assert_eq(got.n, 3);
+	cr_assert_eq(got.type[0], 4);
+	cr_assert_eq(got.type[1], H2_HEADERS);
+	cr_assert_eq(got.id[1], 1);
+	cr_assert_eq(got.type[2], H2_DATA);
+	cr_assert_eq(got.flags[2], H2_END_STREAM);
+	cr_assert_eq(got.id[2], 1);
+}
+
+Test(h2, anything_else_is_not_http2_at_its_first_differing_byte)
+{
+	struct h2 h = {0};
+	const char *get = "GET / HTTP/1.1\r\n";
+
+	cr_assert_eq(h2_preface(&h, (const uint8_t *)"PRI * HTTP/1", 12), 11);
+	cr_assert_eq(h.state, H2_OFF);
+	memset(&h, 0, sizeof h);
+	cr_assert_eq(h2_preface(&h, (const uint8_t *)get, strlen(get)), 0);
+	cr_assert_eq(h.state, H2_OFF);
+}
+
+Test(h2, payloads_are_skipped_and_the_reserved_bit_dropped)
+{
+	struct h2_dir d = {0};
+	uint8_t buf[300];
+	size_t n = frame(buf, 200, H2_DATA, 0, 0x80000003u);
+
+	n += frame(buf + n, 0, H2_RST_STREAM, 0, 3);
+	memset(&got, 0, sizeof got);
+	h2_feed(&d, buf, 100, on_frame, NULL);
+	h2_feed(&d, buf + 100, n - 100, on_frame, NULL);
+	cr_assert_eq(got.n, 2);
+	cr_assert_eq(got.id[0], 3);
+	cr_assert_eq(got.type[1], H2_RST_STREAM);
+	cr_assert_eq(d.left, 0);
+	cr_assert_eq(d.have, 0);
+}
+
+Test(h2, waiting_requests_keep_their_order_and_a_bound)
+{
+	struct h2 h = {0};
+
+	for (uint32_t i = 0; i < H2_STREAMS; i++)
+		cr_assert(h2_add(&h, 2 * i + 1, 100 + i));
+	cr_assert(!h2_add(&h, 99, 200), "beyond the table: not timed");
+	cr_assert_eq(h2_find(&h, 5), 2);
+	h2_remove(&h, 2);
+	cr_assert_eq(h.n, H2_STREAMS - 1);
+	cr_assert_eq(h2_find(&h, 5), -1);
+	cr_assert_eq(h.id[2], 7);
+	cr_assert_eq(h.since[2], 103);
+	h2_remove(&h, 0);
+	cr_assert_eq(h.id[0], 3);
+	h2_remove(&h, 40); /* out of range: nothing */
+	cr_assert_eq(h.n, H2_STREAMS - 2);
+}
