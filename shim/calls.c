@@ -524,27 +524,13 @@ static const char *failure_words(int counter, bool ok)
 
 /* The current call of c ended; now (ns) may be 0 when the caller did
  * not read the clock. */
-void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
-{
-	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
-	uint64_t wait = 0, started;
-
-	(void)fd;
-	if (was == CALL_NONE || CONN_GET(c->saddr) < 0)
-		return;
-	started = CONN_GET(c->wait_ns);
-	if (was == CALL_WAITING && started) {
-		if (!now)
-			now = clock_ns();
-		wait = now - started;
-	}
-	calls_record(c, ok, counter, wait, now);
-}
-
 /* Counts one call of c that ended (ok, counter as calls_end()) after
- * waiting wait ns for its reply: counters, latency, its breaker. */
-void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
-		  uint64_t now)
+ * waiting wait ns for its reply: counters, latency, its breaker.  Inlined
+ * into calls_end(), the path of every call. */
+static inline __attribute__((always_inline)) void record(struct conn *c,
+							 bool ok, int counter,
+							 uint64_t wait,
+							 uint64_t now)
 {
 	struct breaker_event ev;
 	pthread_mutex_t *lock;
@@ -594,6 +580,29 @@ void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 	log_event(c, &ev, failure_words(counter, ok));
 out:
 	CONN_SET(c->probe, 0);
+}
+
+void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
+{
+	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
+	uint64_t wait = 0, started;
+
+	(void)fd;
+	if (was == CALL_NONE || CONN_GET(c->saddr) < 0)
+		return;
+	started = CONN_GET(c->wait_ns);
+	if (was == CALL_WAITING && started) {
+		if (!now)
+			now = clock_ns();
+		wait = now - started;
+	}
+	record(c, ok, counter, wait, now);
+}
+
+void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
+		  uint64_t now)
+{
+	record(c, ok, counter, wait, now);
 }
 
 /* Bookkeeping after n bytes were sent on c. */

@@ -19,7 +19,7 @@ enum { H2_DATA = 0, H2_HEADERS = 1, H2_RST_STREAM = 3, H2_GOAWAY = 7 };
 /* Requests of one connection whose reply has not started, oldest first;
  * beyond these, requests are not timed.  Stream 0 stands for the
  * client's preface, which waits for the server's first frame. */
-#define H2_STREAMS 8
+#define H2_STREAMS 6
 
 /* h2.state */
 enum h2_state {

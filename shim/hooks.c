@@ -144,8 +144,10 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 }
 
 /* After a send-like call on a watched socket returned n. */
-static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
-			 const struct iovec *iov, size_t cnt)
+static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
+						   ssize_t n, int flags,
+						   const struct iovec *iov,
+						   size_t cnt)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 	int saved = errno;
@@ -186,8 +188,11 @@ static ssize_t send_done(int fd, struct conn *c, ssize_t n, int flags,
 }
 
 /* After a receive-like call on a watched socket returned n. */
-static ssize_t recv_done(int fd, struct conn *c, ssize_t n, int flags,
-			 const void *peek, const struct iovec *iov, size_t cnt)
+static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
+						   ssize_t n, int flags,
+						   const void *peek,
+						   const struct iovec *iov,
+						   size_t cnt)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 

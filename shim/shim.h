@@ -129,7 +129,10 @@ struct conn {
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
 	struct h2 h2; /* HTTP/2 streams (W_H2), under the lock */
-};
+} __attribute__((aligned(512)));
+
+/* A power of two: fdt_get() finds a slot with one shift. */
+_Static_assert(sizeof(struct conn) == 512, "struct conn outgrew 512 bytes");
 
 /* Fields of a conn that the program's threads and the deadline thread
  * both touch (the call's times, its bytes, probe) are read and written as
