@@ -500,13 +500,15 @@ class NginxClient(Client):
     """nginx, guarded, as a reverse proxy to the fixture; each run starts
     nginx (a master and two workers), sends one request with curl
     (unguarded) and stops nginx.  The guarded calls are the workers'
-    connects to the upstream."""
+    connects to the upstream.  The workers run as nobody with a cleared
+    environment, as nginx runs them: they keep the policy and the
+    segment the master took at load (libfusebox(7))."""
 
     CONF = """\
 daemon off;
 master_process on;
 worker_processes 2;
-user root;
+user nobody nogroup;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 64; }}
