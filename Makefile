@@ -29,11 +29,13 @@ ALL_LDFLAGS = $(SAN_CFLAGS) $(LDFLAGS)
 # not fusebox's; atexit_sleep_ms=0, for
 # TSan sleeps 1 s in every exit otherwise, which the tests' limits count;
 # setarch -R (no ASLR), for gcc 12's TSan dies at start ("unexpected
-# memory mapping") on kernels with vm.mmap_rnd_bits above 28.  Any report
-# fails the run (TSan's exit code 66).
+# memory mapping") on kernels with vm.mmap_rnd_bits above 28;
+# suppressions for grpcio's own libraries only (see the file).  Any report
+# fails the run (TSan's exit code 66); the report directory is writable
+# by all, for a test's worker runs as nobody.
 TSAN_DIR = $(abspath $(B))/tsan
 TSAN_TEST_OPTIONS = die_after_fork=0 atexit_sleep_ms=0 second_deadlock_stack=1 \
-	report_thread_leaks=0
+	report_thread_leaks=0 suppressions=$(CURDIR)/tests/tsan/suppressions.txt
 ifeq ($(SANITIZER),thread)
 TSAN_RUN = TSAN_OPTIONS="$(TSAN_TEST_OPTIONS)" setarch -R
 endif
@@ -124,7 +126,8 @@ $(B)/.deps-demo: | $(B)
 	$(call need_debs,$(DEMO_DEBS))
 	@touch $@
 
-DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS) $(COMPAT_DEBS)
+DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS) $(COMPAT_DEBS) \
+	$(CPYTHON_DEBS)
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS); }
@@ -236,7 +239,7 @@ TEST_ARGS ?= --filter '!(@(run|examples|serve|top))/*'
 # (why: see there).  Reports go to files, checked after the run.
 test-integration: $(TARGETS) $(PROGS) $(B)/test-integration \
 	  $(B)/tsan-preload.so $(B)/.deps-test
-	@rm -rf $(TSAN_DIR) && mkdir -p $(TSAN_DIR)
+	@rm -rf $(TSAN_DIR) && mkdir -p $(TSAN_DIR) && chmod 1777 $(TSAN_DIR)
 	FUSEBOX_TEST_PRELOAD="$$($(CC) -print-file-name=libtsan.so) \
 	  $(abspath $(B))/tsan-preload.so" \
 	TSAN_OPTIONS="log_path=$(TSAN_DIR)/report $(TSAN_TEST_OPTIONS)" \
@@ -250,6 +253,7 @@ endif
 # --- stress: processes x threads x kill -9 against one segment --------------
 include tests/stress/stress.mk
 include tests/compat/compat.mk
+include tests/cpython/cpython.mk
 
 # --- fuzzing --------------------------------------------------------------
 $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test

@@ -230,5 +230,6 @@ void dns_atfork_parent(void)
 
 void dns_atfork_child(void)
 {
-	pthread_mutex_init(&lock, NULL);
+	/* taken by this thread in the prepare handler */
+	pthread_mutex_unlock(&lock);
 }

@@ -19,6 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
+
 atomic_int shim_disabled;
 TLS int shim_busy;
 
@@ -40,7 +44,7 @@ struct seg shim_seg; /* set once in init(), before any guard */
 /* The process whose memory this is (set at load and in a forked child;
  * vfork() and clone(CLONE_VM) children run no fork handler). */
 static pid_t shim_pid;
-static bool registered; /* this process has its slot */
+static atomic_bool registered; /* this process has its slot */
 int shim_proc = -1;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -161,11 +165,12 @@ static void register_process(void)
 	uint64_t st;
 	pid_t me;
 
-	if (registered || !sg->base)
+	if (atomic_load_explicit(&registered, memory_order_acquire) ||
+	    !sg->base)
 		return;
 	pthread_mutex_lock(&reg_lock);
 	me = getpid();
-	if (!registered) {
+	if (!atomic_load_explicit(&registered, memory_order_relaxed)) {
 		st = start_time(comm);
 		for (uint32_t i = 0; i < sg->nprocs; i++) {
 			struct seg_proc *p = &sg->procs[i];
@@ -190,7 +195,7 @@ static void register_process(void)
 			shim_proc = (int)i;
 			break;
 		}
-		registered = true;
+		atomic_store_explicit(&registered, true, memory_order_release);
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
@@ -228,6 +233,13 @@ static void open_segment(const struct policy *p)
 	 * never connects (most of a shell script's) takes none */
 }
 
+/* What the load-time init had to say (an unreadable policy, a segment
+ * not used): said at the first connect, not at start, so that a program
+ * that never connects (a child run as another user) writes nothing. */
+static char deferred[2048];
+static size_t deferred_len;
+static atomic_bool deferring; /* only in the constructor */
+
 /* Logs one line on stderr at level; keeps errno. */
 void shim_log(int level, const char *fmt, ...)
 {
@@ -244,8 +256,25 @@ void shim_log(int level, const char *fmt, ...)
 	if (n > (int)sizeof buf - 2)
 		n = (int)sizeof buf - 2;
 	buf[n++] = '\n';
-	if (real.write)
+	if (atomic_load_explicit(&deferring, memory_order_relaxed)) {
+		if (deferred_len + (size_t)n <= sizeof deferred) {
+			memcpy(deferred + deferred_len, buf, (size_t)n);
+			deferred_len += (size_t)n;
+		}
+	} else if (real.write) {
 		real.write(2, buf, (size_t)n);
+	}
+	errno = saved;
+}
+
+/* Says, once, what the load-time init had to say. */
+static void say_deferred(void)
+{
+	static atomic_bool said;
+	int saved = errno;
+
+	if (deferred_len && !atomic_exchange(&said, true) && real.write)
+		real.write(2, deferred, deferred_len);
 	errno = saved;
 }
 
@@ -512,10 +541,12 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	bool guarded = false;
 
 	pthread_once(&init_once, init);
+	if (UNLIKELY(deferred_len))
+		say_deferred();
 	if (atomic_load(&shim_disabled) || !path[0])
 		return false;
 	maybe_reload(clock_coarse_ns());
-	if (UNLIKELY(!registered))
+	if (UNLIKELY(!atomic_load_explicit(&registered, memory_order_acquire)))
 		register_process();
 	pthread_rwlock_rdlock(&plock);
 	sockaddr_key(sa, key, &port);
@@ -598,9 +629,15 @@ static void atfork_child(void)
 {
 	shim_pid = getpid();
 	pthread_mutex_init(&reg_lock, NULL);
-	registered = false; /* the child takes its own process slot */
+	atomic_store(&registered, false); /* the child takes its own slot */
 	shim_proc = -1;
 	timer_atfork_child();
+#ifdef __SANITIZE_THREAD__
+	/* TSan keeps the write lock of the prepare handler on its books
+	 * through init: tell it of an unlock that glibc must not do */
+	__tsan_mutex_pre_unlock(&plock, 0);
+	__tsan_mutex_post_unlock(&plock, 0);
+#endif
 	pthread_rwlock_init(&plock, NULL);
 	dns_atfork_child();
 }
@@ -625,7 +662,9 @@ __attribute__((constructor)) static void state_ctor(void)
 
 	shim_pid = getpid();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atomic_store(&deferring, true);
 	pthread_once(&init_once, init);
+	atomic_store(&deferring, false);
 	errno = saved;
 }
 

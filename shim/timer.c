@@ -349,7 +349,8 @@ void timer_atfork_child(void)
 		c->probe = 0;
 		atomic_store(&c->call, CALL_NONE);
 	}
-	pthread_mutex_init(&act_lock, NULL);
+	/* taken by this thread in the prepare handler */
+	pthread_mutex_unlock(&act_lock);
 	atomic_store(&timer_started, 0);
 	atomic_store(&timer_next, 1);
 }
