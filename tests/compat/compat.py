@@ -62,7 +62,9 @@ reload = 0
 
 [healthy]
 match = 127.0.0.1:{healthy}
-response_timeout = 2s
+; generous: a server still starting on a loaded machine (grpcio's) is
+; slow to its first frame, and this check is about the same output
+response_timeout = 10s
 
 [hang]
 match = 127.0.0.1:{hang}
