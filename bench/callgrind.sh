@@ -15,7 +15,7 @@ printf '[default]\nconnect_timeout = 5s\nresponse_timeout = 5s\nidle_timeout = 5
 	> "$tmp/timeouts.ini"
 printf '; nothing guarded\n' > "$tmp/empty.ini"
 printf '[default]\nconnect_timeout = 5s\nbreaker = on\n' > "$tmp/breaker.ini"
-printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\n' \
+printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\nbreaker_open_max = 2h\n' \
 	> "$tmp/open.ini"
 printf '[default]\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
 	> "$tmp/limits.ini"

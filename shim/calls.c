@@ -606,15 +606,14 @@ void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 }
 
 /* Bookkeeping after n bytes were sent on c. */
-void calls_sent(struct conn *c, size_t n)
+uint8_t calls_sending(struct conn *c)
 {
 	static TLS unsigned tick;
 	uint8_t expect = atomic_load_explicit(&c->call, memory_order_relaxed);
 	uint64_t now;
 
-	__atomic_fetch_add(&c->out, n, __ATOMIC_RELAXED);
 	if (expect == CALL_WAITING || expect == CALL_CONNECTING)
-		return; /* the call goes on */
+		return 0; /* the call goes on */
 	/* first-byte latency: every call when slow calls matter, else one
 	 * call in eight, which is plenty for p50/p90/p99 and saves two clock
 	 * reads on the others */
@@ -626,9 +625,26 @@ void calls_sent(struct conn *c, size_t n)
 	 * call the moment it does) */
 	CONN_SET(c->wait_ns, now);
 	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
-		return;
+		return CALL_NONE + 1;
 	expect = CALL_CONNECTED;
-	atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING);
+	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
+		return CALL_CONNECTED + 1;
+	return 0;
+}
+
+void calls_unsending(struct conn *c, uint8_t started)
+{
+	uint8_t expect = CALL_WAITING;
+
+	if (started)
+		atomic_compare_exchange_strong(&c->call, &expect,
+					       (uint8_t)(started - 1));
+}
+
+void calls_sent(struct conn *c, size_t n)
+{
+	__atomic_fetch_add(&c->out, n, __ATOMIC_RELAXED);
+	calls_sending(c);
 }
 
 /* True when buf starts an HTTP/1.x reply with a 5xx status. */

@@ -76,3 +76,39 @@ void h2_remove(struct h2 *h, int i)
 	memmove(h->since + i, h->since + i + 1,
 		(size_t)(h->n - i) * sizeof h->since[0]);
 }
+
+bool h2_early_put(struct h2 *h, uint32_t id, bool ok)
+{
+	if (!(id & 1) || id <= h->last || (id & 0x80000000u))
+		return false;
+	/* the older one goes */
+	h->early[1] = h->early[0];
+	h->early[0] = id | (ok ? 0 : 0x80000000u);
+	return true;
+}
+
+bool h2_early_take(struct h2 *h, uint32_t id, bool *ok)
+{
+	for (int i = 0; i < H2_EARLY; i++)
+		if (h->early[i] && (h->early[i] & 0x7fffffffu) == id) {
+			*ok = !(h->early[i] & 0x80000000u);
+			h->early[i] = 0;
+			return true;
+		}
+	return false;
+}
+
+bool h2_may_be_preface(struct h2 *h, size_t at, const uint8_t *p, size_t n)
+{
+	for (size_t k = 0; h->state == H2_UNKNOWN && k < n; k++) {
+		size_t i = h->pre + at + k;
+
+		if (i >= H2_PREFACE_LEN)
+			break;
+		if (p[k] != (uint8_t)H2_PREFACE[i]) {
+			__atomic_store_n(&h->state, H2_OFF, __ATOMIC_RELAXED);
+			return false;
+		}
+	}
+	return h->state != H2_OFF;
+}

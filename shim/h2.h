@@ -21,6 +21,11 @@ enum { H2_DATA = 0, H2_HEADERS = 1, H2_RST_STREAM = 3, H2_GOAWAY = 7 };
  * client's preface, which waits for the server's first frame. */
 #define H2_STREAMS 6
 
+/* Replies remembered that came before their request was seen to end:
+ * one thread's read may pass another's send between the system call and
+ * its bookkeeping. */
+#define H2_EARLY 2
+
 /* h2.state */
 enum h2_state {
 	H2_UNKNOWN, /* the client's first bytes are still to come */
@@ -41,6 +46,9 @@ struct h2 {
 	uint8_t n;     /* requests waiting: id[0 .. n-1] */
 	uint8_t heard; /* the server has sent something */
 	struct h2_dir out, in;
+	uint32_t last;		  /* highest request id that ended */
+	uint32_t early[H2_EARLY]; /* replies seen before their request
+				   * ended (id, top bit: a reset) */
 	uint32_t id[H2_STREAMS];
 	uint64_t since[H2_STREAMS]; /* when each request ended (ns) */
 };
@@ -68,5 +76,20 @@ bool h2_add(struct h2 *h, uint32_t id, uint64_t now);
 
 /* Removes waiting request i, keeping the order of the others. */
 void h2_remove(struct h2 *h, int i);
+
+/* Remembers the reply (ok) or reset of client stream id, whose request
+ * has not been seen to end, when it may still come (an odd id above
+ * h->last); false when it cannot. */
+bool h2_early_put(struct h2 *h, uint32_t id, bool ok);
+
+/* Takes the remembered reply of stream id: true, and *ok, when there was
+ * one. */
+bool h2_early_take(struct h2 *h, uint32_t id, bool *ok);
+
+/* False as soon as a byte of the n at p differs from the preface at
+ * h->pre + at onwards (then h->state is H2_OFF).  A send may be judged
+ * before it is made: whatever part of it the kernel takes, these bytes
+ * come first. */
+bool h2_may_be_preface(struct h2 *h, size_t at, const uint8_t *p, size_t n);
 
 #endif

@@ -92,17 +92,54 @@ static void connected_now(int fd, struct conn *c, int err)
 	calls_connected(fd, c, err, clock_ns());
 }
 
-/* The common case after a send that moved data: idle and response
- * bookkeeping only.  False: send_done() has more to do. */
-static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
-			      const void *peek)
+/* What send_pre() did, for after the send. */
+#define PRE_DONE  0x10u /* the call waits: done before */
+#define PRE_AWAIT 0x20u /* it set awaiting, which was clear */
+#define PRE_STATE 0x0fu /* calls_sending(): the state it left, plus 1 */
+
+/* Before a send: the call waits (and awaiting is set) before the bytes
+ * leave, so that a reply another thread reads at once finds its call
+ * waiting; after the send it could come first and be lost.  Not while a
+ * connect is in progress or HTTP/2 is possible: after the send,
+ * send_done() does those.  The deadline is armed after the send: it runs
+ * from the last byte sent, however long a blocking send takes. */
+static inline uint32_t send_pre(struct conn *c, uint32_t w)
 {
-	(void)fd;
-	(void)peek;
-	if (w & (W_SEND | W_CONNECTING | W_H2))
-		return false;
+	uint32_t pre = PRE_DONE;
+
+	if (w & (W_CONNECTING | W_H2))
+		return 0;
 	if (w & W_COUNT)
-		calls_sent(c, (size_t)n);
+		pre |= calls_sending(c);
+	if ((w & W_RESPONSE) &&
+	    !atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
+		pre |= PRE_AWAIT;
+		atomic_store(&c->awaiting, true);
+	}
+	return pre;
+}
+
+/* The send that send_pre() prepared moved nothing: no call started. */
+static __attribute__((noinline)) void send_undo(struct conn *c, uint32_t pre)
+{
+	calls_unsending(c, (uint8_t)(pre & PRE_STATE));
+	if (pre & PRE_AWAIT)
+		atomic_store(&c->awaiting, false);
+}
+
+/* After a send that moved n bytes: bytes and idle bookkeeping, the call
+ * unless send_pre() started it, and the response deadline: the reply must
+ * start response_ms after the last byte sent. */
+static inline void send_post(struct conn *c, uint32_t w, ssize_t n,
+			     uint32_t pre)
+{
+	if (w & W_COUNT) {
+		if (pre)
+			__atomic_fetch_add(&c->out, (uint64_t)n,
+					   __ATOMIC_RELAXED);
+		else
+			calls_sent(c, (size_t)n);
+	}
 	if (w & W_IDLE)
 		atomic_store_explicit(
 		    &c->activity,
@@ -110,19 +147,36 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 			1,
 		    memory_order_relaxed);
 	if (w & W_RESPONSE) {
-		/* the reply must start response_ms after the last byte
-		 * the program sent */
-		atomic_store_explicit(&c->awaiting, true, memory_order_relaxed);
+		if (!pre)
+			atomic_store(&c->awaiting, true);
 		timer_arm(c, DL_RESPONSE,
 			  clock_coarse_ns() + c->response_ms * 1000000ull);
+		/* a reply another thread read meanwhile cleared awaiting
+		 * (then the deadline): sequentially consistent, so that one
+		 * of us sees the other and no deadline outlives its reply */
+		if (!atomic_load(&c->awaiting))
+			atomic_store(&c->dl[DL_RESPONSE], 0);
 	}
+}
+
+/* The common case after a send that moved data.  False: send_done() has
+ * more to do. */
+static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
+			      const void *peek, uint32_t pre)
+{
+	(void)fd;
+	(void)peek;
+	if (w & (W_SEND | W_CONNECTING | W_H2))
+		return false;
+	send_post(c, w, n, pre);
 	return true;
 }
 
 /* The common case after a receive that got data. */
 static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
-			      const void *peek)
+			      const void *peek, uint32_t pre)
 {
+	(void)pre;
 	if (w & (W_CONNECTING | W_H2))
 		return false;
 	if (w & W_COUNT)
@@ -135,10 +189,9 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 		    memory_order_relaxed);
 	if ((w & W_RESPONSE) &&
 	    atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
-		atomic_store_explicit(&c->awaiting, false,
-				      memory_order_relaxed);
-		atomic_store_explicit(&c->dl[DL_RESPONSE], 0,
-				      memory_order_relaxed);
+		/* awaiting, then the deadline, in this order (send_post) */
+		atomic_store(&c->awaiting, false);
+		atomic_store(&c->dl[DL_RESPONSE], 0);
 	}
 	return true;
 }
@@ -147,7 +200,7 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
 						   ssize_t n, int flags,
 						   const struct iovec *iov,
-						   size_t cnt)
+						   size_t cnt, uint32_t pre)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 	int saved = errno;
@@ -160,7 +213,7 @@ static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
 		/* HTTP/2: its frames say what is a request */
 		if ((w & W_H2) && streams_sent(c, iov, cnt, (size_t)n))
 			w &= ~(W_COUNT | W_RESPONSE);
-		send_quick(fd, c, w & ~(W_SEND | W_CONNECTING | W_H2), n, NULL);
+		send_post(c, w, n, pre);
 		/* a non-blocking sender may now wait for POLLOUT, which
 		 * may never come: the timer watches the send queue */
 		if ((w & W_SEND) && !blocking(c, flags))
@@ -192,8 +245,9 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 						   ssize_t n, int flags,
 						   const void *peek,
 						   const struct iovec *iov,
-						   size_t cnt)
+						   size_t cnt, uint32_t pre)
 {
+	(void)pre;
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 
 	if (n <= 0 && (w & W_ABORTED))
@@ -205,7 +259,7 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		if ((w & W_H2) &&
 		    streams_received(fd, c, iov, cnt, (size_t)n, flags))
 			w &= ~(W_COUNT | W_RESPONSE);
-		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2), n, peek);
+		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2), n, peek, 0);
 	} else if ((w & W_H2) &&
 		   (n == 0 || errno == ECONNRESET || errno == EPIPE) &&
 		   streams_closed(fd, c)) {
@@ -225,6 +279,24 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 #define UNPAREN(...) __VA_ARGS__
 #define send_PEEK(p)
 #define recv_PEEK(p) p,
+/* Before a send: while HTTP/2 is not ruled out, rule it out first (w is
+ * read again), then send_pre(); its result is pre. */
+#define send_BEFORE(c, w, iov, cnt, pre)                                       \
+	do {                                                                   \
+		if (UNLIKELY((w)&W_H2)) {                                      \
+			streams_sending(c, iov, cnt);                          \
+			(w) = atomic_load_explicit(&(c)->watch,                \
+						   memory_order_relaxed);      \
+		}                                                              \
+		(pre) = send_pre(c, w);                                        \
+	} while (0)
+#define recv_BEFORE(c, w, iov, cnt, pre) ((void)0)
+#define send_UNDO(c, pre)                                                      \
+	do {                                                                   \
+		if (pre)                                                       \
+			send_undo(c, pre);                                     \
+	} while (0)
+#define recv_UNDO(c, pre) ((void)0)
 /* The buffer of a one-buffer call, as an iovec for streams.c. */
 #define ONE(buf, len) (&(struct iovec){(void *)(buf), (len)})
 
@@ -237,17 +309,21 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 	{                                                                      \
 		uint32_t w =                                                   \
 		    atomic_load_explicit(&c->watch, memory_order_relaxed);     \
+		uint32_t pre = 0;                                              \
 		ret n;                                                         \
 		if (w & W_ABORTED) {                                           \
 			if (!stale(fd, c))                                     \
 				return (ret)deliver(c);                        \
 			return real.field args;                                \
 		}                                                              \
+		dir##_BEFORE(c, w, iov, cnt, pre);                             \
 		n = real.field args;                                           \
-		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek))           \
+		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek, pre))      \
 			return n;                                              \
+		if (n <= 0)                                                    \
+			dir##_UNDO(c, pre);                                    \
 		return (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,  \
-				       cnt);                                   \
+				       cnt, pre);                              \
 	}                                                                      \
 	EXPORT ret name params                                                 \
 	{                                                                      \
@@ -321,6 +397,8 @@ static __attribute__((noinline)) ssize_t sendto_slow(int fd, const void *buf,
 						     socklen_t tolen)
 {
 	struct conn *c;
+	uint32_t w, pre;
+	ssize_t n;
 
 	if ((flags & MSG_FASTOPEN) && to)
 		fastopen(fd, to, tolen);
@@ -329,8 +407,12 @@ static __attribute__((noinline)) ssize_t sendto_slow(int fd, const void *buf,
 		return real.sendto(fd, buf, len, flags, to, tolen);
 	if (aborted(c) && !stale(fd, c))
 		return deliver(c);
-	return send_done(fd, c, real.sendto(fd, buf, len, flags, to, tolen),
-			 flags, ONE(buf, len), 1);
+	w = atomic_load(&c->watch);
+	send_BEFORE(c, w, ONE(buf, len), 1, pre);
+	n = real.sendto(fd, buf, len, flags, to, tolen);
+	if (n <= 0)
+		send_UNDO(c, pre);
+	return send_done(fd, c, n, flags, ONE(buf, len), 1, n > 0 ? pre : 0);
 }
 
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,

@@ -319,6 +319,11 @@ void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 		  uint64_t now);
 
 /* --- streams.c: HTTP/2 streams as calls ------------------------------- */
+/* Before a send of iov on c, which has W_H2: bytes that cannot begin
+ * the preface end the HTTP/2 look at once (W_H2 cleared), before a reply
+ * can race the send's bookkeeping. */
+void streams_sending(struct conn *c, const struct iovec *iov, size_t cnt);
+
 /* After n > 0 bytes, at iov (cnt buffers; NULL: unknown), were sent on
  * c, which has W_H2: true when HTTP/2 took care of calls and deadlines,
  * false when the generic bookkeeping must (not HTTP/2 after all). */
@@ -341,6 +346,13 @@ uint64_t streams_expired(int fd, struct conn *c, uint64_t now);
 
 /* Bookkeeping after n bytes were sent on c (n > 0). */
 void calls_sent(struct conn *c, size_t n);
+
+/* The call part of calls_sent(), done before the send: a reply can then
+ * never be read (by another thread) before its call waits for it.
+ * Returns the state it left plus one, for calls_unsending() when the
+ * send moved nothing; 0 when the call went on. */
+uint8_t calls_sending(struct conn *c);
+void calls_unsending(struct conn *c, uint8_t started);
 
 /* After a receive on c returned n (>= 0; 0 is end of stream or a reset),
  * with the first bytes at buf for HTTP classification (may be NULL). */

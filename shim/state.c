@@ -237,7 +237,7 @@ static void open_segment(const struct policy *p)
  * not used): said at the first connect, not at start, so that a program
  * that never connects (a child run as another user) writes nothing. */
 static char deferred[2048];
-static size_t deferred_len;
+static atomic_size_t deferred_len;
 static atomic_bool deferring; /* only in the constructor */
 
 /* Logs one line on stderr at level; keeps errno. */
@@ -257,9 +257,11 @@ void shim_log(int level, const char *fmt, ...)
 		n = (int)sizeof buf - 2;
 	buf[n++] = '\n';
 	if (atomic_load_explicit(&deferring, memory_order_relaxed)) {
-		if (deferred_len + (size_t)n <= sizeof deferred) {
-			memcpy(deferred + deferred_len, buf, (size_t)n);
-			deferred_len += (size_t)n;
+		size_t at =
+		    atomic_load_explicit(&deferred_len, memory_order_relaxed);
+		if (at + (size_t)n <= sizeof deferred) {
+			memcpy(deferred + at, buf, (size_t)n);
+			atomic_store(&deferred_len, at + (size_t)n);
 		}
 	} else if (real.write) {
 		real.write(2, buf, (size_t)n);
@@ -271,10 +273,11 @@ void shim_log(int level, const char *fmt, ...)
 static void say_deferred(void)
 {
 	static atomic_bool said;
+	size_t n = atomic_load(&deferred_len);
 	int saved = errno;
 
-	if (deferred_len && !atomic_exchange(&said, true) && real.write)
-		real.write(2, deferred, deferred_len);
+	if (n && !atomic_exchange(&said, true) && real.write)
+		real.write(2, deferred, n);
 	errno = saved;
 }
 
@@ -541,7 +544,7 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	bool guarded = false;
 
 	pthread_once(&init_once, init);
-	if (UNLIKELY(deferred_len))
+	if (UNLIKELY(atomic_load_explicit(&deferred_len, memory_order_relaxed)))
 		say_deferred();
 	if (atomic_load(&shim_disabled) || !path[0])
 		return false;

@@ -54,42 +54,16 @@ static void wait_for_none(struct conn *c)
 	atomic_store_explicit(&c->dl[DL_RESPONSE], 0, memory_order_relaxed);
 }
 
-/* A frame the client sent: a request that ends waits for its reply. */
-static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+/* The reply of waiting request i came (ok), or its reset: its call
+ * ends; the next oldest, if any, becomes the current call. */
+static void reply(struct seen *x, int i, bool ok)
 {
-	struct seen *x = arg;
-	struct h2 *h = &x->c->h2;
-
-	if (!id || !(flags & H2_END_STREAM) ||
-	    (type != H2_HEADERS && type != H2_DATA) || h2_find(h, id) >= 0 ||
-	    !h2_add(h, id, x->now))
-		return;
-	if (h->n == 1)
-		wait_for_oldest(x->c);
-}
-
-/* A frame the server sent: the first HEADERS of a waiting stream is its
- * reply, a RST_STREAM its failure. */
-static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
-{
-	struct seen *x = arg;
 	struct conn *c = x->c;
 	struct h2 *h = &c->h2;
-	bool ok = type == H2_HEADERS;
-	int i, counter = ok ? -1 : SEG_RESETS;
+	int counter = ok ? -1 : SEG_RESETS;
 	uint64_t since;
 
-	(void)flags;
-	/* any first frame of the server answers the client's preface */
-	if (h->n && !h->id[0]) {
-		h2_remove(h, 0);
-		if (h->n)
-			wait_for_oldest(c);
-		else
-			wait_for_none(c);
-	}
-	if (!id || (type != H2_HEADERS && type != H2_RST_STREAM) ||
-	    (i = h2_find(h, id)) < 0)
+	if (i < 0)
 		return;
 	since = h->since[i];
 	h2_remove(h, i);
@@ -102,6 +76,55 @@ static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 		wait_for_oldest(c);
 	else
 		wait_for_none(c);
+}
+
+/* A frame the client sent: a request that ends waits for its reply. */
+static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	struct seen *x = arg;
+	struct h2 *h = &x->c->h2;
+
+	bool ok;
+
+	if (!id || !(flags & H2_END_STREAM) ||
+	    (type != H2_HEADERS && type != H2_DATA) || h2_find(h, id) >= 0 ||
+	    !h2_add(h, id, x->now))
+		return;
+	if (id > h->last)
+		h->last = id;
+	if (h->n == 1)
+		wait_for_oldest(x->c);
+	/* its reply was read before this send was seen */
+	if (h2_early_take(h, id, &ok))
+		reply(x, h2_find(h, id), ok);
+}
+
+/* A frame the server sent: the first HEADERS of a waiting stream is its
+ * reply, a RST_STREAM its failure. */
+static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	struct seen *x = arg;
+	struct conn *c = x->c;
+	struct h2 *h = &c->h2;
+	bool ok = type == H2_HEADERS;
+	int i;
+
+	(void)flags;
+	/* any first frame of the server answers the client's preface */
+	if (h->n && !h->id[0]) {
+		h2_remove(h, 0);
+		if (h->n)
+			wait_for_oldest(c);
+		else
+			wait_for_none(c);
+	}
+	if (!id || (type != H2_HEADERS && type != H2_RST_STREAM))
+		return;
+	if ((i = h2_find(h, id)) >= 0)
+		reply(x, i, ok);
+	else
+		/* another thread's send of its request is not seen yet */
+		h2_early_put(h, id, ok);
 }
 
 /* Feeds the first n bytes of iov to dir's parser, the preface first
@@ -140,6 +163,20 @@ static void give_up(struct conn *c)
 	}
 	__atomic_store_n(&c->h2.state, H2_OFF, __ATOMIC_RELAXED);
 	atomic_fetch_and(&c->watch, ~off);
+}
+
+void streams_sending(struct conn *c, const struct iovec *iov, size_t cnt)
+{
+	size_t at = 0;
+
+	conn_lock(c);
+	for (size_t i = 0; iov && i < cnt && c->h2.state == H2_UNKNOWN; i++) {
+		if (!h2_may_be_preface(&c->h2, at, iov[i].iov_base,
+				       iov[i].iov_len))
+			give_up(c);
+		at += iov[i].iov_len;
+	}
+	conn_unlock(c);
 }
 
 bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt, size_t n)

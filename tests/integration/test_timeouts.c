@@ -438,3 +438,31 @@ Test(timeouts, http2_streams_are_the_calls_and_control_frames_arm_nothing,
 	cr_assert_eq(stats_field(s, "successes"), 2, "%s", s);
 	cr_assert_eq(stats_field(s, "response_timeouts"), 1, "%s", s);
 }
+
+/* Regression (issue 11): the call of a send started after the send
+ * returned, and a reply that another thread read in between was lost:
+ * the call never ended (Java's HttpClient left a half-open probe open
+ * for good) and its response_timeout fired on a healthy connection.  A
+ * reader thread and a writer thread exchange 5,000 bytes: every one is a
+ * call that succeeds, and nothing times out. */
+Test(timeouts, a_reply_read_by_another_thread_during_the_send_counts,
+     .timeout = 60)
+{
+	struct fixture e;
+
+	cr_assert_eq(fixture_start(&e, "echo", NULL), 0);
+	char *pol = rule_policy(e.port, "response_timeout = 2s\n");
+	char *prog = build_path("progs/pingpong"), port[16];
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 40};
+
+	snprintf(port, sizeof port, "%d", e.port);
+	harness_segment();
+	cr_assert_eq(run_prog(r, &o, (char *[]){prog, port, "5000", NULL}), 0);
+	cr_assert_str_eq(r->out, "ok 5000\n", "stderr: %s", r->err);
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "calls"), 5000, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 5000, "%s", s);
+	cr_assert_eq(stats_field(s, "response_timeouts"), 0, "%s", s);
+	fixture_stop(&e);
+}

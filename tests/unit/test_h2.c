@@ -110,3 +110,37 @@ Test(h2, waiting_requests_keep_their_order_and_a_bound)
 	h2_remove(&h, 40); /* out of range: nothing */
 	cr_assert_eq(h.n, H2_STREAMS - 2);
 }
+
+Test(h2, a_send_is_judged_before_it_is_made)
+{
+	struct h2 h = {0};
+
+	/* "POST" shares the first byte: the second rules HTTP/2 out */
+	cr_assert(h2_may_be_preface(&h, 0, (const uint8_t *)"P", 1));
+	cr_assert_eq(h.state, H2_UNKNOWN);
+	cr_assert(!h2_may_be_preface(&h, 1, (const uint8_t *)"OST /", 5));
+	cr_assert_eq(h.state, H2_OFF);
+	memset(&h, 0, sizeof h);
+	/* the preface, then frames: still possible, nothing decided */
+	cr_assert(h2_may_be_preface(&h, 0, (const uint8_t *)H2_PREFACE "\0\0",
+				    H2_PREFACE_LEN + 2));
+	cr_assert_eq(h.state, H2_UNKNOWN);
+	cr_assert_eq(h.pre, 0, "judging moves nothing");
+}
+
+Test(h2, a_reply_before_its_request_is_kept_for_it)
+{
+	struct h2 h = {0};
+	bool ok = false;
+
+	h.last = 3;
+	cr_assert(!h2_early_put(&h, 3, true), "stream 3 ended: not early");
+	cr_assert(!h2_early_put(&h, 6, true), "a server stream: never");
+	cr_assert(h2_early_put(&h, 5, true));
+	cr_assert(h2_early_put(&h, 7, false));
+	cr_assert(h2_early_take(&h, 7, &ok));
+	cr_assert(!ok, "a reset stays a reset");
+	cr_assert(h2_early_take(&h, 5, &ok));
+	cr_assert(ok);
+	cr_assert(!h2_early_take(&h, 5, &ok), "taken once");
+}
