@@ -4,7 +4,6 @@
  * builds the effective settings of each rule ([default] inherited). */
 #include "policy_int.h"
 #include "match.h"
-#include "value.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,60 +11,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
-static const char *const global_keys[] = {"segment",	   "log",
-					  "reload",	   "segment_processes",
-					  "segment_rules", "segment_addresses"};
-#define NGLOBAL (sizeof global_keys / sizeof global_keys[0])
-
-static const char *const log_names[] = {"error", "warn", "info", "debug"};
-
-/* One key = value of a section, kept until every section is read. */
-struct entry {
-	enum policy_key key;
-	char *value;
-	unsigned line;
-};
-
-struct section {
-	char name[POLICY_NAME_MAX];
-	unsigned line;
-	bool is_default;
-	bool has_match;
-	unsigned rule; /* index in policy.rules, set by finish() */
-	struct entry *entries;
-	size_t nentries;
-};
-
-struct loader {
-	const char *file; /* as the user named it */
-	const char *text, *pos;
-	unsigned line;
-	/* S_IGNORED: a section with an error of its own; its keys are still
-	 * checked, in scratch, but never used */
-	enum { S_NONE, S_GLOBAL, S_RULE, S_IGNORED } where;
-	bool seen_global;
-	unsigned global_line[NGLOBAL];
-	struct policy *p;
-	struct section *secs;
-	size_t nsecs;
-	unsigned *sec_index; /* open hash of section names: index + 1 or 0 */
-	size_t sec_mask;
-	struct section scratch;
-	char scratch_name[128]; /* as written, which may be too long */
-	struct policy_errors *errs;
-	size_t first_err;    /* errs->msgs[first_err..] are this load's */
-	unsigned *err_lines; /* their lines, for sorting; NULL: not kept */
-	bool keep_lines;
-	int oom;
-};
-
 /* Appends "FILE:LINE: message" to errs. */
-static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void add_error(struct loader *L, unsigned line, const char *fmt, ...)
+void loader_error(struct loader *L, unsigned line, const char *fmt, ...)
 {
 	char msg[512], *full;
 	char **grown;
@@ -171,7 +120,7 @@ static unsigned distance(const char *a, const char *b)
 }
 
 /* The closest of names[] to s, or NULL when none is close. */
-static const char *suggest(const char *s, const char *const *names, size_t n)
+const char *loader_suggest(const char *s, const char *const *names, size_t n)
 {
 	const char *best = NULL;
 	size_t len = strlen(s);
@@ -224,10 +173,10 @@ static struct section *section_add(struct loader *L, const char *name,
 	     slot = (slot + 1) & L->sec_mask) {
 		sec = &L->secs[L->sec_index[slot] - 1];
 		if (!strcmp(sec->name, name)) {
-			add_error(L, line,
-				  "section [%s] is already defined at "
-				  "line %u; merge the two",
-				  name, sec->line);
+			loader_error(L, line,
+				     "section [%s] is already defined at "
+				     "line %u; merge the two",
+				     name, sec->line);
 			return NULL;
 		}
 	}
@@ -307,18 +256,18 @@ static void on_section(struct loader *L, const char *name)
 	scratch_reset(L, name, strlen(name));
 	if (!strcmp(name, "global")) {
 		if (L->seen_global)
-			add_error(L, L->line,
-				  "section [global] is already "
-				  "defined; merge the two");
+			loader_error(L, L->line,
+				     "section [global] is already "
+				     "defined; merge the two");
 		L->seen_global = true;
 		L->where = S_GLOBAL;
 		return;
 	}
 	if (!valid_name(name)) {
-		add_error(L, L->line,
-			  "[%s]: a rule name is 1 to %d letters, "
-			  "digits, '_', '-' or '.'",
-			  name, POLICY_NAME_MAX - 1);
+		loader_error(L, L->line,
+			     "[%s]: a rule name is 1 to %d letters, "
+			     "digits, '_', '-' or '.'",
+			     name, POLICY_NAME_MAX - 1);
 		L->where = S_IGNORED;
 		return;
 	}
@@ -354,21 +303,21 @@ static void bad_key_name(struct loader *L, const char *s, size_t n)
 	key[n] = 0;
 	if (!memchr(key, ':', n)) {
 		if (L->where == S_GLOBAL) {
-			near = suggest(key, global_keys, NGLOBAL);
+			near = loader_suggest(key, global_keys, GLOBAL_NKEYS);
 		} else {
 			for (int i = 0; i < POLICY_KEY_COUNT; i++)
 				names[i] = policy_key_name(i);
 			names[POLICY_KEY_COUNT] = "match";
-			near = suggest(key, names, POLICY_KEY_COUNT + 1);
+			near = loader_suggest(key, names, POLICY_KEY_COUNT + 1);
 		}
 	}
 	if (near)
-		add_error(L, L->line,
-			  "'%s' is not a key name; did you mean '%s'?", key,
-			  near);
+		loader_error(L, L->line,
+			     "'%s' is not a key name; did you mean '%s'?", key,
+			     near);
 	else
-		add_error(L, L->line,
-			  "'%s' is not a key name; write key = value", key);
+		loader_error(L, L->line,
+			     "'%s' is not a key name; write key = value", key);
 }
 
 /* Checks the key of a key line of n bytes at s: true when inih may have
@@ -399,8 +348,8 @@ static bool check_key_line(struct loader *L, const char *s, size_t n)
 	}
 	return true;
 malformed:
-	add_error(L, L->line,
-		  "expected 'key = value', a [section] or a ; comment");
+	loader_error(L, L->line,
+		     "expected 'key = value', a [section] or a ; comment");
 	return false;
 }
 
@@ -443,9 +392,9 @@ static char *reader(char *str, int num, void *stream)
 		while (p && p < start + n && (*p == ' ' || *p == '\t'))
 			p++;
 		if (!close || (p < start + n && *p != ';' && *p != '#')) {
-			add_error(L, L->line,
-				  "malformed section header; write "
-				  "[name]");
+			loader_error(L, L->line,
+				     "malformed section header; write "
+				     "[name]");
 			/* its keys are checked under the name it seems to
 			 * have */
 			k = close ? (size_t)(close - start - 1) : n - 1;
@@ -466,10 +415,10 @@ static char *reader(char *str, int num, void *stream)
 	if (!check_key_line(L, start, n))
 		return str;
 	if (n >= (size_t)num - 1) {
-		add_error(L, L->line,
-			  "line is longer than %d characters; "
-			  "split a long 'match' over several match lines",
-			  num - 2);
+		loader_error(L, L->line,
+			     "line is longer than %d characters; "
+			     "split a long 'match' over several match lines",
+			     num - 2);
 		return str;
 	}
 	/* inih sees "[s]\n" style state only through our where: pass key
@@ -480,113 +429,12 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-/* Handles one key of [global]. */
-static void on_global(struct loader *L, const char *name, const char *value)
-{
-	const unsigned nglobal = NGLOBAL;
-	int which = -1;
-
-	for (unsigned i = 0; i < nglobal; i++)
-		if (!strcmp(name, global_keys[i]))
-			which = (int)i;
-	if (which < 0) {
-		const char *s = suggest(name, global_keys, nglobal);
-		if (s)
-			add_error(L, L->line,
-				  "unknown key '%s' in [global]; "
-				  "did you mean '%s'?",
-				  name, s);
-		else
-			add_error(L, L->line,
-				  "unknown key '%s' in [global]; "
-				  "[global] takes segment, log, reload, "
-				  "segment_processes, segment_rules and "
-				  "segment_addresses",
-				  name);
-		return;
-	}
-	if (L->global_line[which]) {
-		add_error(L, L->line,
-			  "duplicate key '%s' in [global] (first "
-			  "set at line %u); remove one",
-			  name, L->global_line[which]);
-		return;
-	}
-	L->global_line[which] = L->line;
-	if (which == 0) {
-		char probe[POLICY_SEGMENT_MAX];
-		const char *bad = NULL;
-		for (const char *p = value; *p && !bad; p++)
-			if (*p == '%' ? p[1] != 'u'
-				      : !((*p >= 'a' && *p <= 'z') ||
-					  (*p >= 'A' && *p <= 'Z') ||
-					  (*p >= '0' && *p <= '9') ||
-					  *p == '_' || *p == '-' || *p == '.'))
-				bad = p;
-		if (!*value || bad) {
-			add_error(L, L->line,
-				  "segment: '%s' is not a segment "
-				  "name; use letters, digits, '_', '-', '.' "
-				  "and %%u for the uid",
-				  value);
-			return;
-		}
-		if (policy_segment_name(value, 4294967295u, probe,
-					sizeof probe) < 0) {
-			add_error(
-			    L, L->line,
-			    "segment: '%s' is too long; with "
-			    "each %%u counted as 10 digits, the name must "
-			    "fit in %d characters",
-			    value, POLICY_SEGMENT_MAX - 1);
-			return;
-		}
-		snprintf(L->p->segment, sizeof L->p->segment, "%s", value);
-		L->p->segment_line = L->line;
-	} else if (which == 1) {
-		int lvl = policy_log_level(value);
-		if (lvl < 0) {
-			add_error(L, L->line,
-				  "log: '%s' is not one of error, "
-				  "warn, info, debug",
-				  value);
-			return;
-		}
-		L->p->log = lvl;
-	} else if (which >= 3) {
-		uint64_t n;
-		if (value_count(value, 16, 1000000, &n) < 0) {
-			add_error(L, L->line,
-				  "%s: '%s' is not a table size; use 16 to "
-				  "1000000",
-				  name, value);
-			return;
-		}
-		L->p->segment_size[which - 3] = (uint32_t)n;
-	} else {
-		uint64_t ms;
-		int r = value_duration(value, &ms);
-		if (r == -ENOENT)
-			add_error(L, L->line,
-				  "reload: '%s' needs a unit: ms, "
-				  "s, m or h (e.g. %ss), or 0 for never",
-				  value, value);
-		else if (r < 0 || (ms && ms < 100))
-			add_error(L, L->line,
-				  "reload: '%s' is not a duration "
-				  "of at least 100ms (e.g. 2s), or 0 for never",
-				  value);
-		else
-			L->p->reload_ms = ms;
-	}
-}
-
 /* Reports one bad pattern of the "match" line being read. */
 static void report_match(void *ctx, const char *why)
 {
 	struct loader *L = ctx;
 
-	add_error(L, L->line, "match: %s", why);
+	loader_error(L, L->line, "match: %s", why);
 }
 
 /* inih callback: one "name = value" line. */
@@ -604,13 +452,13 @@ static int handler(void *user, const char *section, const char *name,
 	(void)section;
 	switch (L->where) {
 	case S_NONE:
-		add_error(L, L->line,
-			  "'%s' is outside any section; put it "
-			  "under [global], [default] or a rule",
-			  name);
+		loader_error(L, L->line,
+			     "'%s' is outside any section; put it "
+			     "under [global], [default] or a rule",
+			     name);
 		return 1;
 	case S_GLOBAL:
-		on_global(L, name, value);
+		global_set(L, name, value);
 		return 1;
 	case S_IGNORED:
 		sec = &L->scratch;
@@ -624,9 +472,9 @@ static int handler(void *user, const char *section, const char *name,
 	}
 	if (!strcmp(name, "match")) {
 		if (sec->is_default) {
-			add_error(L, L->line,
-				  "'match' is not allowed in "
-				  "[default]; put it in a rule section");
+			loader_error(L, L->line,
+				     "'match' is not allowed in "
+				     "[default]; put it in a rule section");
 			return 1;
 		}
 		sec->has_match = true;
@@ -652,31 +500,31 @@ static int handler(void *user, const char *section, const char *name,
 		for (int i = 0; i < POLICY_KEY_COUNT; i++)
 			names[i] = policy_key_name(i);
 		names[POLICY_KEY_COUNT] = "match";
-		s = suggest(name, names, POLICY_KEY_COUNT + 1);
+		s = loader_suggest(name, names, POLICY_KEY_COUNT + 1);
 		if (s)
-			add_error(L, L->line,
-				  "unknown key '%s' in [%s]; did "
-				  "you mean '%s'?",
-				  name, shown, s);
+			loader_error(L, L->line,
+				     "unknown key '%s' in [%s]; did "
+				     "you mean '%s'?",
+				     name, shown, s);
 		else
-			add_error(L, L->line,
-				  "unknown key '%s' in [%s]; see "
-				  "fusebox.ini(5) for the keys",
-				  name, shown);
+			loader_error(L, L->line,
+				     "unknown key '%s' in [%s]; see "
+				     "fusebox.ini(5) for the keys",
+				     name, shown);
 		return 1;
 	}
 	for (size_t i = 0; i < sec->nentries; i++)
 		if (sec->entries[i].key == (enum policy_key)k) {
-			add_error(L, L->line,
-				  "duplicate key '%s' in [%s] "
-				  "(first set at line %u); remove one",
-				  name, shown, sec->entries[i].line);
+			loader_error(L, L->line,
+				     "duplicate key '%s' in [%s] "
+				     "(first set at line %u); remove one",
+				     name, shown, sec->entries[i].line);
 			return 1;
 		}
 	policy_settings_init(&scratch);
 	why = keys_apply(&scratch, k, value, buf, sizeof buf);
 	if (why) {
-		add_error(L, L->line, "%s: %s", name, why);
+		loader_error(L, L->line, "%s: %s", name, why);
 		return 1;
 	}
 	grown = realloc(sec->entries, (sec->nentries + 1) * sizeof *grown);
@@ -727,7 +575,7 @@ static void conflict(struct loader *L, const struct section *sec,
 		line = s->key_line[b];
 	else if (!sec->is_default)
 		return;
-	add_error(L, line, "[%s]: %s", sec->name, msg);
+	loader_error(L, line, "[%s]: %s", sec->name, msg);
 }
 
 /* Checks settings that only make sense together. */
@@ -812,12 +660,12 @@ static void finish(struct loader *L)
 		if (!sec->has_match) {
 			const char *meant = meant_special(sec->name);
 
-			add_error(L, sec->line,
-				  "[%s] has no 'match'; add the "
-				  "destinations it guards, e.g. 'match = "
-				  "payment-service:8000'%s%s%s",
-				  sec->name, meant ? "; did you mean [" : "",
-				  meant ? meant : "", meant ? "]?" : "");
+			loader_error(L, sec->line,
+				     "[%s] has no 'match'; add the "
+				     "destinations it guards, e.g. 'match = "
+				     "payment-service:8000'%s%s%s",
+				     sec->name, meant ? "; did you mean [" : "",
+				     meant ? meant : "", meant ? "]?" : "");
 		}
 		r = &p->rules[nrules];
 		snprintf(r->name, sizeof r->name, "%s", sec->name);
@@ -923,7 +771,7 @@ struct policy *policy_load_string(const char *name, const char *text,
 	}
 	return p;
 oom:
-	add_error(&L, 0, "out of memory");
+	loader_error(&L, 0, "out of memory");
 	policy_free(p);
 	return NULL;
 }
@@ -942,7 +790,7 @@ struct policy *policy_load(const char *path, struct policy_errors *errs)
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
-		add_error(&L, 0, "cannot open: %s", strerror(errno));
+		loader_error(&L, 0, "cannot open: %s", strerror(errno));
 		return NULL;
 	}
 	/* a regular file is measured first; a pipe as it is read */
@@ -965,9 +813,9 @@ struct policy *policy_load(const char *path, struct policy_errors *errs)
 			break;
 	}
 	if (ferror(f) || memchr(text, 0, len)) {
-		add_error(&L, 0,
-			  ferror(f)
-			      ? "read error"
+		loader_error(
+		    &L, 0,
+		    ferror(f) ? "read error"
 			      : "contains a NUL byte; is this a policy file?");
 		goto out;
 	}
@@ -975,10 +823,10 @@ struct policy *policy_load(const char *path, struct policy_errors *errs)
 	p = policy_load_string(path, text, errs);
 	goto out;
 too_big:
-	add_error(&L, 0, "larger than 64 MiB; is this a policy file?");
+	loader_error(&L, 0, "larger than 64 MiB; is this a policy file?");
 out:
 	if (!p && errs->n == before)
-		add_error(&L, 0, "out of memory");
+		loader_error(&L, 0, "out of memory");
 	free(text);
 	fclose(f);
 	return p;
@@ -1002,38 +850,4 @@ const struct policy_settings *policy_settings_of(const struct policy *p,
 	if (m.rule >= 0 && (size_t)m.rule < p->nrules)
 		return &p->rules[m.rule].s;
 	return &p->defaults;
-}
-
-/* Looks up a log level name; -1 when unknown. */
-int policy_log_level(const char *name)
-{
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(name, log_names[i]))
-			return i;
-	return -1;
-}
-
-/* Expands %u in a segment name into buf; 0 or -ENAMETOOLONG. */
-int policy_segment_name(const char *raw, unsigned uid, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	if (!len)
-		return -ENAMETOOLONG;
-	for (const char *p = raw; *p; p++) {
-		int n;
-		if (p[0] == '%' && p[1] == 'u') {
-			n = snprintf(buf + o, o < len ? len - o : 0, "%u", uid);
-			p++;
-		} else {
-			n = 1;
-			if (o + 1 < len)
-				buf[o] = *p;
-		}
-		o += (size_t)n;
-		if (o >= len)
-			return -ENAMETOOLONG;
-	}
-	buf[o] = 0;
-	return 0;
 }
