@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* What the files of the policy loader share; not part of the API, which is
  * policy.h.  policy.c reads the file and reports errors, keys.c holds the
- * key table of rule sections, global.c the keys of [global]. */
+ * key table of rule sections, global.c the keys of [global], settings.c
+ * makes the effective settings of each rule. */
 #ifndef FUSEBOX_POLICY_INT_H
 #define FUSEBOX_POLICY_INT_H
 
@@ -23,7 +24,7 @@ struct section {
 	unsigned line;
 	bool is_default;
 	bool has_match;
-	unsigned rule; /* index in policy.rules, set by finish() */
+	unsigned rule; /* index in policy.rules, set by settings_finish() */
 	struct entry *entries;
 	size_t nentries;
 };
@@ -56,6 +57,9 @@ struct loader {
 void loader_error(struct loader *L, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Edit distance of two short strings, capped for long ones. */
+unsigned loader_distance(const char *a, const char *b);
+
 /* The closest of names[] to s, or NULL when none is close. */
 const char *loader_suggest(const char *s, const char *const *names, size_t n);
 
@@ -69,5 +73,8 @@ const char *keys_apply(struct policy_settings *s, enum policy_key k,
 
 /* Handles one key of [global] at the line being read, into L->p. */
 void global_set(struct loader *L, const char *name, const char *value);
+
+/* Turns the sections read into rules with inherited settings. */
+void settings_finish(struct loader *L);
 
 #endif
