@@ -87,6 +87,25 @@ static const char *winner(const struct policy *p, const char *addr,
 	return p->rules[rule].name;
 }
 
+/* A destination and the rule that must win it: a rule's name, "(default)"
+ * or "(none)". */
+struct want_winner {
+	const char *addr;
+	unsigned port;
+	const char *host;
+	const char *rule;
+};
+
+/* Checks the winner of each destination of t[n]. */
+static void expect_winners(const struct policy *p, const struct want_winner *t,
+			   size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_str_eq(winner(p, t[i].addr, t[i].port, t[i].host),
+				 t[i].rule, "%s:%u %s", t[i].addr, t[i].port,
+				 t[i].host ? t[i].host : "-");
+}
+
 Test(match, parses_every_pattern_form)
 {
 	struct policy *p = load_ok(
@@ -174,11 +193,33 @@ Test(match, lists_split_on_spaces_and_commas)
 	policy_free(p);
 }
 
+/* A pattern the loader refuses, and why. */
+struct bad_pattern {
+	const char *pat, *why;
+};
+
+/* Loads a rule whose match is prefix and then each pattern of t[n] in
+ * turn; each load must fail with that pattern's one message. */
+static void expect_bad_patterns(const char *prefix, const struct bad_pattern *t,
+				size_t n)
+{
+	char text[256], want[512];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(text, sizeof text, "[r]\nmatch = %s%s\n", prefix,
+			 t[i].pat);
+		cr_assert_null(policy_load_string("m.ini", text, &errs),
+			       "%s accepted", t[i].pat);
+		cr_assert_eq(errs.n, 1);
+		snprintf(want, sizeof want, "m.ini:2: match: %s", t[i].why);
+		cr_assert_str_eq(errs.msgs[0], want);
+		policy_errors_free(&errs);
+	}
+}
+
 Test(match, reports_bad_patterns)
 {
-	static const struct {
-		const char *pat, *why;
-	} t[] = {
+	static const struct bad_pattern t[] = {
 	    {"[::1", "'[::1' is not a pattern; use HOST[:PORTS], "
 		     "[IPv6]:PORTS or a CIDR block such as 10.0.0.0/8"},
 	    {"[::1]x", "'[::1]x' is not a pattern; use HOST[:PORTS], "
@@ -198,17 +239,8 @@ Test(match, reports_bad_patterns)
 	    {"h:http", "'h:http': ports are N, N-M or * with N from 1 to "
 		       "65535 (e.g. 8000, 8000-8100)"},
 	};
-	char text[256], want[512];
 
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		snprintf(text, sizeof text, "[r]\nmatch = ok %s\n", t[i].pat);
-		cr_assert_null(policy_load_string("m.ini", text, &errs),
-			       "%s accepted", t[i].pat);
-		cr_assert_eq(errs.n, 1);
-		snprintf(want, sizeof want, "m.ini:2: match: %s", t[i].why);
-		cr_assert_str_eq(errs.msgs[0], want);
-		policy_errors_free(&errs);
-	}
+	expect_bad_patterns("ok ", t, sizeof t / sizeof t[0]);
 	cr_assert_null(policy_load_string("m.ini", "[r]\nmatch =\n", &errs));
 	cr_assert_str_eq(errs.msgs[0], "m.ini:2: match: empty; list "
 				       "destinations such as "
@@ -264,9 +296,7 @@ Test(match, parse_reports_every_bad_pattern)
 
 Test(match, all_digit_hosts_are_bad_ipv4_addresses)
 {
-	static const struct {
-		const char *pat, *why;
-	} t[] = {
+	static const struct bad_pattern t[] = {
 	    {"10.0.0.256", "'10.0.0.256' is not an IPv4 address, and the "
 			   "last label of a hostname must contain a letter"},
 	    {"1.2.3", "'1.2.3' is not an IPv4 address, and the last label "
@@ -281,18 +311,9 @@ Test(match, all_digit_hosts_are_bad_ipv4_addresses)
 	    {"host.123.", "'host.123.' is not an IPv4 address, and the "
 			  "last label of a hostname must contain a letter"},
 	};
-	char text[256], want[512];
 	struct policy *p;
 
-	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-		snprintf(text, sizeof text, "[r]\nmatch = %s\n", t[i].pat);
-		cr_assert_null(policy_load_string("m.ini", text, &errs),
-			       "%s accepted", t[i].pat);
-		cr_assert_eq(errs.n, 1);
-		snprintf(want, sizeof want, "m.ini:2: match: %s", t[i].why);
-		cr_assert_str_eq(errs.msgs[0], want);
-		policy_errors_free(&errs);
-	}
+	expect_bad_patterns("", t, sizeof t / sizeof t[0]);
 	/* digits elsewhere, a letter in the last label, and globs are fine */
 	p = load_ok("[r]\nmatch = 123.example 10.0.0.x a1 1a 0x7f "
 		    "web-01.internal 10.0.0.* db.example.\n");
@@ -305,95 +326,123 @@ Test(match, all_digit_hosts_are_bad_ipv4_addresses)
 Test(match, hostname_with_port)
 {
 	struct policy *p = load_ok("[pay]\nmatch = payment-service:8000\n");
+	static const struct want_winner t[] = {
+	    {"10.0.0.1", 8000, "payment-service", "pay"},
+	    {"10.0.0.1", 8001, "payment-service", "(none)"},
+	    {"10.0.0.1", 8000, "payment-services", "(none)"},
+	    {"10.0.0.1", 8000, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "payment-service"), "pay");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8001, "payment-service"),
-			 "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "payment-services"),
-			 "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, hostname_is_case_insensitive)
 {
 	struct policy *p = load_ok("[pay]\nmatch = Payment-Service\n");
+	static const struct want_winner t[] = {
+	    {"::1", 1, "PAYMENT-service", "pay"},
+	    {"::1", 1, "payment-service", "pay"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 1, "PAYMENT-service"), "pay");
-	cr_assert_str_eq(winner(p, "::1", 1, "payment-service"), "pay");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, hostname_glob_star)
 {
 	struct policy *p = load_ok("[in]\nmatch = *.internal\n");
+	static const struct want_winner t[] = {
+	    {"10.0.0.1", 80, "db.internal", "in"},
+	    {"10.0.0.1", 80, "a.b.INTERNAL", "in"},
+	    {"10.0.0.1", 80, "internal", "(none)"},
+	    {"10.0.0.1", 80, "db.internal.com", "(none)"},
+	    {"10.0.0.1", 80, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "db.internal"), "in");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "a.b.INTERNAL"), "in");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "internal"), "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "db.internal.com"),
-			 "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, hostname_glob_question_mark)
 {
 	struct policy *p = load_ok("[g]\nmatch = a?c\n");
+	static const struct want_winner t[] = {
+	    {"10.0.0.1", 80, "abc", "g"},
+	    {"10.0.0.1", 80, "a.c", "g"},
+	    {"10.0.0.1", 80, "ac", "(none)"},
+	    {"10.0.0.1", 80, "abbc", "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "abc"), "g");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "a.c"), "g");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "ac"), "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, "abbc"), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, glob_function)
 {
-	cr_assert(match_glob("*", ""));
-	cr_assert(match_glob("*", "anything"));
-	cr_assert(match_glob("*.a.*", "x.a.y"));
-	cr_assert(match_glob("*ab", "aab"));
-	cr_assert(match_glob("a*b*c", "aXbYbZc"));
-	cr_assert(match_glob("??", "ab"));
-	cr_assert_not(match_glob("??", "a"));
-	cr_assert_not(match_glob("a*b", "ac"));
-	cr_assert_not(match_glob("abc", "ab"));
-	cr_assert_not(match_glob("", "a"));
-	cr_assert(match_glob("", ""));
+	static const struct {
+		const char *glob, *name;
+		bool match;
+	} t[] = {
+	    {"*", "", true},
+	    {"*", "anything", true},
+	    {"*.a.*", "x.a.y", true},
+	    {"*ab", "aab", true},
+	    {"a*b*c", "aXbYbZc", true},
+	    {"??", "ab", true},
+	    {"??", "a", false},
+	    {"a*b", "ac", false},
+	    {"abc", "ab", false},
+	    {"", "a", false},
+	    {"", "", true},
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		cr_assert_eq(match_glob(t[i].glob, t[i].name), t[i].match,
+			     "match_glob(\"%s\", \"%s\")", t[i].glob,
+			     t[i].name);
 }
 
 Test(match, ipv4_address)
 {
 	struct policy *p = load_ok("[a]\nmatch = 10.1.2.3\n");
+	static const struct want_winner t[] = {
+	    {"10.1.2.3", 1, NULL, "a"},
+	    {"10.1.2.3", 65535, "x", "a"},
+	    {"10.1.2.4", 1, NULL, "(none)"},
+	    /* IPv4-compatible is not v4-mapped */
+	    {"::a01:203", 1, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.1.2.3", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 65535, "x"), "a");
-	cr_assert_str_eq(winner(p, "10.1.2.4", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "::a01:203", 1, NULL), "(none)",
-			 "IPv4-compatible is not v4-mapped");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, ipv6_address_in_brackets_with_port)
 {
 	struct policy *p = load_ok("[a]\nmatch = [::1]:80\n");
+	static const struct want_winner t[] = {
+	    {"::1", 80, NULL, "a"},
+	    {"::1", 81, NULL, "(none)"},
+	    {"::2", 80, NULL, "(none)"},
+	    {"127.0.0.1", 80, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 80, NULL), "a");
-	cr_assert_str_eq(winner(p, "::1", 81, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "::2", 80, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "127.0.0.1", 80, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, bare_ipv6_address)
 {
 	struct policy *p = load_ok("[a]\nmatch = ::1 2001:DB8::5\n");
+	static const struct want_winner t[] = {
+	    {"::1", 80, NULL, "a"},
+	    {"::1", 12345, NULL, "a"},
+	    {"2001:db8:0:0::5", 1, NULL, "a"},
+	    {"2001:db8::6", 1, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 80, NULL), "a");
-	cr_assert_str_eq(winner(p, "::1", 12345, NULL), "a");
-	cr_assert_str_eq(winner(p, "2001:db8:0:0::5", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "2001:db8::6", 1, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -401,15 +450,18 @@ Test(match, ipv4_cidr)
 {
 	struct policy *p = load_ok("[a]\nmatch = 10.0.0.0/8\n"
 				   "[b]\nmatch = 192.168.1.77/30:443\n");
+	static const struct want_winner t[] = {
+	    {"10.0.0.0", 1, NULL, "a"},
+	    {"10.255.255.255", 1, NULL, "a"},
+	    {"11.0.0.1", 1, NULL, "(none)"},
+	    {"9.255.255.255", 1, NULL, "(none)"},
+	    {"192.168.1.76", 443, NULL, "b"},
+	    {"192.168.1.79", 443, NULL, "b"},
+	    {"192.168.1.80", 443, NULL, "(none)"},
+	    {"192.168.1.77", 80, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.0", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "10.255.255.255", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "11.0.0.1", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "9.255.255.255", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "192.168.1.76", 443, NULL), "b");
-	cr_assert_str_eq(winner(p, "192.168.1.79", 443, NULL), "b");
-	cr_assert_str_eq(winner(p, "192.168.1.80", 443, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "192.168.1.77", 80, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -417,25 +469,31 @@ Test(match, ipv6_cidr)
 {
 	struct policy *p = load_ok("[a]\nmatch = [fd00::]/8\n"
 				   "[b]\nmatch = 2001:db8::/32\n");
+	static const struct want_winner t[] = {
+	    {"fd12:3456::1", 1, NULL, "a"},
+	    {"fdff:ffff::", 1, NULL, "a"},
+	    {"fe00::1", 1, NULL, "(none)"},
+	    {"fc00::1", 1, NULL, "(none)"},
+	    {"2001:db8:ffff::1", 1, NULL, "b"},
+	    {"2001:db9::1", 1, NULL, "(none)"},
+	    {"10.0.0.1", 1, NULL, "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "fd12:3456::1", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "fdff:ffff::", 1, NULL), "a");
-	cr_assert_str_eq(winner(p, "fe00::1", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "fc00::1", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "2001:db8:ffff::1", 1, NULL), "b");
-	cr_assert_str_eq(winner(p, "2001:db9::1", 1, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 1, NULL), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
 Test(match, star_and_star_with_port)
 {
 	struct policy *p = load_ok("[tls]\nmatch = *:443\n[all]\nmatch = *\n");
+	static const struct want_winner t[] = {
+	    {"10.0.0.1", 443, NULL, "tls"},
+	    {"::1", 443, "x", "tls"},
+	    {"10.0.0.1", 80, NULL, "all"},
+	    {"fd00::1", 1, "y", "all"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.1", 443, NULL), "tls");
-	cr_assert_str_eq(winner(p, "::1", 443, "x"), "tls");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 80, NULL), "all");
-	cr_assert_str_eq(winner(p, "fd00::1", 1, "y"), "all");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -444,12 +502,18 @@ Test(match, port_single_and_range)
 	struct policy *p = load_ok("[one]\nmatch = h:8080\n"
 				   "[range]\nmatch = h:8000-8100\n"
 				   "[all]\nmatch = h:*\n");
+	static const struct want_winner t[] = {
+	    /* one port is narrower than a range */
+	    {"10.0.0.1", 8080, "h", "one"},
+	    /* the ends of the range */
+	    {"10.0.0.1", 8000, "h", "range"},
+	    {"10.0.0.1", 8100, "h", "range"},
+	    /* just outside it */
+	    {"10.0.0.1", 7999, "h", "all"},
+	    {"10.0.0.1", 8101, "h", "all"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8080, "h"), "one");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8000, "h"), "range");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8100, "h"), "range");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 7999, "h"), "all");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8101, "h"), "all");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -463,14 +527,17 @@ Test(match, most_specific_wins)
 				   "[glob]\nmatch = *.internal\n"
 				   "[host]\nmatch = db.internal\n"
 				   "[addr]\nmatch = 10.1.2.3\n");
+	static const struct want_winner t[] = {
+	    {"10.1.2.3", 5432, "db.internal", "addr"},
+	    {"10.1.2.4", 5432, "db.internal", "host"},
+	    {"10.1.2.4", 5432, "x.internal", "glob"},
+	    {"10.1.2.4", 5432, "db.external", "cidr16"},
+	    {"10.2.0.1", 5432, NULL, "cidr8"},
+	    {"11.0.0.1", 5432, NULL, "any"},
+	    {"fd00::1", 5432, "db.internal", "host"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.1.2.3", 5432, "db.internal"), "addr");
-	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "db.internal"), "host");
-	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "x.internal"), "glob");
-	cr_assert_str_eq(winner(p, "10.1.2.4", 5432, "db.external"), "cidr16");
-	cr_assert_str_eq(winner(p, "10.2.0.1", 5432, NULL), "cidr8");
-	cr_assert_str_eq(winner(p, "11.0.0.1", 5432, NULL), "any");
-	cr_assert_str_eq(winner(p, "fd00::1", 5432, "db.internal"), "host");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -481,12 +548,15 @@ Test(match, longest_cidr_prefix_wins)
 				   "[p16]\nmatch = 10.1.0.0/16\n"
 				   "[p32]\nmatch = 10.1.2.3/32\n"
 				   "[v6]\nmatch = [::ffff:10.1.2.0]/120\n");
+	static const struct want_winner t[] = {
+	    {"10.1.2.3", 1, NULL, "p32"},
+	    /* /24 written as IPv4 comes before the same /120 */
+	    {"10.1.2.4", 1, NULL, "p24"},
+	    {"10.1.3.4", 1, NULL, "p16"},
+	    {"10.3.3.4", 1, NULL, "p8"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.1.2.3", 1, NULL), "p32");
-	cr_assert_str_eq(winner(p, "10.1.2.4", 1, NULL), "p24",
-			 "/24 written as IPv4 comes before the same /120");
-	cr_assert_str_eq(winner(p, "10.1.3.4", 1, NULL), "p16");
-	cr_assert_str_eq(winner(p, "10.3.3.4", 1, NULL), "p8");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -498,13 +568,16 @@ Test(match, narrower_port_set_wins_a_tie)
 				   "[cnarrow]\nmatch = 10.0.0.0/8:8000-8001\n"
 				   "[gwide]\nmatch = *.svc:1-1000\n"
 				   "[gnarrow]\nmatch = *.svc:80-81\n");
+	static const struct want_winner t[] = {
+	    {"::1", 8080, "db", "narrow"},
+	    {"::1", 8081, "db", "wide"},
+	    {"10.0.0.1", 8001, NULL, "cnarrow"},
+	    {"10.0.0.1", 8002, NULL, "cwide"},
+	    {"::1", 80, "a.svc", "gnarrow"},
+	    {"::1", 82, "a.svc", "gwide"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 8080, "db"), "narrow");
-	cr_assert_str_eq(winner(p, "::1", 8081, "db"), "wide");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8001, NULL), "cnarrow");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 8002, NULL), "cwide");
-	cr_assert_str_eq(winner(p, "::1", 80, "a.svc"), "gnarrow");
-	cr_assert_str_eq(winner(p, "::1", 82, "a.svc"), "gwide");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -513,11 +586,14 @@ Test(match, earlier_rule_wins_a_full_tie)
 	struct policy *p = load_ok("[first]\nmatch = db:80 10.0.0.0/8 *.x\n"
 				   "[second]\nmatch = db:80 10.0.0.0/8 *.x\n"
 				   "[third]\nmatch = *\n[fourth]\nmatch = *\n");
+	static const struct want_winner t[] = {
+	    {"::1", 80, "db", "first"},
+	    {"10.0.0.1", 1, NULL, "first"},
+	    {"::1", 1, "a.x", "first"},
+	    {"::1", 1, NULL, "third"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 80, "db"), "first");
-	cr_assert_str_eq(winner(p, "10.0.0.1", 1, NULL), "first");
-	cr_assert_str_eq(winner(p, "::1", 1, "a.x"), "first");
-	cr_assert_str_eq(winner(p, "::1", 1, NULL), "third");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -527,12 +603,15 @@ Test(match, longer_glob_wins)
 				   "[long]\nmatch = *.db.internal\n"
 				   "[q]\nmatch = x?.db.internal\n"
 				   "[tie]\nmatch = ?y.db.internal\n");
+	static const struct want_winner t[] = {
+	    {"::1", 1, "x.db.internal", "long"},
+	    /* x? has one literal character more than * */
+	    {"::1", 1, "xy.db.internal", "q"},
+	    {"::1", 1, "zy.db.internal", "tie"},
+	    {"::1", 1, "y.internal", "short"},
+	};
 
-	cr_assert_str_eq(winner(p, "::1", 1, "x.db.internal"), "long");
-	cr_assert_str_eq(winner(p, "::1", 1, "xy.db.internal"), "q",
-			 "x? has one literal character more than *");
-	cr_assert_str_eq(winner(p, "::1", 1, "zy.db.internal"), "tie");
-	cr_assert_str_eq(winner(p, "::1", 1, "y.internal"), "short");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -541,13 +620,16 @@ Test(match, v4_mapped_ipv6_matches_ipv4_patterns)
 	struct policy *p = load_ok("[addr]\nmatch = 10.1.2.3:80\n"
 				   "[cidr]\nmatch = 10.0.0.0/8\n"
 				   "[mapped]\nmatch = [::ffff:192.168.0.1]\n");
+	static const struct want_winner t[] = {
+	    {"::ffff:10.1.2.3", 80, NULL, "addr"},
+	    {"::ffff:10.1.2.3", 81, NULL, "cidr"},
+	    {"::ffff:10.200.0.1", 81, NULL, "cidr"},
+	    {"::ffff:11.0.0.1", 81, NULL, "(none)"},
+	    {"192.168.0.1", 1, NULL, "mapped"},
+	    {"::ffff:192.168.0.1", 1, NULL, "mapped"},
+	};
 
-	cr_assert_str_eq(winner(p, "::ffff:10.1.2.3", 80, NULL), "addr");
-	cr_assert_str_eq(winner(p, "::ffff:10.1.2.3", 81, NULL), "cidr");
-	cr_assert_str_eq(winner(p, "::ffff:10.200.0.1", 81, NULL), "cidr");
-	cr_assert_str_eq(winner(p, "::ffff:11.0.0.1", 81, NULL), "(none)");
-	cr_assert_str_eq(winner(p, "192.168.0.1", 1, NULL), "mapped");
-	cr_assert_str_eq(winner(p, "::ffff:192.168.0.1", 1, NULL), "mapped");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -574,6 +656,12 @@ Test(match, patterns_point_at_their_rule)
 	struct policy *p = load_ok("[a]\nmatch = a\n[default]\nretries = 1\n"
 				   "[b]\nmatch = b1 b2\n[c]\nmatch = c\n"
 				   "[b2]\nmatch = 10.0.0.0/8\n");
+	static const struct want_winner t[] = {
+	    {"::1", 1, "b2", "b"},
+	    {"::1", 1, "c", "c"},
+	    {"10.9.9.9", 1, NULL, "b2"},
+	    {"::1", 1, "z", "(default)"},
+	};
 
 	cr_assert_eq(p->nrules, 4);
 	cr_assert_eq(p->patterns[0].rule, 0);
@@ -581,10 +669,7 @@ Test(match, patterns_point_at_their_rule)
 	cr_assert_eq(p->patterns[2].rule, 1);
 	cr_assert_eq(p->patterns[3].rule, 2);
 	cr_assert_eq(p->patterns[4].rule, 3);
-	cr_assert_str_eq(winner(p, "::1", 1, "b2"), "b");
-	cr_assert_str_eq(winner(p, "::1", 1, "c"), "c");
-	cr_assert_str_eq(winner(p, "10.9.9.9", 1, NULL), "b2");
-	cr_assert_str_eq(winner(p, "::1", 1, "z"), "(default)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -634,14 +719,18 @@ Test(match, port_miss_falls_through_to_next_class)
 				   "[c24]\nmatch = 10.1.2.0/24:83\n"
 				   "[c16]\nmatch = 10.1.0.0/16:84\n"
 				   "[any]\nmatch = *:85\n");
+	static const struct want_winner t[] = {
+	    {"10.1.2.3", 80, "db", "addr"},
+	    /* from here on, the port misses every class above */
+	    {"10.1.2.3", 81, "db", "host"},
+	    {"10.1.2.3", 82, "db.b", "glob"},
+	    {"10.1.2.3", 83, "db.b", "c24"},
+	    {"10.1.2.3", 84, "db.b", "c16"},
+	    {"10.1.2.3", 85, "db.b", "any"},
+	    {"10.1.2.3", 86, "db.b", "(none)"},
+	};
 
-	cr_assert_str_eq(winner(p, "10.1.2.3", 80, "db"), "addr");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 81, "db"), "host");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 82, "db.b"), "glob");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 83, "db.b"), "c24");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 84, "db.b"), "c16");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 85, "db.b"), "any");
-	cr_assert_str_eq(winner(p, "10.1.2.3", 86, "db.b"), "(none)");
+	expect_winners(p, t, sizeof t / sizeof t[0]);
 	policy_free(p);
 }
 
@@ -672,15 +761,20 @@ Test(match, match_all_lists_every_match_best_first)
 
 Test(match, kind_names)
 {
-	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_ADDR),
-			 "exact address");
-	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_HOST),
-			 "exact hostname");
-	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_GLOB),
-			 "hostname glob");
-	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_CIDR),
-			 "CIDR block");
-	cr_assert_str_eq(policy_pattern_kind_name(POLICY_PAT_ANY), "wildcard");
+	static const struct {
+		enum policy_pattern_kind kind;
+		const char *name;
+	} t[] = {
+	    {POLICY_PAT_ADDR, "exact address"},
+	    {POLICY_PAT_HOST, "exact hostname"},
+	    {POLICY_PAT_GLOB, "hostname glob"},
+	    {POLICY_PAT_CIDR, "CIDR block"},
+	    {POLICY_PAT_ANY, "wildcard"},
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+		cr_assert_str_eq(policy_pattern_kind_name(t[i].kind),
+				 t[i].name);
 }
 
 /* xorshift64*: the property test's deterministic random numbers. */

@@ -93,116 +93,156 @@ Test(value, duration_range_is_1ms_to_7_days)
 
 Test(value, policy_parse_duration_reports_missing_unit_as_einval)
 {
+	static const struct {
+		const char *s;
+		int r;
+		uint64_t ms; /* when r is 0 */
+	} t[] = {
+	    {"1.5s", 0, 1500}, {"0", 0, 0},	     {"15", -EINVAL, 0},
+	    {"x", -EINVAL, 0}, {"200h", -ERANGE, 0},
+	};
 	uint64_t ms = 0;
 
-	cr_assert_eq(policy_parse_duration("1.5s", &ms), 0);
-	cr_assert_eq(ms, 1500);
-	cr_assert_eq(policy_parse_duration("0", &ms), 0);
-	cr_assert_eq(ms, 0);
-	cr_assert_eq(policy_parse_duration("15", &ms), -EINVAL);
-	cr_assert_eq(policy_parse_duration("x", &ms), -EINVAL);
-	cr_assert_eq(policy_parse_duration("200h", &ms), -ERANGE);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int r = policy_parse_duration(t[i].s, &ms);
+
+		cr_assert_eq(r, t[i].r, "'%s' gave %d", t[i].s, r);
+		if (r == 0)
+			cr_assert_eq(ms, t[i].ms, "'%s'", t[i].s);
+	}
 }
 
 Test(value, percent_whole_and_decimal)
 {
+	static const struct {
+		const char *s;
+		uint32_t ppm;
+	} t[] = {
+	    {"20%", 200000}, {"0%", 0},		 {"100%", 1000000},
+	    {"0.5%", 5000},  {"12.25%", 122500}, {"0.0001%", 1},
+	};
 	uint32_t ppm = 1;
 
-	cr_assert_eq(value_percent("20%", &ppm), 0);
-	cr_assert_eq(ppm, 200000);
-	cr_assert_eq(value_percent("0%", &ppm), 0);
-	cr_assert_eq(ppm, 0);
-	cr_assert_eq(value_percent("100%", &ppm), 0);
-	cr_assert_eq(ppm, 1000000);
-	cr_assert_eq(value_percent("0.5%", &ppm), 0);
-	cr_assert_eq(ppm, 5000);
-	cr_assert_eq(value_percent("12.25%", &ppm), 0);
-	cr_assert_eq(ppm, 122500);
-	cr_assert_eq(value_percent("0.0001%", &ppm), 0);
-	cr_assert_eq(ppm, 1);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		cr_assert_eq(value_percent(t[i].s, &ppm), 0, "'%s'", t[i].s);
+		cr_assert_eq(ppm, t[i].ppm, "'%s'", t[i].s);
+	}
 }
 
 Test(value, percent_needs_sign_and_range)
 {
+	static const struct {
+		const char *s;
+		int r;
+	} t[] = {
+	    {"20", -ENOENT},   {"20 %", -EINVAL}, {"20%%", -EINVAL},
+	    {"%", -EINVAL},    {"-5%", -EINVAL},  {"100.1%", -ERANGE},
+	    {"250%", -ERANGE},
+	};
 	uint32_t ppm = 9;
 
-	cr_assert_eq(value_percent("20", &ppm), -ENOENT);
-	cr_assert_eq(value_percent("20 %", &ppm), -EINVAL);
-	cr_assert_eq(value_percent("20%%", &ppm), -EINVAL);
-	cr_assert_eq(value_percent("%", &ppm), -EINVAL);
-	cr_assert_eq(value_percent("-5%", &ppm), -EINVAL);
-	cr_assert_eq(value_percent("100.1%", &ppm), -ERANGE);
-	cr_assert_eq(value_percent("250%", &ppm), -ERANGE);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int r = value_percent(t[i].s, &ppm);
+
+		cr_assert_eq(r, t[i].r, "'%s' gave %d", t[i].s, r);
+	}
 	cr_assert_eq(ppm, 9, "output written on error");
 }
 
 Test(value, rate_per_second_and_minute)
 {
+	static const struct {
+		const char *s;
+		uint64_t mps;
+	} t[] = {
+	    {"100/s", 100000},
+	    /* 600/m is 10/s */
+	    {"600/m", 10000},
+	    {"0/s", 0},
+	    {"0.5/s", 500},
+	    {"30/m", 500},
+	};
 	uint64_t mps = 1;
 
-	cr_assert_eq(value_rate("100/s", &mps), 0);
-	cr_assert_eq(mps, 100000);
-	cr_assert_eq(value_rate("600/m", &mps), 0);
-	cr_assert_eq(mps, 10000, "600/m is 10/s");
-	cr_assert_eq(value_rate("0/s", &mps), 0);
-	cr_assert_eq(mps, 0);
-	cr_assert_eq(value_rate("0.5/s", &mps), 0);
-	cr_assert_eq(mps, 500);
-	cr_assert_eq(value_rate("30/m", &mps), 0);
-	cr_assert_eq(mps, 500);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		cr_assert_eq(value_rate(t[i].s, &mps), 0, "'%s'", t[i].s);
+		cr_assert_eq(mps, t[i].mps, "'%s'", t[i].s);
+	}
 }
 
 Test(value, rate_needs_unit)
 {
+	static const struct {
+		const char *s;
+		int r;
+	} t[] = {
+	    {"100", -ENOENT}, {"100/h", -EINVAL},    {"100s", -EINVAL},
+	    {"/s", -EINVAL},  {"0.0001/s", -ERANGE},
+	};
 	uint64_t mps = 3;
 
-	cr_assert_eq(value_rate("100", &mps), -ENOENT);
-	cr_assert_eq(value_rate("100/h", &mps), -EINVAL);
-	cr_assert_eq(value_rate("100s", &mps), -EINVAL);
-	cr_assert_eq(value_rate("/s", &mps), -EINVAL);
-	cr_assert_eq(value_rate("0.0001/s", &mps), -ERANGE);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int r = value_rate(t[i].s, &mps);
+
+		cr_assert_eq(r, t[i].r, "'%s' gave %d", t[i].s, r);
+	}
 	cr_assert_eq(mps, 3, "output written on error");
 }
 
 Test(value, count_within_bounds)
 {
+	/* the successes first: the last of them leaves v at 10 */
+	static const struct {
+		const char *s;
+		uint64_t lo, hi;
+		int r;
+		uint64_t v; /* when r is 0 */
+	} t[] = {
+	    {"0", 0, 10, 0, 0},
+	    {"10", 0, 10, 0, 10},
+	    {"11", 0, 10, -ERANGE, 0},
+	    {"0", 1, 10, -ERANGE, 0},
+	    {"99999999999999999999999", 0, 10, -ERANGE, 0},
+	    {"", 0, 10, -EINVAL, 0},
+	    {"1.5", 0, 10, -EINVAL, 0},
+	    {"-1", 0, 10, -EINVAL, 0},
+	    {"5s", 0, 10, -EINVAL, 0},
+	};
 	uint64_t v = 99;
 
-	cr_assert_eq(value_count("0", 0, 10, &v), 0);
-	cr_assert_eq(v, 0);
-	cr_assert_eq(value_count("10", 0, 10, &v), 0);
-	cr_assert_eq(v, 10);
-	cr_assert_eq(value_count("11", 0, 10, &v), -ERANGE);
-	cr_assert_eq(value_count("0", 1, 10, &v), -ERANGE);
-	cr_assert_eq(value_count("99999999999999999999999", 0, 10, &v),
-		     -ERANGE);
-	cr_assert_eq(value_count("", 0, 10, &v), -EINVAL);
-	cr_assert_eq(value_count("1.5", 0, 10, &v), -EINVAL);
-	cr_assert_eq(value_count("-1", 0, 10, &v), -EINVAL);
-	cr_assert_eq(value_count("5s", 0, 10, &v), -EINVAL);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int r = value_count(t[i].s, t[i].lo, t[i].hi, &v);
+
+		cr_assert_eq(r, t[i].r, "'%s' gave %d", t[i].s, r);
+		if (r == 0)
+			cr_assert_eq(v, t[i].v, "'%s'", t[i].s);
+	}
 	cr_assert_eq(v, 10, "output written on error");
+}
+
+/* Checks that value_bool() gives want for each of the n words. */
+static void expect_bool(const char *const *words, size_t n, int want)
+{
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(value_bool(words[i]), want, "'%s'", words[i]);
 }
 
 Test(value, bool_words)
 {
-	cr_assert_eq(value_bool("on"), 1);
-	cr_assert_eq(value_bool("yes"), 1);
-	cr_assert_eq(value_bool("true"), 1);
-	cr_assert_eq(value_bool("off"), 0);
-	cr_assert_eq(value_bool("no"), 0);
-	cr_assert_eq(value_bool("false"), 0);
-	cr_assert_eq(value_bool("maybe"), -EINVAL);
-	cr_assert_eq(value_bool(""), -EINVAL);
-	cr_assert_eq(value_bool("o"), -EINVAL);
-	cr_assert_eq(value_bool("onn"), -EINVAL);
+	static const char *const on[] = {"on", "yes", "true"};
+	static const char *const off[] = {"off", "no", "false"};
+	static const char *const bad[] = {"maybe", "", "o", "onn"};
+
+	expect_bool(on, sizeof on / sizeof on[0], 1);
+	expect_bool(off, sizeof off / sizeof off[0], 0);
+	expect_bool(bad, sizeof bad / sizeof bad[0], -EINVAL);
 }
 
 Test(value, bool_words_in_any_case)
 {
-	cr_assert_eq(value_bool("ON"), 1);
-	cr_assert_eq(value_bool("Yes"), 1);
-	cr_assert_eq(value_bool("TRUE"), 1);
-	cr_assert_eq(value_bool("Off"), 0);
-	cr_assert_eq(value_bool("NO"), 0);
-	cr_assert_eq(value_bool("False"), 0);
+	static const char *const on[] = {"ON", "Yes", "TRUE"};
+	static const char *const off[] = {"Off", "NO", "False"};
+
+	expect_bool(on, sizeof on / sizeof on[0], 1);
+	expect_bool(off, sizeof off / sizeof off[0], 0);
 }
