@@ -44,7 +44,7 @@ enum policy_log {
 	POLICY_LOG_DEBUG,
 };
 
-/* One key of a rule: the table in policy.c has one entry per value. */
+/* One key of a rule: the table in policy/keys.c has one entry per value. */
 enum policy_key {
 	POLICY_KEY_CONNECT_TIMEOUT,
 	POLICY_KEY_RESPONSE_TIMEOUT,
