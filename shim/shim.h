@@ -10,6 +10,7 @@
 #include "segment/segment.h"
 #include "shim/h2.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/epoll.h>
@@ -317,6 +318,33 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now);
  * unknown); now may be 0. */
 void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 		  uint64_t now);
+
+/* --- hooks.c and connect.c: what the hooks share ---------------------- */
+/* True when fusebox aborted c and the program has not been told yet. */
+static inline bool aborted(struct conn *c)
+{
+	return atomic_load_explicit(&c->watch, memory_order_relaxed) &
+	       W_ABORTED;
+}
+
+/* True for the errors that end a connect in progress. */
+static inline bool connect_error(int e)
+{
+	return e == ECONNREFUSED || e == ETIMEDOUT || e == ECONNRESET ||
+	       e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNABORTED;
+}
+
+/* Hands the abort of c to the program once: -1 with errno. */
+ssize_t deliver(struct conn *c);
+
+/* True when the slot of fd outlived its socket (then it is dropped). */
+bool stale(int fd, struct conn *c);
+
+/* A non-blocking connect of c turned out done (err 0) or failed. */
+void connected_now(int fd, struct conn *c, int err);
+
+/* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
+void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* --- streams.c: HTTP/2 streams as calls ------------------------------- */
 /* Before a send of iov on c, which has W_H2: bytes that cannot begin
