@@ -260,7 +260,8 @@ $(B)/fuzz-policy: tests/fuzz/fuzz_policy.c $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -I. $(INIH_CFLAGS) \
 	  -fsanitize=fuzzer,address,undefined $^ $(INIH_A) -o $@
 
-$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c $(SEG_SRC) cli/report.c cli/prom.c \
+$(B)/fuzz-segment: tests/fuzz/fuzz_segment.c $(SEG_SRC) cli/report.c \
+	  cli/report_table.c cli/prom.c \
 	  $(POLICY_SRC) | $(B)/.deps-test
 	$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSEBOX_FUZZ -I. \
 	  $(INIH_CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(INIH_A) \

@@ -112,4 +112,17 @@ bool report_proc_alive(uint32_t pid, uint64_t start);
 int32_t report_rule_pending(const struct seg *s, uint32_t ri,
 			    bool (*alive)(uint32_t pid, uint64_t start));
 
+/* Shared by report.c (JSON) and report_table.c (text). */
+/* Length of a string field of at most max bytes that may lack its NUL. */
+size_t report_field_len(const char *s, size_t max);
+
+/* Writes a realtime instant in ms as ISO 8601 UTC ("...T19:00:00Z");
+ * false when it cannot be shown. */
+bool report_iso_time(char *buf, size_t len, uint64_t real_ms);
+
+/* Says whether process slot i is listed: taken, and alive when the
+ * caller checks that; *pid receives its pid. */
+bool report_proc_listed(const struct seg *s, const struct report_opts *o,
+			uint32_t i, uint32_t *pid);
+
 #endif
