@@ -5,8 +5,7 @@
  * each refresh.  libuv drives the timer, the keyboard and the signals.
  * Rates come from a history of counters this viewer keeps; every byte of
  * the segment is untrusted. */
-#include "cli.h"
-#include "report.h"
+#include "top.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,16 +26,6 @@
 
 #include <uv.h>
 
-#define RING	     64	   /* counter samples kept per destination ... */
-#define RING_STEP_MS 950   /* ... about one a second */
-#define WINDOW_MS    10000 /* rates, failure % and counts cover this */
-#define NBASE	     3	   /* latency baselines per destination ... */
-#define BASE_STEP_MS 5000  /* ... this far apart: a 10 to 15 s window */
-#define STATUS_MS    5000  /* how long a status message stays */
-#define FILTER_MAX   64	   /* bytes of a filter */
-#define PROCS_MAX    64	   /* processes named on the process line */
-#define DETAIL_LINES 5	   /* the pane about the selected row */
-
 /* Widths of the columns after NAME, and the width NAME gets at least. */
 #define W_STATE 13
 #define W_RATE	6
@@ -49,29 +38,16 @@
 	 W_REJ + 1 + W_TREND)
 #define W_NAME_MIN 10
 
-/* The counters the viewer keeps a history of. */
-enum {
-	K_CALLS,
-	K_FAILURES,
-	K_RETRIES,
-	K_REJ_BREAKER,
-	K_REJ_LIMIT,
-	K_REJ_RATE,
-	K_REJ_BUDGET,
-	NK
-};
+/* The counter of the segment behind each K_*. */
 static const enum seg_counter kmap[NK] = {
     SEG_CALLS,		SEG_FAILURES,
     SEG_RETRIES,	SEG_REJECTED_BREAKER,
     SEG_REJECTED_LIMIT, SEG_REJECTED_RATE,
     SEG_REJECTED_BUDGET};
 
-enum { SORT_NAME, SORT_RATE, SORT_FAIL, SORT_STATE };
+/* The sort orders (SORT_*) as the title names them. */
 static const char *const sort_names[] = {"name", "calls/s", "failure %",
 					 "state"};
-
-/* Attributes of text on the screen; none at all in plain output. */
-enum attr { A_NONE, A_BOLD, A_DIM, A_REV, A_OK, A_WARN, A_BAD, A_FORCED };
 
 /* The counters of one destination at one instant (monotonic ms). */
 struct sample {
@@ -95,106 +71,6 @@ struct dest {
 	struct sample ring[RING];
 	unsigned nbase; /* baselines held, oldest first */
 	struct hbase base[NBASE];
-};
-
-/* One row of the view: a rule, or one of its destinations.  Rows own
- * copies of what they show, so that a redraw needs no segment. */
-struct vrow {
-	bool is_rule;
-	uint32_t order; /* position in the snapshot: name order */
-	uint32_t group; /* the row of its rule (itself for a rule) */
-	uint32_t count; /* rule rows: the address rows that follow */
-	char rule[SEG_NAME_MAX + 1];
-	uint8_t addr[16];
-	uint16_t port;
-	char addr_text[64];
-	char host[SEG_HOST_MAX + 1];
-	const char *state; /* a SPEC §4 state name (static) */
-	int sev;	   /* how bad the state is, for sorting */
-	uint64_t until_ms;
-	uint32_t consecutive;
-	int32_t active, pending, forced; /* rule rows */
-	uint32_t max_conn, mode, scope;
-	double rate; /* calls/s over the window; -1: not known yet */
-	double secs; /* length of the window; 0: none yet */
-	uint64_t win[NK];
-	uint64_t tot[NK];
-	double lat[2][2]; /* connect, first byte: p50, p99 ms; -1: none */
-	float spark[RING];
-	unsigned nspark;
-};
-
-/* A guarded process as the process line shows it. */
-struct proc {
-	uint32_t pid;
-	char comm[17];
-};
-
-/* The whole state of one fusebox top. */
-struct top {
-	uv_loop_t loop;
-	uv_timer_t timer;
-	uv_tty_t in, out;
-	uv_signal_t sig[4];
-	bool tty;    /* full screen; else plain tables */
-	bool keys;   /* stdin is a terminal we read keys from */
-	bool raw;    /* its mode was changed */
-	bool screen; /* the alternate screen is shown */
-	bool utf8, color;
-	int ret;
-	char name[SEG_NAME_MAX + 8];
-	uint64_t interval_ms;
-	long count, done;
-	/* the segment */
-	struct seg seg;
-	bool open;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	uint64_t reset_gen;
-	char why[256]; /* why there is no segment to show, or "" */
-	/* history and view */
-	struct dest **dests;
-	size_t ndests;
-	struct vrow *rows;
-	size_t nrows, nrules, naddrs;
-	uint32_t *disp;
-	size_t ndisp;
-	struct proc procs[PROCS_MAX];
-	size_t nprocs; /* live processes, maybe more than listed */
-	uint64_t now;
-	/* the screen and the keys */
-	int cols, lines;
-	bool clear, help;
-	int sort;
-	bool reverse;
-	char filter[FILTER_MAX + 1];
-	bool prompt;
-	char input[FILTER_MAX + 1];
-	size_t sel, top_row;
-	bool sel_rule;
-	char sel_name[SEG_NAME_MAX + 1];
-	uint8_t sel_addr[16];
-	uint16_t sel_port;
-	char status[256];
-	uint64_t status_ms;
-	char rbuf[256];
-};
-
-/* A growing byte buffer: one frame. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-/* One line being drawn: where it starts and how wide it has become. */
-struct line {
-	struct top *t;
-	struct buf *b;
-	size_t start; /* offset of the line in b */
-	int col, width;
-	bool sel; /* the selection bar: reverse video across the line */
 };
 
 /* Reads a clock in milliseconds. */
