@@ -142,4 +142,29 @@ struct line {
 	bool sel; /* the selection bar: reverse video across the line */
 };
 
+/* Reads a clock in milliseconds. */
+uint64_t top_now_ms(clockid_t id);
+
+/* The failure share of row r over its window in percent, -1 when it had
+ * no call. */
+double top_fail_pct(const struct vrow *r);
+
+/* Reads the segment into the view of t: reopens it when it changed,
+ * moves the history along, rebuilds the shown rows. */
+void top_refresh(struct top *t);
+
+/* Rebuilds the list of shown rows of t after a change of the sort order
+ * or the filter; the selection stays on its row. */
+void top_build_disp(struct top *t);
+
+/* Remembers which rule or destination the selection of t is on. */
+void top_sel_keep(struct top *t);
+
+/* Drops the view and the history of t (the segment went away). */
+void top_drop_view(struct top *t);
+
+/* Sets the status line of t to a message, shown for STATUS_MS. */
+void top_status(struct top *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif
