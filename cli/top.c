@@ -40,242 +40,6 @@
 static const char *const sort_names[] = {"name", "calls/s", "failure %",
 					 "state"};
 
-/* Appends n bytes to b; on failure marks b out of memory. */
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
-/* Appends a NUL-terminated string to b. */
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-/* Appends printf-style text to b. */
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		buf_add(b, tmp,
-			(size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* Takes one character of untrusted text at p (n > 0 bytes left): returns
- * the bytes it spans, its columns in *w, and in *ok whether it can be
- * shown as is (else it is shown as '?': a control character, a byte that
- * is not UTF-8, or what this locale cannot show). */
-static size_t next_char(const struct top *t, const unsigned char *p, size_t n,
-			int *w, bool *ok)
-{
-	uint32_t cp;
-	size_t len = report_utf8_len(p, n, &cp);
-
-	*w = 1;
-	*ok = false;
-	if (!len)
-		return 1;
-	if (cp < 0x20 || cp == 0x7f)
-		return len;
-	if (cp < 0x80) {
-		*ok = true;
-		return len;
-	}
-	if (!t->utf8 || cp < 0xa0)
-		return len;
-	int cw = wcwidth((wchar_t)cp);
-	if (cw == 1 || cw == 2) {
-		*w = cw;
-		*ok = true;
-	}
-	return len;
-}
-
-/* Columns that n bytes of untrusted text take. */
-static int text_width(const struct top *t, const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	int total = 0, w;
-	bool ok;
-
-	while (n) {
-		size_t len = next_char(t, p, n, &w, &ok);
-
-		total += w;
-		p += len;
-		n -= len;
-	}
-	return total;
-}
-
-/* Starts screen line y (1-based; plain output ignores it). */
-static void line_begin(struct line *l, struct top *t, struct buf *b, int y,
-		       bool sel)
-{
-	l->t = t;
-	l->b = b;
-	l->col = 0;
-	l->width = t->cols;
-	l->sel = sel && t->tty;
-	if (t->tty)
-		buf_fmt(b, "\x1b[%d;1H\x1b[0%sm", y, l->sel ? ";7" : "");
-	l->start = b->len;
-}
-
-/* Switches the attribute of the text that follows. */
-static void line_attr(struct line *l, enum attr a)
-{
-	static const char *const color[] = {"",	  "1",	"2",	"7",
-					    "32", "33", "1;31", "1;35"};
-	static const char *const mono[] = {"", "1", "2", "7", "", "", "1", "1"};
-	const char *s;
-
-	if (!l->t->tty)
-		return;
-	s = (l->t->color ? color : mono)[a];
-	buf_fmt(l->b, "\x1b[0%s%s%sm", l->sel ? ";7" : "", *s ? ";" : "", s);
-}
-
-/* Writes up to max bytes of untrusted text in at most cols columns (and
- * what is left of the line); longer text is cut and ends in '~'.
- * Returns the columns written. */
-static int line_text(struct line *l, const char *s, size_t max, int cols)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strnlen(s, max);
-	int total, used = 0, w;
-	bool ok;
-
-	if (cols > l->width - l->col)
-		cols = l->width - l->col;
-	if (cols <= 0)
-		return 0;
-	total = text_width(l->t, s, n);
-	while (n) {
-		size_t len = next_char(l->t, p, n, &w, &ok);
-
-		if (used + w > (total > cols ? cols - 1 : cols))
-			break;
-		if (ok)
-			buf_add(l->b, (const char *)p, len);
-		else
-			buf_add(l->b, "?", 1);
-		used += w;
-		p += len;
-		n -= len;
-	}
-	if (total > cols) {
-		buf_add(l->b, "~", 1);
-		used++;
-	}
-	l->col += used;
-	return used;
-}
-
-/* Writes a NUL-terminated string, cut at the end of the line. */
-static void line_str(struct line *l, const char *s)
-{
-	line_text(l, s, strlen(s), l->width);
-}
-
-/* Pads the line with spaces up to column col. */
-static void line_pad(struct line *l, int col)
-{
-	if (col > l->width)
-		col = l->width;
-	while (l->col < col) {
-		buf_add(l->b, " ", 1);
-		l->col++;
-	}
-}
-
-/* Writes s right-aligned in the w columns that start at column col. */
-static void line_right(struct line *l, int col, int w, const char *s)
-{
-	int n = text_width(l->t, s, strlen(s));
-
-	line_pad(l, col + (n < w ? w - n : 0));
-	line_text(l, s, strlen(s), w);
-}
-
-/* Ends the line: the bar across the screen, the rest of the line
- * cleared; plain output drops trailing spaces. */
-static void line_end(struct line *l)
-{
-	if (!l->t->tty) {
-		while (l->b->len > l->start && l->b->p[l->b->len - 1] == ' ')
-			l->b->len--;
-		buf_add(l->b, "\n", 1);
-		return;
-	}
-	if (l->sel)
-		line_pad(l, l->width);
-	buf_str(l->b, "\x1b[0m");
-	/* at the last column the cursor waits to wrap; EL would erase it */
-	if (l->col < l->width)
-		buf_str(l->b, "\x1b[K");
-}
-
-/* Writes a sparkline of the last values of v (n of them) in cols
- * columns, newest at the right, scaled to the largest shown. */
-static void line_spark(struct line *l, const float *v, unsigned n, int cols)
-{
-	static const char ascii[] = " .:-=+*#";
-	float max = 0;
-	unsigned from;
-
-	if (cols > l->width - l->col)
-		cols = l->width - l->col;
-	if (cols <= 0)
-		return;
-	from = n > (unsigned)cols ? n - (unsigned)cols : 0;
-	for (unsigned i = from; i < n; i++)
-		if (v[i] > max)
-			max = v[i];
-	line_pad(l, l->col + cols - (int)(n - from));
-	for (unsigned i = from; i < n; i++) {
-		int level = 0;
-
-		if (v[i] > 0 && max > 0)
-			level = 1 + (int)(v[i] / max * 6.999f);
-		if (level > 7)
-			level = 7;
-		if (l->t->utf8) {
-			char c[3] = {'\xe2', '\x96', (char)(0x81 + level)};
-			buf_add(l->b, c, 3);
-		} else {
-			buf_add(l->b, &ascii[level], 1);
-		}
-		l->col++;
-	}
-}
-
 /* Writes calls per second in at most 6 characters, "-" when unknown. */
 static void fmt_rate(char *buf, size_t len, double r)
 {
@@ -358,10 +122,10 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 		nw = W_NAME_MIN;
 	x = nw + 1;
 	if (r->is_rule) {
-		line_attr(l, A_BOLD);
-		line_text(l, r->rule, sizeof r->rule, nw);
-		line_attr(l, A_NONE);
-		line_pad(l, x);
+		top_line_attr(l, A_BOLD);
+		top_line_text(l, r->rule, sizeof r->rule, nw);
+		top_line_attr(l, A_NONE);
+		top_line_pad(l, x);
 		/* a rule shows its override, or that its breaker is off */
 		if (r->forced == BREAKER_FORCE_OPEN ||
 		    r->forced == BREAKER_FORCE_CLOSED ||
@@ -371,25 +135,25 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 					    ? "dry-run"
 					    : "disabled";
 
-			line_attr(l, r->forced ? A_FORCED : A_DIM);
-			line_text(l, s, strlen(s), W_STATE);
-			line_attr(l, A_NONE);
+			top_line_attr(l, r->forced ? A_FORCED : A_DIM);
+			top_line_text(l, s, strlen(s), W_STATE);
+			top_line_attr(l, A_NONE);
 		}
 	} else {
-		line_pad(l, 2);
-		line_text(l, r->addr_text, sizeof r->addr_text, nw - 2);
-		line_pad(l, x);
+		top_line_pad(l, 2);
+		top_line_text(l, r->addr_text, sizeof r->addr_text, nw - 2);
+		top_line_pad(l, x);
 		fmt_state(t, r, buf, sizeof buf);
-		line_attr(l, state_attr(r->state));
-		line_text(l, buf, strlen(buf), W_STATE);
-		line_attr(l, A_NONE);
+		top_line_attr(l, state_attr(r->state));
+		top_line_text(l, buf, strlen(buf), W_STATE);
+		top_line_attr(l, A_NONE);
 	}
 	x += W_STATE + 1;
 	fmt_rate(buf, sizeof buf, r->rate);
-	line_right(l, x, W_RATE, buf);
+	top_line_right(l, x, W_RATE, buf);
 	x += W_RATE + 1;
 	fmt_pct(buf, sizeof buf, top_fail_pct(r));
-	line_right(l, x, W_FAIL, buf);
+	top_line_right(l, x, W_FAIL, buf);
 	x += W_FAIL + 1;
 	if (r->is_rule) {
 		char max[16];
@@ -398,15 +162,15 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 		snprintf(max, sizeof max, "/%" PRIu32, r->max_conn);
 		snprintf(buf, sizeof buf, "conn %" PRId32 "%s pend %" PRId32,
 			 r->active, r->max_conn ? max : "", r->pending);
-		line_pad(l, x);
-		line_text(l, buf, strlen(buf), 2 * W_LAT + 1);
+		top_line_pad(l, x);
+		top_line_text(l, buf, strlen(buf), 2 * W_LAT + 1);
 		x += 2 * W_LAT + 2;
 	} else {
 		report_fmt_latency(buf, sizeof buf, r->lat[0][0], r->lat[0][1]);
-		line_right(l, x, W_LAT, buf);
+		top_line_right(l, x, W_LAT, buf);
 		x += W_LAT + 1;
 		report_fmt_latency(buf, sizeof buf, r->lat[1][0], r->lat[1][1]);
-		line_right(l, x, W_LAT, buf);
+		top_line_right(l, x, W_LAT, buf);
 		x += W_LAT + 1;
 	}
 	if (r->secs > 0)
@@ -416,10 +180,10 @@ static void draw_row(struct top *t, struct line *l, const struct vrow *r)
 				 4);
 	else
 		snprintf(buf, sizeof buf, "-");
-	line_right(l, x, W_REJ, buf);
+	top_line_right(l, x, W_REJ, buf);
 	x += W_REJ + 1;
-	line_pad(l, x);
-	line_spark(l, r->spark, r->nspark, W_TREND);
+	top_line_pad(l, x);
+	top_line_spark(l, r->spark, r->nspark, W_TREND);
 }
 
 /* Draws the column heads. */
@@ -429,25 +193,25 @@ static void draw_head(struct line *l)
 
 	if (nw < W_NAME_MIN)
 		nw = W_NAME_MIN;
-	line_attr(l, A_BOLD);
-	line_str(l, "NAME");
+	top_line_attr(l, A_BOLD);
+	top_line_str(l, "NAME");
 	x = nw + 1;
-	line_pad(l, x);
-	line_str(l, "STATE");
+	top_line_pad(l, x);
+	top_line_str(l, "STATE");
 	x += W_STATE + 1;
-	line_right(l, x, W_RATE, "CALL/S");
+	top_line_right(l, x, W_RATE, "CALL/S");
 	x += W_RATE + 1;
-	line_right(l, x, W_FAIL, "FAIL%");
+	top_line_right(l, x, W_FAIL, "FAIL%");
 	x += W_FAIL + 1;
-	line_right(l, x, W_LAT, "CONNECT");
+	top_line_right(l, x, W_LAT, "CONNECT");
 	x += W_LAT + 1;
-	line_right(l, x, W_LAT, "1ST BYTE");
+	top_line_right(l, x, W_LAT, "1ST BYTE");
 	x += W_LAT + 1;
-	line_right(l, x, W_REJ, "REJ");
+	top_line_right(l, x, W_REJ, "REJ");
 	x += W_REJ + 1;
-	line_pad(l, x);
-	line_str(l, "TREND");
-	line_attr(l, A_NONE);
+	top_line_pad(l, x);
+	top_line_str(l, "TREND");
+	top_line_attr(l, A_NONE);
 }
 
 /* Draws the title: segment, time, refresh period, sort order (on the
@@ -462,34 +226,34 @@ static void draw_title(struct top *t, struct line *l)
 	    !strftime(when, sizeof when,
 		      t->tty ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof when, "?");
-	line_attr(l, A_REV);
-	line_str(l, t->tty ? "fusebox top  " : "segment ");
-	line_text(l, t->name, sizeof t->name, SEG_NAME_MAX);
+	top_line_attr(l, A_REV);
+	top_line_str(l, t->tty ? "fusebox top  " : "segment ");
+	top_line_text(l, t->name, sizeof t->name, SEG_NAME_MAX);
 	if (t->tty)
 		snprintf(text, sizeof text, "  %s  every %gs  sort %s%s", when,
 			 (double)t->interval_ms / 1000, sort_names[t->sort],
 			 t->reverse ? " (rev)" : "");
 	else
 		snprintf(text, sizeof text, " at %s", when);
-	line_str(l, text);
+	top_line_str(l, text);
 	if (t->open && !t->tty) {
 		snprintf(text, sizeof text, "; %zu rule%s, %zu destination%s",
 			 t->nrules, t->nrules == 1 ? "" : "s", t->naddrs,
 			 t->naddrs == 1 ? "" : "s");
-		line_str(l, text);
+		top_line_str(l, text);
 	} else if (t->open) {
 		/* at the right, when it fits */
 		snprintf(text, sizeof text, "%zu rule%s %zu dest%s", t->nrules,
 			 t->nrules == 1 ? "" : "s", t->naddrs,
 			 t->naddrs == 1 ? "" : "s");
 		if (l->col + 2 + (int)strlen(text) <= l->width) {
-			line_pad(l, l->width - (int)strlen(text));
-			line_str(l, text);
+			top_line_pad(l, l->width - (int)strlen(text));
+			top_line_str(l, text);
 		}
 	}
 	if (t->tty)
-		line_pad(l, l->width);
-	line_attr(l, A_NONE);
+		top_line_pad(l, l->width);
+	top_line_attr(l, A_NONE);
 }
 
 /* Draws the process line: how many guarded processes run, and which. */
@@ -498,20 +262,20 @@ static void draw_procs(struct top *t, struct line *l)
 	char buf[48];
 
 	if (!t->nprocs) {
-		line_str(l, "no guarded process running");
+		top_line_str(l, "no guarded process running");
 		return;
 	}
 	snprintf(buf, sizeof buf, "%zu guarded process%s:", t->nprocs,
 		 t->nprocs == 1 ? "" : "es");
-	line_str(l, buf);
+	top_line_str(l, buf);
 	for (size_t i = 0; i < t->nprocs && i < PROCS_MAX; i++) {
 		snprintf(buf, sizeof buf, "%s %" PRIu32 " ", i ? "," : "",
 			 t->procs[i].pid);
-		line_str(l, buf);
-		line_text(l, t->procs[i].comm, sizeof t->procs[i].comm, 16);
+		top_line_str(l, buf);
+		top_line_text(l, t->procs[i].comm, sizeof t->procs[i].comm, 16);
 	}
 	if (t->nprocs > PROCS_MAX)
-		line_str(l, ", ...");
+		top_line_str(l, ", ...");
 }
 
 /* Columns of the counts table after its label: calls, failed, retries,
@@ -528,7 +292,7 @@ static void draw_counts(struct line *l, int w, const uint64_t v[NK])
 
 	for (int i = 0; i < 7; i++) {
 		report_fmt_count(buf, sizeof buf, v[k[i]], 4);
-		line_right(l, w + count_end[i] - 6, 6, buf);
+		top_line_right(l, w + count_end[i] - 6, 6, buf);
 	}
 }
 
@@ -538,15 +302,15 @@ static void draw_counts_head(struct line *l, int w, const char *label)
 	static const char *const head[7] = {
 	    "calls", "failed", "retries", "breaker", "limit", "rate", "budget"};
 
-	line_str(l, label);
+	top_line_str(l, label);
 	for (int i = 0; i < 7; i++) {
 		int n = (int)strlen(head[i]);
 
 		if (i == 3) {
-			line_pad(l, w + count_end[2] + 2);
-			line_str(l, "rejected:");
+			top_line_pad(l, w + count_end[2] + 2);
+			top_line_str(l, "rejected:");
 		}
-		line_right(l, w + count_end[i] - n, n, head[i]);
+		top_line_right(l, w + count_end[i] - n, n, head[i]);
 	}
 }
 
@@ -559,9 +323,9 @@ static void draw_detail(struct top *t, struct line *l, const struct vrow *r,
 
 	switch (n) {
 	case 0:
-		line_attr(l, A_BOLD);
-		line_text(l, r->rule, sizeof r->rule, SEG_NAME_MAX);
-		line_attr(l, A_NONE);
+		top_line_attr(l, A_BOLD);
+		top_line_text(l, r->rule, sizeof r->rule, SEG_NAME_MAX);
+		top_line_attr(l, A_NONE);
 		if (r->is_rule) {
 			snprintf(max, sizeof max, "of %" PRIu32, r->max_conn);
 			snprintf(
@@ -578,15 +342,15 @@ static void draw_detail(struct top *t, struct line *l, const struct vrow *r,
 			    r->scope == POLICY_SCOPE_RULE ? "rule" : "address",
 			    r->active, r->max_conn ? max : "no limit",
 			    r->pending);
-			line_str(l, buf);
+			top_line_str(l, buf);
 			break;
 		}
-		line_str(l, " ");
-		line_text(l, r->addr_text, sizeof r->addr_text, 64);
+		top_line_str(l, " ");
+		top_line_text(l, r->addr_text, sizeof r->addr_text, 64);
 		if (r->host[0]) {
-			line_str(l, " (");
-			line_text(l, r->host, sizeof r->host, 32);
-			line_str(l, ")");
+			top_line_str(l, " (");
+			top_line_text(l, r->host, sizeof r->host, 32);
+			top_line_str(l, ")");
 		}
 		fmt_state(t, r, state, sizeof state);
 		snprintf(buf, sizeof buf, ": %s%s", state,
@@ -597,29 +361,30 @@ static void draw_detail(struct top *t, struct line *l, const struct vrow *r,
 				 ", %" PRIu32 " failure%s in a row",
 				 r->consecutive,
 				 r->consecutive == 1 ? "" : "s");
-		line_attr(l, state_attr(r->state));
-		line_str(l, buf);
-		line_attr(l, A_NONE);
+		top_line_attr(l, state_attr(r->state));
+		top_line_str(l, buf);
+		top_line_attr(l, A_NONE);
 		break;
 	case 1:
 		draw_counts_head(l, 11, "");
 		break;
 	case 2:
 		if (r->secs <= 0) {
-			line_str(l, "last 10s    (from the next refresh on)");
+			top_line_str(l,
+				     "last 10s    (from the next refresh on)");
 			break;
 		}
 		snprintf(buf, sizeof buf, "last %.0fs", r->secs);
-		line_str(l, buf);
+		top_line_str(l, buf);
 		draw_counts(l, 11, r->win);
 		break;
 	case 3:
-		line_str(l, "in all");
+		top_line_str(l, "in all");
 		draw_counts(l, 11, r->tot);
 		break;
 	default:
-		line_str(l, "calls/s     ");
-		line_spark(l, r->spark, r->nspark, l->width - l->col);
+		top_line_str(l, "calls/s     ");
+		top_line_spark(l, r->spark, r->nspark, l->width - l->col);
 		break;
 	}
 }
@@ -650,32 +415,32 @@ static void draw_screen(struct top *t, struct buf *b)
 	const struct vrow *sel = t->ndisp ? &t->rows[t->disp[t->sel]] : NULL;
 	uint64_t now = top_now_ms(CLOCK_MONOTONIC);
 
-	buf_str(b, "\x1b[?25l");
+	top_buf_str(b, "\x1b[?25l");
 	if (t->clear) {
-		buf_str(b, "\x1b[0m\x1b[2J");
+		top_buf_str(b, "\x1b[0m\x1b[2J");
 		t->clear = false;
 	}
 	detail = H >= 17 ? DETAIL_LINES : 0;
 	area = H - 5 - detail;
-	line_begin(&l, t, b, 1, false);
+	top_line_begin(&l, t, b, 1, false);
 	draw_title(t, &l);
-	line_end(&l);
+	top_line_end(&l);
 	if (H < 6 || t->cols < 40) {
 		for (y = 2; y <= H; y++) {
-			line_begin(&l, t, b, y, false);
+			top_line_begin(&l, t, b, y, false);
 			if (y == 2)
-				line_str(&l, "(the terminal is too small)");
-			line_end(&l);
+				top_line_str(&l, "(the terminal is too small)");
+			top_line_end(&l);
 		}
 		return;
 	}
-	line_begin(&l, t, b, 2, false);
+	top_line_begin(&l, t, b, 2, false);
 	if (t->open)
 		draw_procs(t, &l);
-	line_end(&l);
-	line_begin(&l, t, b, 3, false);
+	top_line_end(&l);
+	top_line_begin(&l, t, b, 3, false);
 	draw_head(&l);
-	line_end(&l);
+	top_line_end(&l);
 	/* keep the selection in sight */
 	if (t->sel < t->top_row)
 		t->top_row = t->sel;
@@ -689,52 +454,53 @@ static void draw_screen(struct top *t, struct buf *b)
 
 		y = 4 + i;
 		if (t->help) {
-			line_begin(&l, t, b, y, false);
+			top_line_begin(&l, t, b, y, false);
 			if ((size_t)i < sizeof help_text / sizeof *help_text)
-				line_str(&l, help_text[i]);
-			line_end(&l);
+				top_line_str(&l, help_text[i]);
+			top_line_end(&l);
 			continue;
 		}
-		line_begin(&l, t, b, y, k < t->ndisp && k == t->sel);
+		top_line_begin(&l, t, b, y, k < t->ndisp && k == t->sel);
 		if (!t->open && i == 0)
-			line_str(&l, t->why);
+			top_line_str(&l, t->why);
 		else if (t->open && !t->ndisp && i == 0)
-			line_str(&l, t->filter[0]
-					 ? "nothing matches the filter"
-					 : "no rule in the segment yet");
+			top_line_str(&l, t->filter[0]
+					     ? "nothing matches the filter"
+					     : "no rule in the segment yet");
 		else if (k < t->ndisp)
 			draw_row(t, &l, &t->rows[t->disp[k]]);
-		line_end(&l);
+		top_line_end(&l);
 	}
 	for (int i = 0; i < detail; i++) {
-		line_begin(&l, t, b, 4 + area + i, false);
+		top_line_begin(&l, t, b, 4 + area + i, false);
 		if (sel && !t->help)
 			draw_detail(t, &l, sel, i);
-		line_end(&l);
+		top_line_end(&l);
 	}
-	line_begin(&l, t, b, H - 1, false);
+	top_line_begin(&l, t, b, H - 1, false);
 	if (t->prompt) {
-		line_str(&l, "filter: ");
-		line_text(&l, t->input, sizeof t->input, l.width - 12);
-		line_attr(&l, A_REV);
-		line_str(&l, " ");
-		line_attr(&l, A_NONE);
-		line_str(&l, "  (Enter applies, Esc cancels)");
+		top_line_str(&l, "filter: ");
+		top_line_text(&l, t->input, sizeof t->input, l.width - 12);
+		top_line_attr(&l, A_REV);
+		top_line_str(&l, " ");
+		top_line_attr(&l, A_NONE);
+		top_line_str(&l, "  (Enter applies, Esc cancels)");
 	} else if (t->status[0] && now - t->status_ms < STATUS_MS) {
-		line_str(&l, t->status);
+		top_line_str(&l, t->status);
 	} else if (t->filter[0]) {
-		line_str(&l, "filter: ");
-		line_text(&l, t->filter, sizeof t->filter, l.width - 30);
-		line_str(&l, "  (Esc clears it)");
+		top_line_str(&l, "filter: ");
+		top_line_text(&l, t->filter, sizeof t->filter, l.width - 30);
+		top_line_str(&l, "  (Esc clears it)");
 	}
-	line_end(&l);
-	line_begin(&l, t, b, H, false);
-	line_attr(&l, A_REV);
-	line_str(&l, "q quit  j/k move  o/c/a open/close/auto  n/r/f/s sort  "
+	top_line_end(&l);
+	top_line_begin(&l, t, b, H, false);
+	top_line_attr(&l, A_REV);
+	top_line_str(&l,
+		     "q quit  j/k move  o/c/a open/close/auto  n/r/f/s sort  "
 		     "/ filter  ? help");
-	line_pad(&l, l.width);
-	line_attr(&l, A_NONE);
-	line_end(&l);
+	top_line_pad(&l, l.width);
+	top_line_attr(&l, A_NONE);
+	top_line_end(&l);
 }
 
 /* Writes the plain tables of one refresh into b: the rows as on the
@@ -744,52 +510,53 @@ static void draw_plain(struct top *t, struct buf *b)
 	struct line l;
 
 	if (t->done)
-		buf_str(b, "\n");
-	line_begin(&l, t, b, 0, false);
+		top_buf_str(b, "\n");
+	top_line_begin(&l, t, b, 0, false);
 	draw_title(t, &l);
-	line_end(&l);
-	line_begin(&l, t, b, 0, false);
+	top_line_end(&l);
+	top_line_begin(&l, t, b, 0, false);
 	if (t->open)
 		draw_procs(t, &l);
 	else
-		line_str(&l, t->why);
-	line_end(&l);
+		top_line_str(&l, t->why);
+	top_line_end(&l);
 	if (!t->open)
 		return;
 	if (!t->nrows) {
-		buf_str(b, "no rule in the segment yet\n");
+		top_buf_str(b, "no rule in the segment yet\n");
 		return;
 	}
-	buf_str(b, "\n");
-	line_begin(&l, t, b, 0, false);
+	top_buf_str(b, "\n");
+	top_line_begin(&l, t, b, 0, false);
 	draw_head(&l);
-	line_end(&l);
+	top_line_end(&l);
 	for (size_t k = 0; k < t->ndisp; k++) {
-		line_begin(&l, t, b, 0, false);
+		top_line_begin(&l, t, b, 0, false);
 		draw_row(t, &l, &t->rows[t->disp[k]]);
-		line_end(&l);
+		top_line_end(&l);
 	}
-	buf_str(b, "\n");
-	line_begin(&l, t, b, 0, false);
+	top_buf_str(b, "\n");
+	top_line_begin(&l, t, b, 0, false);
 	draw_counts_head(&l, 20, "LAST 10S");
-	line_end(&l);
+	top_line_end(&l);
 	for (size_t k = 0; k < t->ndisp; k++) {
 		const struct vrow *r = &t->rows[t->disp[k]];
 
 		if (!r->is_rule)
 			continue;
-		line_begin(&l, t, b, 0, false);
-		line_text(&l, r->rule, sizeof r->rule, 19);
+		top_line_begin(&l, t, b, 0, false);
+		top_line_text(&l, r->rule, sizeof r->rule, 19);
 		if (r->secs > 0) {
 			draw_counts(&l, 20, r->win);
 		} else {
-			line_pad(&l, 20 + count_end[0] - 1);
-			line_str(&l, "-");
+			top_line_pad(&l, 20 + count_end[0] - 1);
+			top_line_str(&l, "-");
 		}
-		line_end(&l);
+		top_line_end(&l);
 	}
-	buf_str(b, "CALL/S, FAIL%, REJ, LAST 10S: over the last 10 s; "
-		   "CONNECT, 1ST BYTE: p50/p99\nms over the last 10-15 s.\n");
+	top_buf_str(b,
+		    "CALL/S, FAIL%, REJ, LAST 10S: over the last 10 s; "
+		    "CONNECT, 1ST BYTE: p50/p99\nms over the last 10-15 s.\n");
 }
 
 /* Writes a frame to standard output: the terminal, or the pipe or file

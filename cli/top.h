@@ -167,4 +167,42 @@ void top_drop_view(struct top *t);
 void top_status(struct top *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends n bytes to b; on failure marks b out of memory. */
+void top_buf_add(struct buf *b, const char *s, size_t n);
+
+/* Appends a NUL-terminated string to b. */
+void top_buf_str(struct buf *b, const char *s);
+
+/* Appends printf-style text to b. */
+void top_buf_fmt(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Starts screen line y (1-based; plain output ignores it) of t in b, as
+ * the selection bar when sel. */
+void top_line_begin(struct line *l, struct top *t, struct buf *b, int y,
+		    bool sel);
+
+/* Switches the attribute of the text that follows. */
+void top_line_attr(struct line *l, enum attr a);
+
+/* Writes up to max bytes of untrusted text in at most cols columns, cut
+ * with '~'; returns the columns written. */
+int top_line_text(struct line *l, const char *s, size_t max, int cols);
+
+/* Writes a NUL-terminated string, cut at the end of the line. */
+void top_line_str(struct line *l, const char *s);
+
+/* Pads the line with spaces up to column col. */
+void top_line_pad(struct line *l, int col);
+
+/* Writes s right-aligned in the w columns that start at column col. */
+void top_line_right(struct line *l, int col, int w, const char *s);
+
+/* Ends the line: the bar across the screen, the rest cleared. */
+void top_line_end(struct line *l);
+
+/* Writes a sparkline of the n values of v in cols columns, newest at
+ * the right. */
+void top_line_spark(struct line *l, const float *v, unsigned n, int cols);
+
 #endif
