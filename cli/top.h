@@ -205,4 +205,11 @@ void top_line_end(struct line *l);
  * the right. */
 void top_line_spark(struct line *l, const float *v, unsigned n, int cols);
 
+/* Writes n bytes of a frame to standard output (an error on a pipe or
+ * file ends fusebox top). */
+void top_put(struct top *t, const char *p, size_t n);
+
+/* Draws the view of t, full screen or as a plain table. */
+void top_draw(struct top *t);
+
 #endif
