@@ -368,8 +368,10 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
 bool streams_closed(int fd, struct conn *c);
 
 /* response_timeout passed on c (W_H2, its lock held): a reply queued
- * unread ends its stream's call; else the oldest request failed and the
- * socket is aborted.  Returns the next response deadline (0: none). */
+ * unread ends its stream's call.  Returns the next response deadline (0:
+ * none), or STREAMS_TIMED_OUT when the oldest request's passed: the
+ * timer then fails the call and aborts the socket, as for any other. */
+#define STREAMS_TIMED_OUT UINT64_MAX
 uint64_t streams_expired(int fd, struct conn *c, uint64_t now);
 
 /* Bookkeeping after n bytes were sent on c (n > 0). */

@@ -127,8 +127,20 @@ static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 		h2_early_put(h, id, ok);
 }
 
-/* Feeds the first n bytes of iov to dir's parser, the preface first
- * while it may still come. */
+/* Feeds the first n bytes of iov to dir's parser. */
+static void frames(struct h2_dir *dir, const struct iovec *iov, size_t cnt,
+		   size_t n, h2_frame_fn *fn, struct seen *x)
+{
+	for (size_t i = 0; i < cnt && n; i++) {
+		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+		h2_feed(dir, iov[i].iov_base, len, fn, x);
+		n -= len;
+	}
+}
+
+/* The same for what the client sent, the preface first while it may
+ * still come. */
 static void feed(struct conn *c, struct h2_dir *dir, const struct iovec *iov,
 		 size_t cnt, size_t n, h2_frame_fn *fn, struct seen *x)
 {
@@ -214,13 +226,7 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
 	} else if (!(flags & MSG_PEEK)) {
 		/* peeked bytes come again */
 		c->h2.heard = 1;
-		struct h2_dir *in = &c->h2.in;
-		for (size_t i = 0, left = n; i < cnt && left; i++) {
-			size_t len =
-			    iov[i].iov_len < left ? iov[i].iov_len : left;
-			h2_feed(in, iov[i].iov_base, len, received_frame, &x);
-			left -= len;
-		}
+		frames(&c->h2.in, iov, cnt, n, received_frame, &x);
 		__atomic_fetch_add(&c->in, n, __ATOMIC_RELAXED);
 	}
 	conn_unlock(c);
@@ -260,18 +266,13 @@ uint64_t streams_expired(int fd, struct conn *c, uint64_t now)
 	n = real.recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
 		iov.iov_len = (size_t)n;
-		feed(c, &c->h2.in, &iov, 1, (size_t)n, received_frame, &x);
+		frames(&c->h2.in, &iov, 1, (size_t)n, received_frame, &x);
 		c->h2.in = copy;
 	}
 	if (!c->h2.n)
 		return 0;
 	if (c->h2.since[0] + c->response_ms * 1000000ull > now)
 		return c->h2.since[0] + c->response_ms * 1000000ull;
-	c->h2.n = 0;
-	atomic_store(&c->awaiting, false);
-	calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
-	timer_abort(fd, c, ETIMEDOUT);
-	shim_log(POLICY_LOG_INFO, "fd %d: response_timeout (%ums) fired", fd,
-		 c->response_ms);
-	return 0;
+	c->h2.n = 0; /* the abort fails them all; the timer counts one */
+	return STREAMS_TIMED_OUT;
 }

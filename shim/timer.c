@@ -163,12 +163,18 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 		return 0;
 	case DL_RESPONSE: {
 		char peek[16];
+		ssize_t n;
 
-		if (atomic_load(&c->watch) & W_H2)
-			return streams_expired(fd, c, now);
-		ssize_t n =
-		    real.recv(fd, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
-
+		if (atomic_load(&c->watch) & W_H2) {
+			/* HTTP/2: per stream (streams.c) */
+			uint64_t next = streams_expired(fd, c, now);
+			if (next != STREAMS_TIMED_OUT)
+				return next;
+			n = 0;
+		} else {
+			n = real.recv(fd, peek, sizeof peek,
+				      MSG_PEEK | MSG_DONTWAIT);
+		}
 		if (n > 0) {
 			/* the reply is there, unread (the program is busy
 			 * elsewhere): it came, so the call went well */
