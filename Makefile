@@ -92,7 +92,7 @@ FIXTURE := $(B)/fixture
 TARGETS := $(LIB) $(BIN) $(FIXTURE)
 
 .PHONY: all test check test-unit test-concurrency test-integration demo bench fuzz format \
-	check-format check-exports install uninstall deps clean
+	check-format check-exports check-layers install uninstall deps clean
 
 all: $(TARGETS)
 
@@ -171,7 +171,7 @@ $(B)/test-integration: $(INTEG_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(INTEG_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
 	  $(CRIT_LIBS) -lm -lpthread
 
-test check: test-unit test-concurrency test-integration
+test check: check-layers test-unit test-concurrency test-integration
 
 # The shared structures under many threads, with interleavings and kills
 # injected at their steps (FUSEBOX_INTERLEAVE); not Criterion, so that
@@ -314,6 +314,11 @@ check-exports: $(LIB)
 MAN1 := $(wildcard docs/*.1)
 MAN5 := $(wildcard docs/*.5)
 MAN7 := $(wildcard docs/*.7)
+
+# The architecture: folders include one way, the shim's modules call one
+# way (tests/layers/check.sh has the ranks).
+check-layers: $(LIB)
+	tests/layers/check.sh $(B)
 
 install: $(LIB) $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) \

@@ -291,9 +291,12 @@ static bool queue_wait(struct conn *c)
  * Their slots under max_connections stay taken until the kernel has
  * closed them: a full rule, or a waiter, reaps them once the process is
  * gone, so the limit is never exceeded, even for a moment. */
-void calls_exit(void)
+static void exit_flush(void)
 {
 	int max = atomic_load(&fdt_max);
+
+	if (!shim_seg.base || atomic_load(&shim_disabled))
+		return;
 
 	for (int fd = 0; fd <= max; fd++) {
 		struct conn *c = fdt_get(fd);
@@ -714,4 +717,25 @@ void calls_close(int fd, struct conn *c)
 	flush_bytes(c);
 	release(c);
 	CONN_SET(c->saddr, -1);
+}
+
+/* Forgets fd (close, dup2 target): ends its call and frees its slot,
+ * under the slot's lock, so never while the timer ends a call of it. */
+void calls_forget(int fd)
+{
+	struct conn *c = fdt_get(fd);
+
+	if (!c)
+		return;
+	conn_lock(c);
+	calls_close(fd, c);
+	fdt_clear(c);
+	conn_unlock(c);
+}
+
+static const struct life_part part = {.exit = exit_flush};
+
+__attribute__((constructor)) static void calls_ctor(void)
+{
+	life_join(LIFE_CALLS, &part);
 }

@@ -218,18 +218,30 @@ size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max,
 	return n;
 }
 
-void dns_atfork_prepare(void)
+/* Fork: the resolver memory's lock, after the policy lock. */
+static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&lock);
 }
 
-void dns_atfork_parent(void)
+static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&lock);
 }
 
-void dns_atfork_child(void)
+static void atfork_child(void)
 {
 	/* taken by this thread in the prepare handler */
 	pthread_mutex_unlock(&lock);
+}
+
+static const struct life_part part = {
+    .prepare = atfork_prepare,
+    .parent = atfork_parent,
+    .child = atfork_child,
+};
+
+__attribute__((constructor)) static void dns_ctor(void)
+{
+	life_join(LIFE_DNS, &part);
 }

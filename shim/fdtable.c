@@ -41,20 +41,14 @@ struct conn *fdt_slot(int fd)
 	return &chunk[(unsigned)fd % FDT_CHUNK];
 }
 
-/* Forgets fd: marks its slot free under the slot lock, so that the timer,
- * which acts under the same lock, never touches a reused fd number. */
-void fdt_forget(int fd)
+/* Marks c's slot free and its deadlines gone; caller holds c's lock, so
+ * that the timer, which acts under the same lock, never touches a reused
+ * fd number. */
+void fdt_clear(struct conn *c)
 {
-	struct conn *c = fdt_get(fd);
-
-	if (!c)
-		return;
-	conn_lock(c);
-	calls_close(fd, c); /* not while the timer ends a call of c */
 	atomic_store_explicit(&c->live, 0, memory_order_release);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&c->dl[d], 0, memory_order_relaxed);
-	conn_unlock(c);
 }
 
 /* Makes newfd guarded like oldfd (dup family): same socket, same rule and

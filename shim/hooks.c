@@ -19,37 +19,6 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-/* Hands the abort of c to the program once: -1 with errno; afterwards
- * the socket (closed by the abort) answers for itself. */
-__attribute__((noinline)) ssize_t deliver(struct conn *c)
-{
-	int e = atomic_exchange(&c->abort_errno, -1);
-
-	atomic_fetch_and(&c->watch, ~W_ABORTED);
-	errno = e > 0 ? e : EPIPE;
-	return -1;
-}
-
-/* True when the slot of fd outlived its socket: the program closed it
- * where we could not see (fclose of an fdopen stream, a raw syscall) and
- * the number now names another file.  The slot is dropped. */
-__attribute__((noinline)) bool stale(int fd, struct conn *c)
-{
-	struct stat st;
-	int saved = errno;
-	bool gone = fstat(fd, &st) < 0 || (uint64_t)st.st_ino != c->ino;
-
-	if (gone) {
-		conn_lock(c);
-		atomic_store(&c->live, 0);
-		for (int d = 0; d < DL_COUNT; d++)
-			atomic_store(&c->dl[d], 0);
-		conn_unlock(c);
-	}
-	errno = saved;
-	return gone;
-}
-
 /* True when a call on c with these flags may block. */
 static inline bool blocking(struct conn *c, int flags)
 {
@@ -65,13 +34,6 @@ static void send_stalled(struct conn *c)
 		c->send_since = 0; /* the timer takes the snapshot */
 		timer_arm(c, DL_SEND, clock_ns() + 1);
 	}
-}
-
-/* A non-blocking connect of c turned out done (err 0) or failed. */
-void connected_now(int fd, struct conn *c, int err)
-{
-	atomic_fetch_and(&c->watch, ~W_CONNECTING);
-	calls_connected(fd, c, err, clock_ns());
 }
 
 /* What send_pre() did, for after the send. */
@@ -437,9 +399,9 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 
 EXPORT int close(int fd)
 {
-	if (UNLIKELY(fdt_get(fd) != NULL) && !state_borrowed_memory()) {
+	if (UNLIKELY(fdt_get(fd) != NULL) && !life_borrowed_memory()) {
 		int saved = errno;
-		fdt_forget(fd);
+		calls_forget(fd);
 		errno = saved;
 	}
 	return real.close(fd);
@@ -455,11 +417,11 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	}
 	max = atomic_load(&fdt_max);
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 &&
-	    first <= (unsigned)max && !state_borrowed_memory()) {
+	    first <= (unsigned)max && !life_borrowed_memory()) {
 		int saved = errno;
 		unsigned end = last < (unsigned)max ? last : (unsigned)max;
 		for (unsigned fd = first; fd <= end; fd++)
-			fdt_forget((int)fd);
+			calls_forget((int)fd);
 		errno = saved;
 	}
 	return real.close_range(first, last, flags);
@@ -484,10 +446,10 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 	int r, saved = errno;
 
 	bool mine =
-	    !(fdt_get(newfd) || fdt_get(oldfd)) || !state_borrowed_memory();
+	    !(fdt_get(newfd) || fdt_get(oldfd)) || !life_borrowed_memory();
 
 	if (oldfd != newfd && mine && fdt_get(newfd))
-		fdt_forget(newfd);
+		calls_forget(newfd);
 	errno = saved;
 	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	if (r >= 0 && oldfd != newfd && mine && fdt_get(oldfd)) {

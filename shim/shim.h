@@ -44,6 +44,34 @@ extern struct real real;
 /* Binds every real_* pointer once; safe from any thread, any time. */
 void real_bind(void);
 
+/* --- clock.c: the clocks ------------------------------------------- */
+/* Monotonic clock in ns (CLOCK_MONOTONIC). */
+uint64_t clock_ns(void);
+
+/* A cheaper monotonic clock, never behind clock_ns(): the coarse clock
+ * plus its resolution.  For deadlines, which may then be a tick late. */
+uint64_t clock_coarse_ns(void);
+
+/* --- life.c: the process's life (called by all, calls none back) ------ */
+/* The parts that act at fork, in the order they take their locks. */
+enum life_rank { LIFE_POLICY, LIFE_DNS, LIFE_TIMER, LIFE_CALLS, LIFE_PARTS };
+
+/* A module's handlers: prepare before fork (take its locks), parent and
+ * child after it, exit at the library's destructor; any may be NULL. */
+struct life_part {
+	void (*prepare)(void);
+	void (*parent)(void);
+	void (*child)(void);
+	void (*exit)(void);
+};
+
+/* Takes part in the process's life at rank; from a constructor only. */
+void life_join(enum life_rank rank, const struct life_part *part);
+
+/* True in a vfork() or posix_spawn() child, which runs in its parent's
+ * memory: hooks must not change state there (the parent's). */
+bool life_borrowed_memory(void);
+
 /* --- conn: what we know of one guarded socket, in the fd table -------- */
 enum conn_deadline { DL_CONNECT, DL_RESPONSE, DL_IDLE, DL_SEND, DL_COUNT };
 
@@ -171,8 +199,8 @@ static inline struct conn *fdt_get(int fd)
  * of range or memory is short.  Connect path only. */
 struct conn *fdt_slot(int fd);
 
-/* Forgets fd (close, dup2 target): waits for the timer to leave it. */
-void fdt_forget(int fd);
+/* Marks c's slot free and its deadlines gone; caller holds c's lock. */
+void fdt_clear(struct conn *c);
 
 /* Makes newfd guarded like oldfd (dup family). */
 void fdt_copy(int oldfd, int newfd);
@@ -190,13 +218,6 @@ static inline void conn_unlock(struct conn *c)
 }
 
 /* --- timer.c: the deadline thread ------------------------------------- */
-/* Monotonic clock in ns (CLOCK_MONOTONIC). */
-uint64_t clock_ns(void);
-
-/* A cheaper monotonic clock, never behind clock_ns(): the coarse clock
- * plus its resolution.  For deadlines, which may then be a tick late. */
-uint64_t clock_coarse_ns(void);
-
 extern atomic_int timer_started;
 extern _Atomic uint64_t timer_next;
 
@@ -223,10 +244,14 @@ static inline void timer_arm(struct conn *c, enum conn_deadline d,
  * and its event loop wakes.  Caller holds c's lock. */
 void timer_abort(int fd, struct conn *c, int err);
 
-/* Fork handlers of the timer (no thread in the child until needed). */
-void timer_atfork_prepare(void);
-void timer_atfork_parent(void);
-void timer_atfork_child(void);
+/* What the thread does with a passed deadline d of fd (caller holds c's
+ * lock): returns the next deadline of that kind, 0 for none. */
+typedef uint64_t timer_fire_fn(int fd, struct conn *c, enum conn_deadline d,
+			       uint64_t now);
+
+/* Sets what the thread calls for a passed deadline (the watcher, watch.c,
+ * from its constructor): the timer itself knows no protocol. */
+void timer_on_fire(timer_fire_fn *fn);
 
 /* --- dns.c: which names the program resolved to which addresses ------- */
 /* Remembers that name resolved to the address in sa. */
@@ -249,10 +274,6 @@ uint32_t dns_generation(void);
 #define DNS_SIBLINGS_MAX 8
 size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max,
 		    size_t *self);
-
-void dns_atfork_prepare(void);
-void dns_atfork_parent(void);
-void dns_atfork_child(void);
 
 /* --- state.c: init, policy, reload, logging --------------------------- */
 extern atomic_int shim_disabled; /* FUSEBOX_DISABLE=1 or init failure */
@@ -277,10 +298,6 @@ extern int shim_proc;
  * rule, or what a kill in mid-step left in its count; returns how many
  * were released. */
 int state_reap(uint32_t rule);
-
-/* True in a vfork() or posix_spawn() child, which runs in its parent's
- * memory: hooks must not change state there (the parent's). */
-bool state_borrowed_memory(void);
 
 /* True when the process of table entry p, which says pid, is gone (no
  * such pid, a zombie, or a later process with its pid): seg_gone_fn. */
@@ -319,7 +336,7 @@ void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now);
 void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 		  uint64_t now);
 
-/* --- hooks.c and connect.c: what the hooks share ---------------------- */
+/* --- what the hooks share (connect.c defines fastopen) ----------------- */
 /* True when fusebox aborted c and the program has not been told yet. */
 static inline bool aborted(struct conn *c)
 {
@@ -334,6 +351,10 @@ static inline bool connect_error(int e)
 	       e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNABORTED;
 }
 
+/* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
+void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
+
+/* --- watch.c: deadlines passed, and their aborts told ------------------ */
 /* Hands the abort of c to the program once: -1 with errno. */
 ssize_t deliver(struct conn *c);
 
@@ -342,9 +363,6 @@ bool stale(int fd, struct conn *c);
 
 /* A non-blocking connect of c turned out done (err 0) or failed. */
 void connected_now(int fd, struct conn *c, int err);
-
-/* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
-void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
 
 /* --- streams.c: HTTP/2 streams as calls ------------------------------- */
 /* Before a send of iov on c, which has W_H2: bytes that cannot begin
@@ -395,8 +413,9 @@ void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n);
 /* The program closes the socket of c. */
 void calls_close(int fd, struct conn *c);
 
-/* The process exits: adds the bytes of the connections it never closed. */
-void calls_exit(void);
+/* Forgets fd (close, dup2 target): ends its call and frees its slot,
+ * under the slot's lock, so never while the timer ends a call of it. */
+void calls_forget(int fd);
 
 #pragma GCC visibility pop
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The shim's process-wide state: lazy initialisation at the first TCP
- * connect, the loaded policy and its reload (a stat every `reload`
- * interval, from the connect path, never a syscall per connect), logging,
- * and the fork handlers. */
+/* The shim's process-wide state: initialisation at load (environment,
+ * policy, segment), the process's slot at its first guarded connect, the
+ * loaded policy and its reload (a stat every `reload` interval, from the
+ * connect path, never a syscall per connect), and logging. */
 #include "shim.h"
 #include "segment/shared.h"
 
@@ -40,10 +40,7 @@ static struct stat seen;	 /* of the file last tried */
 static _Atomic uint64_t next_check;
 static _Atomic uint64_t reload_ns = 2000000000u;
 
-struct seg shim_seg; /* set once in init(), before any guard */
-/* The process whose memory this is (set at load and in a forked child;
- * vfork() and clone(CLONE_VM) children run no fork handler). */
-static pid_t shim_pid;
+struct seg shim_seg;	       /* set once in init(), before any guard */
 static atomic_bool registered; /* this process has its slot */
 int shim_proc = -1;
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -608,33 +605,25 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	return guarded;
 }
 
-/* Fork: no lock of ours may be held by a thread the child lacks.  They
- * are taken in the one order every path uses: the policy lock, then the
- * resolver memory's (state_classify() holds the first while it looks
- * names up), then the timer's. */
+/* Fork: the policy lock comes first in the one order of locks
+ * (state_classify() holds it while it looks names up, then the timer's).
+ * A write-locked rwlock remembers its writer's tid, which the child's
+ * thread does not have: the child starts from a fresh lock instead. */
 static void atfork_prepare(void)
 {
 	pthread_rwlock_wrlock(&plock);
-	dns_atfork_prepare();
-	timer_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
-	timer_atfork_parent();
-	dns_atfork_parent();
 	pthread_rwlock_unlock(&plock);
 }
 
-/* A write-locked rwlock remembers its writer's tid, which the child's
- * thread does not have: start from a fresh lock instead of unlocking. */
 static void atfork_child(void)
 {
-	shim_pid = getpid();
 	pthread_mutex_init(&reg_lock, NULL);
 	atomic_store(&registered, false); /* the child takes its own slot */
 	shim_proc = -1;
-	timer_atfork_child();
 #ifdef __SANITIZE_THREAD__
 	/* TSan keeps the write lock of the prepare handler on its books
 	 * through init: tell it of an unlock that glibc must not do */
@@ -642,41 +631,26 @@ static void atfork_child(void)
 	__tsan_mutex_post_unlock(&plock, 0);
 #endif
 	pthread_rwlock_init(&plock, NULL);
-	dns_atfork_child();
 }
 
-/* True in a vfork() (or posix_spawn) child: it runs in its parent's
- * memory, so a hook that changed our state would change the parent's
- * (forget its sockets, release its connections).  A syscall: only for
- * the hooks that would change state. */
-bool state_borrowed_memory(void)
-{
-	return getpid() != shim_pid;
-}
+static const struct life_part part = {
+    .prepare = atfork_prepare,
+    .parent = atfork_parent,
+    .child = atfork_child,
+};
 
-/* At load time: registers the fork handlers, reads the environment,
- * loads the policy and maps the segment.  Not at the first connect: a
- * server's master (nginx) loads us with the environment, then forks
- * workers that clear it and switch user; they inherit what is read and
- * mapped here.  No thread is started here. */
+/* At load time: reads the environment, loads the policy and maps the
+ * segment.  Not at the first connect: a server's master (nginx) loads us
+ * with the environment, then forks workers that clear it and switch
+ * user; they inherit what is read and mapped here.  No thread is started
+ * here. */
 __attribute__((constructor)) static void state_ctor(void)
 {
 	int saved = errno;
 
-	shim_pid = getpid();
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	life_join(LIFE_POLICY, &part);
 	atomic_store(&deferring, true);
 	pthread_once(&init_once, init);
 	atomic_store(&deferring, false);
-	errno = saved;
-}
-
-/* At exit(): the bytes of connections never closed are counted too. */
-__attribute__((destructor)) static void state_dtor(void)
-{
-	int saved = errno;
-
-	if (shim_seg.base && !atomic_load(&shim_disabled))
-		calls_exit();
 	errno = saved;
 }

@@ -10,11 +10,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <linux/tcp.h> /* tcp_info with tcpi_bytes_acked */
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sys/ioctl.h>
-#include <linux/sockios.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,31 +22,7 @@ atomic_int timer_started;	 /* 0 none, 1 starting/running */
 _Atomic uint64_t timer_next = 1; /* when the thread wakes; 0 while scanning */
 static _Atomic uint32_t seq;	 /* futex word: bumped to wake */
 static pthread_mutex_t act_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Monotonic clock in ns. */
-uint64_t clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* A cheaper monotonic clock, never behind clock_ns(). */
-uint64_t clock_coarse_ns(void)
-{
-	static _Atomic uint64_t res_ns; /* set by any thread, same value */
-	uint64_t res = atomic_load_explicit(&res_ns, memory_order_relaxed);
-	struct timespec ts;
-
-	if (UNLIKELY(!res)) {
-		clock_getres(CLOCK_MONOTONIC_COARSE, &ts);
-		res = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-		atomic_store_explicit(&res_ns, res, memory_order_relaxed);
-	}
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec + res;
-}
+static timer_fire_fn *fire; /* set once, at load, by the watcher */
 
 /* Wakes the thread so that it rescans. */
 static void wake(void)
@@ -102,114 +75,6 @@ static bool same_socket(int fd, const struct conn *c)
 	return (uint64_t)st.st_ino == c->ino;
 }
 
-/* Bytes the peer acknowledged on fd, or 0 when unknown. */
-static uint64_t acked(int fd)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof ti;
-
-	if (real.getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-		return 0;
-	return ti.tcpi_bytes_acked;
-}
-
-/* Progress check of idle_timeout and send_timeout: v is a figure that
- * moves while the connection makes progress; when it has not moved for
- * ms, the call fails and the socket is aborted.  Returns when to look
- * again (0: never).  Caller holds c's lock. */
-static uint64_t stalled(int fd, struct conn *c, uint64_t v, uint64_t *seen,
-			uint64_t *since, uint32_t ms, const char *key,
-			uint64_t now)
-{
-	uint64_t limit = (uint64_t)ms * 1000000u;
-
-	if (v != *seen || !*since) {
-		*seen = v;
-		*since = now;
-		return now + limit / 4 + 1;
-	}
-	if (now - *since < limit)
-		return now + limit / 4 + 1;
-	calls_end(fd, c, false, -1, now);
-	timer_abort(fd, c, ETIMEDOUT);
-	shim_log(POLICY_LOG_INFO, "fd %d: %s (%ums) fired", fd, key, ms);
-	return 0;
-}
-
-/* Handles the passed deadline d of the slot of fd; returns the next
- * deadline of that kind (0 for none).  Caller holds c's lock. */
-static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
-		       uint64_t now)
-{
-	struct sockaddr_storage peer;
-	socklen_t len = sizeof peer;
-
-	switch (d) {
-	case DL_CONNECT:
-		/* Connected but the program has not looked yet: fine. */
-		if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0) {
-			atomic_fetch_and(&c->watch, ~W_CONNECTING);
-			calls_connected(fd, c, 0, now);
-			return 0;
-		}
-		atomic_fetch_and(&c->watch, ~W_CONNECTING);
-		calls_connected(fd, c, ETIMEDOUT, now);
-		c->connect_timed_out = 1; /* getsockopt may retry it */
-		timer_abort(fd, c, ETIMEDOUT);
-		shim_log(POLICY_LOG_INFO,
-			 "fd %d: connect_timeout (%ums) "
-			 "fired",
-			 fd, c->connect_ms);
-		return 0;
-	case DL_RESPONSE: {
-		char peek[16];
-		ssize_t n;
-
-		if (atomic_load(&c->watch) & W_H2) {
-			/* HTTP/2: per stream (streams.c) */
-			uint64_t next = streams_expired(fd, c, now);
-			if (next != STREAMS_TIMED_OUT)
-				return next;
-			n = 0;
-		} else {
-			n = real.recv(fd, peek, sizeof peek,
-				      MSG_PEEK | MSG_DONTWAIT);
-		}
-		if (n > 0) {
-			/* the reply is there, unread (the program is busy
-			 * elsewhere): it came, so the call went well */
-			atomic_store(&c->awaiting, false);
-			calls_reply_queued(fd, c, peek, n);
-			return 0;
-		}
-	}
-		/* account first: the abort wakes a program that may exit */
-		calls_end(fd, c, false, SEG_RESPONSE_TIMEOUTS, now);
-		timer_abort(fd, c, ETIMEDOUT);
-		shim_log(POLICY_LOG_INFO,
-			 "fd %d: response_timeout (%ums) "
-			 "fired",
-			 fd, c->response_ms);
-		return 0;
-	case DL_IDLE:
-		/* checked every quarter: fires within the timeout + 25% */
-		return stalled(fd, c, atomic_load(&c->activity), &c->idle_seen,
-			       &c->idle_since, c->idle_ms, "idle_timeout", now);
-	case DL_SEND: {
-		/* Data queued and nothing acked for send_ms: stalled.  An
-		 * empty queue ends the watch until the next send. */
-		int queued = 0;
-		if (real.ioctl(fd, SIOCOUTQ, &queued) == 0 && queued == 0)
-			return 0;
-		return stalled(fd, c, acked(fd), &c->send_seen, &c->send_since,
-			       c->send_ms, "send_timeout", now);
-	}
-	case DL_COUNT:
-		break;
-	}
-	return 0;
-}
-
 /* Scans every guarded fd, fires what passed, returns the next deadline. */
 static uint64_t scan(uint64_t now)
 {
@@ -248,7 +113,9 @@ static uint64_t scan(uint64_t now)
 					next = when < next ? when : next;
 				continue;
 			}
-			when = expire(fd, c, (enum conn_deadline)d, now);
+			if (UNLIKELY(!fire)) /* a connect before our load */
+				continue;
+			when = fire(fd, c, (enum conn_deadline)d, now);
 			uint64_t expect = atomic_load(&c->dl[d]);
 			if (expect && expect <= now)
 				atomic_store(&c->dl[d], when);
@@ -324,12 +191,12 @@ void timer_kick(void)
 }
 
 /* Keeps the thread out of its critical section across fork. */
-void timer_atfork_prepare(void)
+static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&act_lock);
 }
 
-void timer_atfork_parent(void)
+static void atfork_parent(void)
 {
 	pthread_mutex_unlock(&act_lock);
 }
@@ -338,7 +205,7 @@ void timer_atfork_parent(void)
  * sockets it inherited are the parent's to time and to count: their
  * deadlines and accounting are dropped here, so a child never aborts or
  * releases what the parent still uses. */
-void timer_atfork_child(void)
+static void atfork_child(void)
 {
 	int max = atomic_load(&fdt_max);
 
@@ -359,4 +226,21 @@ void timer_atfork_child(void)
 	pthread_mutex_unlock(&act_lock);
 	atomic_store(&timer_started, 0);
 	atomic_store(&timer_next, 1);
+}
+
+static const struct life_part part = {
+    .prepare = atfork_prepare,
+    .parent = atfork_parent,
+    .child = atfork_child,
+};
+
+__attribute__((constructor)) static void timer_ctor(void)
+{
+	life_join(LIFE_TIMER, &part);
+}
+
+/* Sets what the thread calls for a passed deadline; once, at load. */
+void timer_on_fire(timer_fire_fn *fn)
+{
+	fire = fn;
 }
