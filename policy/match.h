@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Destination patterns: parsing "match" values and the matcher's index. */
+/* Destination patterns: parsing "match" values (match_parse.c) and the
+ * matcher's index (match.c). */
 #ifndef FUSEBOX_MATCH_H
 #define FUSEBOX_MATCH_H
 
 #include "policy.h"
+
+/* Bytes of the longest hostname (253) with its NUL. */
+#define MATCH_HOST_MAX 254
 
 /* Parses the patterns of one "match" value into p->patterns for section
  * sec; reports each bad pattern through report(ctx, message), one call per
