@@ -113,73 +113,67 @@ Test(match, parses_every_pattern_form)
 	    "match = payment-service:8000 Db.Example *.internal a?c\n"
 	    "match = 10.1.2.3 [::1]:80 ::1 10.0.0.0/8 [fd00::]/8\n"
 	    "match = * *:443 h:8000-8100 10.9.9.9/16:22 fd00::/16 h:*\n");
-	const struct policy_pattern *q = p->patterns;
-	uint8_t a[16];
+	/* What each pattern is kept as: host in lower case (NULL: none);
+	 * address key as IPv6 text (NULL: zero); prefix: a block's bits or a
+	 * glob's literal characters. */
+	static const struct {
+		const char *text;
+		enum policy_pattern_kind kind;
+		const char *host, *addr;
+		unsigned prefix, port_lo, port_hi, line;
+	} t[] = {
+	    {"payment-service:8000", POLICY_PAT_HOST, "payment-service", NULL,
+	     0, 8000, 8000, 2},
+	    {"Db.Example", POLICY_PAT_HOST, "db.example", NULL, 0, 0, 65535, 2},
+	    {"*.internal", POLICY_PAT_GLOB, "*.internal", NULL, 9, 0, 65535, 2},
+	    {"a?c", POLICY_PAT_GLOB, "a?c", NULL, 2, 0, 65535, 2},
+	    /* IPv4 kept v4-mapped */
+	    {"10.1.2.3", POLICY_PAT_ADDR, NULL, "::ffff:10.1.2.3", 0, 0, 65535,
+	     3},
+	    {"[::1]:80", POLICY_PAT_ADDR, NULL, "::1", 0, 80, 80, 3},
+	    {"::1", POLICY_PAT_ADDR, NULL, "::1", 0, 0, 65535, 3},
+	    {"10.0.0.0/8", POLICY_PAT_CIDR, NULL, "::ffff:10.0.0.0", 96 + 8, 0,
+	     65535, 3},
+	    {"[fd00::]/8", POLICY_PAT_CIDR, NULL, "fd00::", 8, 0, 65535, 3},
+	    {"*", POLICY_PAT_ANY, NULL, NULL, 0, 0, 65535, 4},
+	    {"*:443", POLICY_PAT_ANY, NULL, NULL, 0, 443, 443, 4},
+	    {"h:8000-8100", POLICY_PAT_HOST, "h", NULL, 0, 8000, 8100, 4},
+	    /* CIDR address masked */
+	    {"10.9.9.9/16:22", POLICY_PAT_CIDR, NULL, "::ffff:10.9.0.0",
+	     96 + 16, 22, 22, 4},
+	    {"fd00::/16", POLICY_PAT_CIDR, NULL, "fd00::", 16, 0, 65535, 4},
+	    {"h:*", POLICY_PAT_HOST, "h", NULL, 0, 0, 65535, 4},
+	};
 
-	cr_assert_eq(p->npatterns, 15);
-	cr_assert_eq(q[0].kind, POLICY_PAT_HOST);
-	cr_assert_str_eq(q[0].host, "payment-service");
-	cr_assert_eq(q[0].port_lo, 8000);
-	cr_assert_eq(q[0].port_hi, 8000);
-	cr_assert_str_eq(q[0].text, "payment-service:8000");
-	cr_assert_eq(q[0].line, 2);
-	cr_assert_eq(q[0].rule, 0);
+	cr_assert_eq(p->npatterns, sizeof t / sizeof t[0]);
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const struct policy_pattern *q = &p->patterns[i];
+		const char *name = t[i].text;
+		uint8_t a[16] = {0};
 
-	cr_assert_eq(q[1].kind, POLICY_PAT_HOST);
-	cr_assert_str_eq(q[1].host, "db.example");
-	cr_assert_str_eq(q[1].text, "Db.Example");
-	cr_assert_eq(q[1].port_lo, 0);
-	cr_assert_eq(q[1].port_hi, 65535);
-
-	cr_assert_eq(q[2].kind, POLICY_PAT_GLOB);
-	cr_assert_str_eq(q[2].host, "*.internal");
-	cr_assert_eq(q[2].prefix, 9, "literal characters of a glob");
-	cr_assert_eq(q[3].kind, POLICY_PAT_GLOB);
-	cr_assert_eq(q[3].prefix, 2);
-
-	inet_pton(AF_INET6, "::ffff:10.1.2.3", a);
-	cr_assert_eq(q[4].kind, POLICY_PAT_ADDR);
-	cr_assert_eq(memcmp(q[4].addr, a, 16), 0, "IPv4 kept v4-mapped");
-	inet_pton(AF_INET6, "::1", a);
-	cr_assert_eq(q[5].kind, POLICY_PAT_ADDR);
-	cr_assert_eq(memcmp(q[5].addr, a, 16), 0);
-	cr_assert_eq(q[5].port_lo, 80);
-	cr_assert_eq(q[5].port_hi, 80);
-	cr_assert_eq(q[6].kind, POLICY_PAT_ADDR);
-	cr_assert_eq(memcmp(q[6].addr, a, 16), 0);
-	cr_assert_eq(q[6].port_hi, 65535);
-
-	inet_pton(AF_INET6, "::ffff:10.0.0.0", a);
-	cr_assert_eq(q[7].kind, POLICY_PAT_CIDR);
-	cr_assert_eq(q[7].prefix, 96 + 8);
-	cr_assert_eq(memcmp(q[7].addr, a, 16), 0);
-	inet_pton(AF_INET6, "fd00::", a);
-	cr_assert_eq(q[8].kind, POLICY_PAT_CIDR);
-	cr_assert_eq(q[8].prefix, 8);
-	cr_assert_eq(memcmp(q[8].addr, a, 16), 0);
-
-	cr_assert_eq(q[9].kind, POLICY_PAT_ANY);
-	cr_assert_eq(q[9].port_lo, 0);
-	cr_assert_eq(q[9].port_hi, 65535);
-	cr_assert_eq(q[10].kind, POLICY_PAT_ANY);
-	cr_assert_eq(q[10].port_lo, 443);
-	cr_assert_eq(q[10].port_hi, 443);
-	cr_assert_eq(q[11].kind, POLICY_PAT_HOST);
-	cr_assert_eq(q[11].port_lo, 8000);
-	cr_assert_eq(q[11].port_hi, 8100);
-
-	inet_pton(AF_INET6, "::ffff:10.9.0.0", a);
-	cr_assert_eq(q[12].kind, POLICY_PAT_CIDR);
-	cr_assert_eq(q[12].prefix, 96 + 16);
-	cr_assert_eq(memcmp(q[12].addr, a, 16), 0, "CIDR address masked");
-	cr_assert_eq(q[12].port_lo, 22);
-	cr_assert_eq(q[13].kind, POLICY_PAT_CIDR);
-	cr_assert_eq(q[13].prefix, 16);
-	cr_assert_eq(q[14].kind, POLICY_PAT_HOST);
-	cr_assert_eq(q[14].port_lo, 0);
-	cr_assert_eq(q[14].port_hi, 65535);
-	for (unsigned i = 0; i < 15; i++)
-		cr_assert_eq(q[i].order, i);
+		if (t[i].addr)
+			cr_assert_eq(inet_pton(AF_INET6, t[i].addr, a), 1);
+		cr_expect_str_eq(q->text, t[i].text, "pattern %zu: %s", i,
+				 q->text);
+		cr_expect_eq(q->kind, t[i].kind, "%s: kind %d", name, q->kind);
+		if (t[i].host) {
+			cr_assert_not_null(q->host, "%s", name);
+			cr_expect_str_eq(q->host, t[i].host, "%s: host %s",
+					 name, q->host);
+		} else {
+			cr_expect_null(q->host, "%s: host %s", name, q->host);
+		}
+		cr_expect_eq(memcmp(q->addr, a, 16), 0, "%s: address", name);
+		cr_expect_eq(q->prefix, t[i].prefix, "%s: prefix %u", name,
+			     q->prefix);
+		cr_expect_eq(q->port_lo, t[i].port_lo, "%s: ports from %u",
+			     name, q->port_lo);
+		cr_expect_eq(q->port_hi, t[i].port_hi, "%s: ports to %u", name,
+			     q->port_hi);
+		cr_expect_eq(q->line, t[i].line, "%s: line %u", name, q->line);
+		cr_expect_eq(q->rule, 0, "%s: rule %u", name, q->rule);
+		cr_expect_eq(q->order, i, "%s: order %u", name, q->order);
+	}
 	policy_free(p);
 }
 
