@@ -58,6 +58,7 @@ UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv)
 UV_LIBS = $(shell $(PKG_CONFIG) --libs libuv)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
 CRIT_LIBS = $(shell $(PKG_CONFIG) --libs criterion)
+SSL_CFLAGS = $(shell $(PKG_CONFIG) --cflags openssl)
 SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 
 # Debian packages: what the build needs, and what the tests run.
@@ -89,7 +90,8 @@ INTEG_OBJ := $(INTEG_SRC:%.c=$(B)/%.o)
 LIB := $(B)/libfusebox.so
 BIN := $(B)/fusebox
 FIXTURE := $(B)/fixture
-TARGETS := $(LIB) $(BIN) $(FIXTURE)
+FIXTURE_TLS := $(B)/fixture-tls
+TARGETS := $(LIB) $(BIN) $(FIXTURE) $(FIXTURE_TLS)
 
 .PHONY: all test check test-unit test-concurrency test-integration demo bench fuzz format \
 	check-format check-exports check-layers install uninstall deps clean
@@ -160,6 +162,11 @@ $(BIN): $(CLI_OBJ) $(SEG_OBJ) $(B)/libpolicy.a
 
 $(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(UV_LIBS)
+
+# The HTTPS fixture: libuv and OpenSSL, a certificate made at start.
+$(FIXTURE_TLS): tests/fixtures/tls.c | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $< -o $@ \
+	  $(ALL_LDFLAGS) $(UV_LIBS) $(SSL_LIBS)
 
 # --- tests ----------------------------------------------------------------
 # shim/h2.c is pure (the HTTP/2 frame parser): unit-tested alone

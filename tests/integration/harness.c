@@ -56,20 +56,18 @@ const char *python(void)
 						     : "python3";
 }
 
-/* Starts build/fixture MODE ARGS...; 0 or -1. */
-int fixture_start(struct fixture *f, const char *mode, ...)
+/* Starts build/NAME MODE ARGS... (the list ap); 0 or -1. */
+static int fixture_startv(struct fixture *f, const char *name, const char *mode,
+			  va_list ap)
 {
-	char *argv[32], *bin = build_path("fixture"), line[32];
+	char *argv[32], *bin = build_path(name), line[32];
 	int pfd[2], n = 0;
 	ssize_t got = 0;
-	va_list ap;
 
 	argv[n++] = bin;
 	argv[n++] = (char *)mode;
-	va_start(ap, mode);
 	while (n < 28 && (argv[n] = va_arg(ap, char *)))
 		n++;
-	va_end(ap);
 	argv[n++] = "--lifetime";
 	argv[n++] = "60";
 	argv[n] = NULL;
@@ -102,6 +100,30 @@ int fixture_start(struct fixture *f, const char *mode, ...)
 	line[got > 0 ? got : 0] = 0;
 	f->port = atoi(line);
 	return f->port > 0 ? 0 : -1;
+}
+
+/* Starts build/fixture MODE ARGS...; 0 or -1. */
+int fixture_start(struct fixture *f, const char *mode, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, mode);
+	rc = fixture_startv(f, "fixture", mode, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Starts build/fixture-tls MODE ARGS...; 0 or -1. */
+int fixture_start_tls(struct fixture *f, const char *mode, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, mode);
+	rc = fixture_startv(f, "fixture-tls", mode, ap);
+	va_end(ap);
+	return rc;
 }
 
 /* Stops a fixture. */

@@ -35,6 +35,10 @@ struct run {
 /* Starts build/fixture MODE ARGS... (NULL-terminated); 0 or -1. */
 int fixture_start(struct fixture *f, const char *mode, ...);
 
+/* Starts build/fixture-tls MODE ARGS... (NULL-terminated): HTTPS on
+ * 127.0.0.1 with a self-signed certificate; 0 or -1. */
+int fixture_start_tls(struct fixture *f, const char *mode, ...);
+
 /* Stops a fixture (SIGTERM, then reaps it). */
 void fixture_stop(struct fixture *f);
 
