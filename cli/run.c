@@ -3,10 +3,10 @@
  * LD_PRELOAD, exports an absolute FUSEBOX_POLICY and execs the command,
  * so that its exit status is the command's.  Warns first when the command
  * cannot be guarded (static, setuid/setcap, Go, io_uring, what a #!
- * script names). */
+ * script names), or has TLS whose requests the library does not see. */
 #include "cli.h"
+#include "elf_info.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -73,217 +73,6 @@ static int which(const char *cmd, char *out, size_t len)
 	return -1;
 }
 
-/* What inspect_elf() learnt of a file. */
-struct elf_info {
-	bool is_program; /* a 64-bit ELF executable in our byte order */
-	bool is_static;	 /* ... that the kernel starts without ld.so */
-	bool is_go;	 /* Go's build ID note or one of Go's sections */
-	char uring[80];	 /* "imports io_uring_setup", "links liburing.so.2" */
-};
-
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define ELF_NATIVE ELFDATA2LSB
-#else
-#define ELF_NATIVE ELFDATA2MSB
-#endif
-
-/* The largest part of a file read at once (a header table, a note
- * segment, .dynsym, .dynstr, a script); more than this means corrupt. */
-#define PART_MAX (16u << 20)
-
-/* Reads len bytes at off of a file of size bytes into buf; 0, or -1 when
- * they are not all there.  Every offset and size read from a file goes
- * through here first, so a corrupt one only makes the read fail. */
-static int read_at(int fd, uint64_t size, uint64_t off, void *buf, uint64_t len)
-{
-	uint64_t got = 0;
-
-	if (off > size || len > size - off)
-		return -1;
-	while (got < len) {
-		ssize_t n =
-		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) /* the file shrank under us */
-			return -1;
-		got += (uint64_t)n;
-	}
-	return 0;
-}
-
-/* read_at() into a new buffer with a NUL after the bytes, so that any
- * string in it ends; NULL when it fails.  The caller frees it. */
-static char *read_part(int fd, uint64_t size, uint64_t off, uint64_t len)
-{
-	char *b;
-
-	if (len > PART_MAX || !(b = malloc(len + 1)))
-		return NULL;
-	if (read_at(fd, size, off, b, len) < 0) {
-		free(b);
-		return NULL;
-	}
-	b[len] = 0;
-	return b;
-}
-
-/* The string at i of a table of len bytes from read_part(), or "". */
-static const char *str_at(const char *tab, uint64_t len, uint64_t i)
-{
-	return tab && i < len ? tab + i : "";
-}
-
-/* Whether a note segment holds the build ID note (owner "Go", type 4)
- * that Go's linker writes into every binary, stripped or not. */
-static bool has_go_note(const char *n, uint64_t len, uint64_t align)
-{
-	uint64_t off = 0;
-
-	while (off <= len && len - off >= sizeof(Elf64_Nhdr)) {
-		uint64_t name = off + sizeof(Elf64_Nhdr);
-		Elf64_Nhdr h;
-		memcpy(&h, n + off, sizeof h);
-		if (h.n_type == 4 && h.n_namesz == 4 && len - name >= 4 &&
-		    !memcmp(n + name, "Go\0\0", 4))
-			return true;
-		off = name + ((h.n_namesz + align - 1) & ~(align - 1)) +
-		      ((h.n_descsz + align - 1) & ~(align - 1));
-	}
-	return false;
-}
-
-/* Looks for io_uring among the imports of a .dynsym (io_uring_setup,
- * io_uring_enter, liburing's io_uring_queue_init…) or the libraries a
- * .dynamic needs (liburing.so.2, liburing-ffi.so.2), with the string
- * table each links to. */
-static void find_uring(int fd, uint64_t size, const Elf64_Shdr *s,
-		       const Elf64_Shdr *strs, struct elf_info *e)
-{
-	char *tab = read_part(fd, size, s->sh_offset, s->sh_size);
-	char *str = read_part(fd, size, strs->sh_offset, strs->sh_size);
-	uint64_t n = sizeof(Elf64_Sym);
-
-	if (s->sh_type == SHT_DYNAMIC)
-		n = sizeof(Elf64_Dyn);
-	for (uint64_t i = 0; tab && str && s->sh_size - i >= n && !*e->uring;
-	     i += n) {
-		Elf64_Sym y;
-		Elf64_Dyn d;
-		if (s->sh_type == SHT_DYNSYM) {
-			memcpy(&y, tab + i, sizeof y);
-			const char *name =
-			    str_at(str, strs->sh_size, y.st_name);
-			if (y.st_shndx == SHN_UNDEF &&
-			    !strncmp(name, "io_uring_", 9))
-				snprintf(e->uring, sizeof e->uring,
-					 "imports %.60s", name);
-			continue;
-		}
-		memcpy(&d, tab + i, sizeof d);
-		if (d.d_tag == DT_NULL)
-			break;
-		const char *lib = str_at(str, strs->sh_size, d.d_un.d_val);
-		if (d.d_tag == DT_NEEDED && !strncmp(lib, "liburing", 8))
-			snprintf(e->uring, sizeof e->uring, "links %.60s", lib);
-	}
-	free(tab);
-	free(str);
-}
-
-/* Whether a dynamic segment sets DF_1_PIE: an ET_DYN file without
- * PT_INTERP is then a static-pie program, else a library (or ld.so). */
-static bool is_pie(const char *d, uint64_t len)
-{
-	for (uint64_t i = 0; len - i >= sizeof(Elf64_Dyn);
-	     i += sizeof(Elf64_Dyn)) {
-		Elf64_Dyn y;
-		memcpy(&y, d + i, sizeof y);
-		if (y.d_tag == DT_NULL)
-			break;
-		if (y.d_tag == DT_FLAGS_1 && (y.d_un.d_val & DF_1_PIE))
-			return true;
-	}
-	return false;
-}
-
-/* Looks into a file: a program?  Static?  Go?  io_uring?  It reads only
- * what the headers point to, each part checked against the file's size,
- * for the file may be truncated, corrupt or hostile. */
-static void inspect_elf(const char *path, struct elf_info *e)
-{
-	char *ph = NULL, *sh = NULL, *names = NULL;
-	uint64_t size, names_len = 0;
-	bool interp = false, pie = false;
-	Elf64_Ehdr eh;
-	Elf64_Shdr s;
-	struct stat st;
-	int fd;
-
-	memset(e, 0, sizeof *e);
-	/* O_NONBLOCK: opening a FIFO must not hang run */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		goto out;
-	size = (uint64_t)st.st_size;
-	if (read_at(fd, size, 0, &eh, sizeof eh) < 0 ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELF_NATIVE ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
-	    !(ph = read_part(fd, size, eh.e_phoff,
-			     (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr))))
-		goto out;
-	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		Elf64_Phdr p;
-		char *part = NULL;
-		memcpy(&p, ph + i * sizeof p, sizeof p);
-		if (p.p_type == PT_INTERP)
-			interp = true;
-		if (p.p_type == PT_DYNAMIC || p.p_type == PT_NOTE)
-			part = read_part(fd, size, p.p_offset, p.p_filesz);
-		if (part && p.p_type == PT_DYNAMIC)
-			pie |= is_pie(part, p.p_filesz);
-		if (part && p.p_type == PT_NOTE)
-			e->is_go |= has_go_note(part, p.p_filesz,
-						p.p_align == 8 ? 8 : 4);
-		free(part);
-	}
-	e->is_program =
-	    eh.e_type == ET_EXEC || (eh.e_type == ET_DYN && (interp || pie));
-	e->is_static = e->is_program && !interp;
-	/* Section headers may be stripped: then the note above tells Go */
-	if (eh.e_shentsize == sizeof(Elf64_Shdr))
-		sh = read_part(fd, size, eh.e_shoff,
-			       (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr));
-	if (sh && eh.e_shstrndx < eh.e_shnum) {
-		memcpy(&s, sh + eh.e_shstrndx * sizeof s, sizeof s);
-		names = read_part(fd, size, s.sh_offset, s.sh_size);
-		names_len = s.sh_size;
-	}
-	for (unsigned i = 0; sh && i < eh.e_shnum; i++) {
-		Elf64_Shdr strs;
-		memcpy(&s, sh + i * sizeof s, sizeof s);
-		const char *name = str_at(names, names_len, s.sh_name);
-		if (!strcmp(name, ".note.go.buildid") ||
-		    !strcmp(name, ".go.buildinfo") ||
-		    !strcmp(name, ".gopclntab"))
-			e->is_go = true;
-		if ((s.sh_type != SHT_DYNSYM && s.sh_type != SHT_DYNAMIC) ||
-		    s.sh_link >= eh.e_shnum)
-			continue;
-		memcpy(&strs, sh + s.sh_link * sizeof s, sizeof s);
-		find_uring(fd, size, &s, &strs, e);
-	}
-out:
-	free(names);
-	free(sh);
-	free(ph);
-	close(fd);
-}
-
 /* Warns when the program at path cannot be guarded, or only in part;
  * via says how the command reaches it ("" for the command itself). */
 static void warn_program(const char *path, const char *via)
@@ -293,7 +82,7 @@ static void warn_program(const char *path, const char *via)
 
 	/* Not a program: nothing to say.  The kernel ignores the set-ID
 	 * bits and capabilities of a #! script: its interpreter's count. */
-	inspect_elf(path, &e);
+	elf_inspect(path, &e);
 	if (!e.is_program || stat(path, &st) < 0)
 		return;
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
@@ -315,14 +104,15 @@ static void warn_program(const char *path, const char *via)
 		fprintf(stderr,
 			"fusebox run: warning: %s%s is a statically linked Go "
 			"program: it makes its own system calls, so it runs "
-			"unguarded\n",
+			"unguarded; its TLS is Go's own (crypto/tls)\n",
 			path, via);
 	else if (e.is_go) /* cgo: the library is loaded, Go bypasses it */
 		fprintf(stderr,
 			"fusebox run: warning: %s%s is a Go program: its Go "
 			"code (net, net/http) makes its own system calls and "
 			"runs unguarded; only connections its C code (cgo) "
-			"makes are guarded\n",
+			"makes are guarded; its TLS is Go's own (crypto/tls), "
+			"whose requests fusebox cannot see\n",
 			path, via);
 	else if (e.is_static)
 		fprintf(stderr,
@@ -335,6 +125,15 @@ static void warn_program(const char *path, const char *via)
 			"drives through io_uring bypass the library and run "
 			"unguarded\n",
 			path, via, e.uring);
+	if (*e.tls) /* only a dynamic program that is not Go */
+		fprintf(stderr,
+			"fusebox run: warning: %s%s %s: fusebox guards its "
+			"connections (connect, connect_timeout, breakers on "
+			"connect failures, idle_timeout, send_timeout) but "
+			"cannot see requests inside TLS: no per-request calls, "
+			"response_timeout or classify = http there (only "
+			"OpenSSL 3's libssl.so.3 is seen)\n",
+			path, via, e.tls);
 }
 
 /* Bytes of a #! script that are read, and the most programs it names
@@ -450,9 +249,9 @@ static void warn_unguardable(const char *cmd)
 		size = (uint64_t)st.st_size;
 		if (size > SCRIPT_MAX)
 			size = SCRIPT_MAX;
-		if (read_at(fd, size, 0, magic, 2) == 0 &&
+		if (elf_read_at(fd, size, 0, magic, 2) == 0 &&
 		    !memcmp(magic, "#!", 2))
-			text = read_part(fd, size, 0, size);
+			text = elf_read_part(fd, size, 0, size);
 	}
 	if (fd >= 0)
 		close(fd);

@@ -3,44 +3,18 @@
  * it before the command starts, it prepends the library to LD_PRELOAD and
  * exports an absolute FUSEBOX_POLICY, warns for programs it cannot guard,
  * and the policy really applies to the command. */
-#include "harness.h"
+#include "run_util.h"
 
 #include <criterion/criterion.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define OK_POLICY "[default]\nconnect_timeout = 2s\n"
-
-/* Runs `fusebox run ARGS...` (NULL-terminated) without the shim in the
- * runner; env adds KEY=VALUE strings. */
-static struct run *fusebox_run(const char *const *env, ...)
-{
-	char *argv[32], *bin = build_path("fusebox");
-	struct run_opts o = {.timeout = 20, .env = env};
-	struct run *r = run_new();
-	int n = 0;
-	va_list ap;
-
-	argv[n++] = bin;
-	argv[n++] = "run";
-	va_start(ap, env);
-	while (n < 31 && (argv[n] = va_arg(ap, char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	cr_assert_eq(run_prog(r, &o, argv), 0);
-	cr_assert(!r->timed_out, "fusebox run hung: %s %s", r->out, r->err);
-	free(bin);
-	return r;
-}
 
 /* The absolute, resolved path of the library. */
 static char *library(void)
@@ -50,20 +24,6 @@ static char *library(void)
 	cr_assert(abs, "%s: not found", lib);
 	free(lib);
 	return abs;
-}
-
-/* A fresh path in /tmp that does not exist (malloc'd). */
-static char *fresh_path(const char *stem)
-{
-	char *p;
-	int fd;
-
-	cr_assert(asprintf(&p, "/tmp/fusebox-%s-XXXXXX", stem) > 0);
-	fd = mkstemp(p);
-	cr_assert(fd >= 0);
-	close(fd);
-	unlink(p);
-	return p;
 }
 
 /* Copies the file from to the new file to with mode. */
@@ -82,116 +42,6 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	close(in);
 	close(out);
 	cr_assert_eq(chmod(to, mode), 0);
-}
-
-/* Runs `sh -c CMD` (CMD from fmt) and asserts that it succeeds. */
-static void shell(const char *fmt, ...)
-{
-	struct run_opts o = {.timeout = 60};
-	struct run *r = run_new();
-	char *cmd;
-	va_list ap;
-
-	va_start(ap, fmt);
-	cr_assert(vasprintf(&cmd, fmt, ap) > 0);
-	va_end(ap);
-	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
-	cr_assert_eq(r->status, 0, "%s: %s", cmd, r->err);
-	free(cmd);
-	free(r);
-}
-
-/* Writes text to path with mode. */
-static void write_file(const char *path, const void *text, size_t len,
-		       mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	cr_assert(fd >= 0, "%s: cannot create", path);
-	cr_assert_eq(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	cr_assert_eq(chmod(path, mode), 0);
-}
-
-/* A fresh directory in /tmp (malloc'd). */
-static char *fresh_dir(const char *stem)
-{
-	char *d = fresh_path(stem);
-
-	cr_assert_eq(mkdir(d, 0755), 0);
-	return d;
-}
-
-/* Removes a directory from fresh_dir() and what it holds; frees it. */
-static void remove_dir(char *dir)
-{
-	shell("rm -rf %s", dir);
-	free(dir);
-}
-
-/* C programs to craft binaries from: one that makes no call, one that
- * imports connect, one that imports io_uring_setup. */
-#define C_PLAIN "int main(void)\n{\n\treturn 0;\n}\n"
-#define C_CONNECT                                                              \
-	"#include <sys/socket.h>\n"                                            \
-	"int main(int argc, char **argv)\n{\n\t(void)argv;\n"                  \
-	"\treturn argc > 99 ? connect(0, 0, 0) : 0;\n}\n"
-#define C_URING                                                                \
-	"int io_uring_setup(unsigned n, void *p);\n"                           \
-	"int main(int argc, char **argv)\n{\n\t(void)argv;\n"                  \
-	"\treturn argc > 99 ? io_uring_setup(0, 0) : 0;\n}\n"
-
-/* Builds dir/name from the C text src with cc, linked with ld (extra cc
- * arguments, "" for none); with go, the object first gets what Go's
- * linker writes into every Go binary, which is what fusebox looks for:
- * a build ID note owned by "Go" (type 4) and a .go.buildinfo section.
- * Returns the path (malloc'd). */
-static char *craft(const char *dir, const char *name, const char *src, bool go,
-		   const char *ld)
-{
-	static const char note[] = "\4\0\0\0\10\0\0\0\4\0\0\0Go\0\0buildid!";
-	char *c, *p;
-
-	cr_assert(asprintf(&c, "%s/%s.c", dir, name) > 0);
-	cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
-	write_file(c, src, strlen(src), 0644);
-	shell("cc -c -o %s.o %s", p, c);
-	if (go) {
-		char *n, *b;
-		cr_assert(asprintf(&n, "%s/go.note", dir) > 0);
-		cr_assert(asprintf(&b, "%s/go.buildinfo", dir) > 0);
-		write_file(n, note, sizeof note - 1, 0644);
-		write_file(b, "\377 Go buildinf:\10\2", 16, 0644);
-		shell("objcopy --add-section .note.go.buildid=%s "
-		      "--set-section-flags .note.go.buildid=alloc,readonly "
-		      "--add-section .go.buildinfo=%s "
-		      "--set-section-flags .go.buildinfo=alloc,data %s.o",
-		      n, b, p);
-		free(n);
-		free(b);
-	}
-	shell("cc -o %s %s.o %s", p, p, ld);
-	free(c);
-	return p;
-}
-
-/* Whether cc -static links here (Debian: libc6-dev has libc.a). */
-static bool static_links(const char *dir)
-{
-	struct run_opts o = {.timeout = 60};
-	struct run *r = run_new();
-	char *cmd;
-	bool ok;
-
-	cr_assert(asprintf(&cmd,
-			   "printf 'int main(void){return 0;}' > %s/t.c && "
-			   "cc -static -o %s/t %s/t.c",
-			   dir, dir, dir) > 0);
-	cr_assert_eq(run_prog(r, &o, (char *[]){"sh", "-c", cmd, NULL}), 0);
-	ok = r->status == 0;
-	free(cmd);
-	free(r);
-	return ok;
 }
 
 Test(run, exit_status_is_the_commands)
@@ -394,7 +244,8 @@ Test(run, warns_for_a_static_go_program)
 	struct run *r = fusebox_run(NULL, "-p", pol, "--", bin, NULL);
 	cr_assert_eq(r->status, 0, "%s", r->err);
 	cr_assert(strstr(r->err, "is a statically linked Go program: it makes "
-				 "its own system calls, so it runs unguarded"),
+				 "its own system calls, so it runs unguarded; "
+				 "its TLS is Go's own (crypto/tls)\n"),
 		  "'%s'", r->err);
 	cr_assert(strstr(r->err, bin), "warning without the path: '%s'",
 		  r->err);
@@ -421,7 +272,8 @@ Test(run, warns_that_a_cgo_program_is_guarded_only_in_its_c_code)
 	static const char want[] =
 	    "is a Go program: its Go code (net, net/http) makes its own "
 	    "system calls and runs unguarded; only connections its C code "
-	    "(cgo) makes are guarded";
+	    "(cgo) makes are guarded; its TLS is Go's own (crypto/tls), whose "
+	    "requests fusebox cannot see\n";
 	/* cgo links the C library dynamically; whether its C code imports
 	 * connect or not, Go's net package makes its own system calls */
 	const char *srcs[] = {C_PLAIN, C_CONNECT};
@@ -570,22 +422,6 @@ Test(run, no_warning_for_a_script_of_dynamic_programs)
 	remove_dir(dir);
 }
 
-/* The bytes of path (malloc'd), their count in *n. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-	struct stat st;
-	unsigned char *b;
-	int fd = open(path, O_RDONLY);
-
-	cr_assert(fd >= 0 && fstat(fd, &st) == 0);
-	*n = (size_t)st.st_size;
-	b = malloc(*n);
-	cr_assert(b);
-	cr_assert_eq(read(fd, b, *n), (ssize_t)*n);
-	close(fd);
-	return b;
-}
-
 /* Sets the little-endian field of w bytes at off of b to v. */
 static void set_field(unsigned char *b, size_t off, int w, uint64_t v)
 {
@@ -628,10 +464,11 @@ static void write_bad(const unsigned char *orig, size_t n, size_t off, int w,
 	free(b);
 }
 
-Test(run, survives_corrupt_and_truncated_programs, .timeout = 240)
+/* Runs fusebox run on copies of the program base, written to dir, with
+ * the offsets and sizes of its headers made wrong, cut short and with
+ * random bytes: it must run every one it can start. */
+static void corrupt(const char *dir, const char *base, const char *pol)
 {
-	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("corrupt");
-	char *base = craft(dir, "base", C_CONNECT, true, "");
 	unsigned char *orig, *b;
 	uint32_t seed = 2463534242u;
 	int k = 0, named = 0;
@@ -721,6 +558,28 @@ Test(run, survives_corrupt_and_truncated_programs, .timeout = 240)
 	}
 	free(orig);
 	free(b);
+}
+
+Test(run, survives_corrupt_and_truncated_programs, .timeout = 240)
+{
+	char *pol = policy_write(OK_POLICY), *dir = fresh_dir("corrupt");
+	char *base = craft(dir, "base", C_CONNECT, true, ""), *tls, *ld, *sub;
+
+	corrupt(dir, base, pol);
+	/* not Go: the TLS checks read its libraries (through RUNPATH), its
+	 * symbol table and .rodata too */
+	cr_assert(asprintf(&sub, "%s/tls", dir) > 0);
+	cr_assert_eq(mkdir(sub, 0700), 0);
+	fake_lib(dir, "libplain.so", "");
+	cr_assert(asprintf(&ld,
+			   "-Wl,--no-as-needed %s/libplain.so -Wl,-rpath,%s",
+			   dir, dir) > 0);
+	tls =
+	    craft_rodata(sub, "base", "OpenSSL 3.0.13 30 Jan 2024", false, ld);
+	corrupt(sub, tls, pol);
+	free(tls);
+	free(sub);
+	free(ld);
 	free(base);
 	unlink(pol);
 	remove_dir(dir);
