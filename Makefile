@@ -64,7 +64,8 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 # Debian packages: what the build needs, and what the tests run.
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 	libcriterion-dev
-TEST_DEBS := curl wget busybox python3 python3-grpcio perl nodejs netcat-openbsd \
+TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
+	python3-aiohttp ruby php-cli php-curl openssl perl nodejs netcat-openbsd \
 	redis-tools \
 	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
@@ -149,9 +150,10 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 
 # The shim links inih statically and hides it; only the interposed libc
 # names are exported (make check-exports).
-$(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a
+$(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a shim/tls.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
+	  -Wl,--version-script=shim/tls.map \
 	  -Wl,-z,defs -lm -ldl -lpthread
 
 # The command reads the segment with segment/; it never links the

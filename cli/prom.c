@@ -235,6 +235,8 @@ static const struct counter counters[] = {
      "Failed calls: the connection was reset or closed early."},
     {SEG_HTTP_5XX, "fusebox_http_5xx_total",
      "Failed calls: an HTTP 5xx reply (classify = http)."},
+    {SEG_TLS_FAILURES, "fusebox_tls_failures_total",
+     "Failed calls: the TLS handshake failed or timed out."},
     {SEG_SLOW_CALLS, "fusebox_slow_calls_total",
      "Calls slower than breaker_slow."},
     {SEG_RETRIES, "fusebox_retries_total", "Retried connects."},

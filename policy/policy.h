@@ -50,6 +50,7 @@ enum policy_key {
 	POLICY_KEY_RESPONSE_TIMEOUT,
 	POLICY_KEY_IDLE_TIMEOUT,
 	POLICY_KEY_SEND_TIMEOUT,
+	POLICY_KEY_HANDSHAKE_TIMEOUT,
 	POLICY_KEY_RETRIES,
 	POLICY_KEY_RETRY_ON,
 	POLICY_KEY_RETRY_BACKOFF,
@@ -88,6 +89,7 @@ struct policy_settings {
 	uint64_t response_timeout_ms;
 	uint64_t idle_timeout_ms;
 	uint64_t send_timeout_ms;
+	uint64_t handshake_timeout_ms; /* TLS handshake, after the connect */
 	uint32_t retries;
 	uint32_t retry_on;
 	uint64_t retry_backoff_ms;

@@ -518,10 +518,10 @@ const char *seg_counter_name(enum seg_counter c)
 	static const char *const names[SEG_NCOUNTERS] = {
 	    "calls",	       "successes",	   "failures",
 	    "connect_refused", "connect_timeouts", "response_timeouts",
-	    "resets",	       "http_5xx",	   "slow_calls",
-	    "retries",	       "rejected_breaker", "rejected_limit",
-	    "rejected_rate",   "rejected_budget",  "bytes_sent",
-	    "bytes_received"};
+	    "resets",	       "http_5xx",	   "tls_failures",
+	    "slow_calls",      "retries",	   "rejected_breaker",
+	    "rejected_limit",  "rejected_rate",	   "rejected_budget",
+	    "bytes_sent",      "bytes_received"};
 
 	return (unsigned)c < SEG_NCOUNTERS ? names[c] : "?";
 }

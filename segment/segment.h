@@ -14,9 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEG_MAGIC   "FUSEBOX\0"
-#define SEG_VERSION 2u		/* 2: the line of waiters is owned slots */
-#define SEG_READY   0x52454459u /* "REDY": the creator finished */
+#define SEG_MAGIC "FUSEBOX\0"
+#define SEG_VERSION                                                            \
+	3u /* 2: the line of waiters is owned slots; 3: tls_failures */
+#define SEG_READY 0x52454459u /* "REDY": the creator finished */
 
 /* Default table sizes; [global] segment_rules/segment_addresses and
  * segment_processes change them for a segment that does not exist yet. */
@@ -44,6 +45,7 @@ enum seg_counter {
 	SEG_RESPONSE_TIMEOUTS,
 	SEG_RESETS,
 	SEG_HTTP_5XX,
+	SEG_TLS_FAILURES,
 	SEG_SLOW_CALLS,
 	SEG_RETRIES,
 	SEG_REJECTED_BREAKER,

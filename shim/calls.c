@@ -520,6 +520,8 @@ static const char *failure_words(int counter, bool ok)
 		return "connection reset or closed";
 	case SEG_HTTP_5XX:
 		return "HTTP 5xx";
+	case SEG_TLS_FAILURES:
+		return "TLS handshake failed";
 	default:
 		return ok ? NULL : "failed";
 	}
@@ -658,27 +660,41 @@ static bool http_5xx(const char *p, ssize_t n)
 	       p[11] <= '9';
 }
 
-/* After a receive on c returned n, with its bytes at buf. */
-void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
+/* The reply of c's call started (n > 0 bytes at buf), or the connection
+ * ended before it (n <= 0). */
+static inline __attribute__((always_inline)) void replied(int fd,
+							  struct conn *c,
+							  ssize_t n,
+							  const void *buf)
 {
 	uint8_t state = atomic_load_explicit(&c->call, memory_order_relaxed);
-	uint64_t now;
 
-	if (n > 0)
-		__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
 	if (state != CALL_WAITING && state != CALL_CONNECTED)
 		return;
 	if (n > 0 && state == CALL_CONNECTED)
 		return; /* the server spoke first: still the same call */
-	now = 0;	/* read by calls_end only if it needs it */
 	if (n > 0) {
 		bool bad = c->classify == POLICY_CLASSIFY_HTTP && buf &&
 			   http_5xx(buf, n);
-		calls_end(fd, c, !bad, bad ? SEG_HTTP_5XX : -1, now);
+		/* now 0: read by calls_end only if it needs it */
+		calls_end(fd, c, !bad, bad ? SEG_HTTP_5XX : -1, 0);
 	} else {
 		/* end of stream or reset before the first reply byte */
-		calls_end(fd, c, false, SEG_RESETS, now);
+		calls_end(fd, c, false, SEG_RESETS, 0);
 	}
+}
+
+/* After a receive on c returned n, with its bytes at buf. */
+void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
+{
+	if (n > 0)
+		__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
+	replied(fd, c, n, buf);
+}
+
+void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf)
+{
+	replied(fd, c, n, buf);
 }
 
 /* The deadline thread found the reply of c's call queued, unread (the

@@ -121,6 +121,17 @@ static const char *const hooked[] = {
     "setsockopt",
     "write",
     "writev",
+    /* OPENSSL_3.0.0 only (tls.c): see versioned() */
+    "SSL_connect",
+    "SSL_do_handshake",
+    "SSL_free",
+    "SSL_peek",
+    "SSL_peek_ex",
+    "SSL_read",
+    "SSL_read_ex",
+    "SSL_shutdown",
+    "SSL_write",
+    "SSL_write_ex",
 };
 
 #define NHOOKED (sizeof hooked / sizeof hooked[0])
@@ -179,11 +190,45 @@ static void set_slot(uintptr_t addr, void *fn, const struct relro *r)
 		mprotect((void *)page, (size_t)pg, PROT_READ);
 }
 
+/* What an object's dynamic section says of the versions it needs. */
+struct needs {
+	const ElfW(Half) * versym; /* per dynamic symbol; NULL: none */
+	const ElfW(Verneed) * verneed;
+	size_t nverneed;
+	const char *str;
+};
+
+/* True when dynamic symbol i of the object is needed at version want
+ * (an SSL_* of OpenSSL 3, not of another OpenSSL that a module loaded
+ * with RTLD_DEEPBIND may use). */
+static bool versioned(const struct needs *v, size_t i, const char *want)
+{
+	ElfW(Half) ndx;
+	const ElfW(Verneed) *vn = v->verneed;
+
+	if (!v->versym || !vn)
+		return false;
+	ndx = v->versym[i] & 0x7fff;
+	for (size_t k = 0; k < v->nverneed && vn; k++) {
+		const ElfW(Vernaux) *a =
+		    (const void *)((const char *)vn + vn->vn_aux);
+		for (unsigned j = 0; j < vn->vn_cnt; j++) {
+			if (a->vna_other == ndx)
+				return !strcmp(v->str + a->vna_name, want);
+			a = (const void *)((const char *)a + a->vna_next);
+		}
+		if (!vn->vn_next)
+			break;
+		vn = (const void *)((const char *)vn + vn->vn_next);
+	}
+	return false;
+}
+
 /* Rebinds the hooked slots of one relocation table of the object at
  * base. */
 static void rebind_table(ElfW(Addr) base, const ElfW(Rela) * rel, size_t n,
 			 const ElfW(Sym) * sym, const char *str,
-			 const struct relro *r)
+			 const struct relro *r, const struct needs *v)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned long t = ELF64_R_TYPE(rel[i].r_info);
@@ -196,9 +241,15 @@ static void rebind_table(ElfW(Addr) base, const ElfW(Rela) * rel, size_t n,
 		if (t != R_AARCH64_JUMP_SLOT && t != R_AARCH64_GLOB_DAT)
 			continue;
 #endif
-		k = hooked_index(str + sym[ELF64_R_SYM(rel[i].r_info)].st_name);
-		if (k >= 0 && ours[k])
-			set_slot(base + rel[i].r_offset, ours[k], r);
+		size_t si = ELF64_R_SYM(rel[i].r_info);
+		const char *name = str + sym[si].st_name;
+		k = hooked_index(name);
+		if (k < 0 || !ours[k])
+			continue;
+		if (!strncmp(name, "SSL_", 4) &&
+		    !versioned(v, si, "OPENSSL_3.0.0"))
+			continue;
+		set_slot(base + rel[i].r_offset, ours[k], r);
 	}
 }
 
@@ -210,6 +261,7 @@ static void rebind_object(struct link_map *lm)
 	const ElfW(Rela) *jmp = NULL, *rela = NULL;
 	size_t njmp = 0, nrela = 0;
 	struct relro r = {.base = lm->l_addr};
+	struct needs v = {0};
 	bool is_rela = true;
 
 	for (const ElfW(Dyn) *d = lm->l_ld; d && d->d_tag != DT_NULL; d++) {
@@ -235,15 +287,27 @@ static void rebind_object(struct link_map *lm)
 		case DT_RELASZ:
 			nrela = d->d_un.d_val / sizeof(ElfW(Rela));
 			break;
+		case DT_VERSYM:
+			v.versym =
+			    (const void *)dyn_ptr(lm->l_addr, d->d_un.d_ptr);
+			break;
+		case DT_VERNEED:
+			v.verneed =
+			    (const void *)dyn_ptr(lm->l_addr, d->d_un.d_ptr);
+			break;
+		case DT_VERNEEDNUM:
+			v.nverneed = d->d_un.d_val;
+			break;
 		}
 	}
+	v.str = str;
 	if (!sym || !str || !is_rela)
 		return;
 	dl_iterate_phdr(find_relro, &r);
 	if (jmp)
-		rebind_table(lm->l_addr, jmp, njmp, sym, str, &r);
+		rebind_table(lm->l_addr, jmp, njmp, sym, str, &r, &v);
 	if (rela)
-		rebind_table(lm->l_addr, rela, nrela, sym, str, &r);
+		rebind_table(lm->l_addr, rela, nrela, sym, str, &r, &v);
 }
 
 /* Points the hooked slots of h and of what was loaded after it (its

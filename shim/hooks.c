@@ -36,73 +36,6 @@ static void send_stalled(struct conn *c)
 	}
 }
 
-/* What send_pre() did, for after the send. */
-#define PRE_DONE  0x10u /* the call waits: done before */
-#define PRE_AWAIT 0x20u /* it set awaiting, which was clear */
-#define PRE_STATE 0x0fu /* calls_sending(): the state it left, plus 1 */
-
-/* Before a send: the call waits (and awaiting is set) before the bytes
- * leave, so that a reply another thread reads at once finds its call
- * waiting; after the send it could come first and be lost.  Not while a
- * connect is in progress or HTTP/2 is possible: after the send,
- * send_done() does those.  The deadline is armed after the send: it runs
- * from the last byte sent, however long a blocking send takes. */
-static inline uint32_t send_pre(struct conn *c, uint32_t w)
-{
-	uint32_t pre = PRE_DONE;
-
-	if (w & (W_CONNECTING | W_H2))
-		return 0;
-	if (w & W_COUNT)
-		pre |= calls_sending(c);
-	if ((w & W_RESPONSE) &&
-	    !atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
-		pre |= PRE_AWAIT;
-		atomic_store(&c->awaiting, true);
-	}
-	return pre;
-}
-
-/* The send that send_pre() prepared moved nothing: no call started. */
-static __attribute__((noinline)) void send_undo(struct conn *c, uint32_t pre)
-{
-	calls_unsending(c, (uint8_t)(pre & PRE_STATE));
-	if (pre & PRE_AWAIT)
-		atomic_store(&c->awaiting, false);
-}
-
-/* After a send that moved n bytes: bytes and idle bookkeeping, the call
- * unless send_pre() started it, and the response deadline: the reply must
- * start response_ms after the last byte sent. */
-static inline void send_post(struct conn *c, uint32_t w, ssize_t n,
-			     uint32_t pre)
-{
-	if (w & W_COUNT) {
-		if (pre)
-			__atomic_fetch_add(&c->out, (uint64_t)n,
-					   __ATOMIC_RELAXED);
-		else
-			calls_sent(c, (size_t)n);
-	}
-	if (w & W_IDLE)
-		atomic_store_explicit(
-		    &c->activity,
-		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
-			1,
-		    memory_order_relaxed);
-	if (w & W_RESPONSE) {
-		if (!pre)
-			atomic_store(&c->awaiting, true);
-		timer_arm(c, DL_RESPONSE,
-			  clock_coarse_ns() + c->response_ms * 1000000ull);
-		/* a reply another thread read meanwhile cleared awaiting
-		 * (then the deadline): sequentially consistent, so that one
-		 * of us sees the other and no deadline outlives its reply */
-		if (!atomic_load(&c->awaiting))
-			atomic_store(&c->dl[DL_RESPONSE], 0);
-	}
-}
-
 /* The common case after a send that moved data.  False: send_done() has
  * more to do. */
 static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
@@ -110,7 +43,7 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 {
 	(void)fd;
 	(void)peek;
-	if (w & (W_SEND | W_CONNECTING | W_H2))
+	if (w & (W_SEND | W_CONNECTING | W_H2 | W_TLS))
 		return false;
 	send_post(c, w, n, pre);
 	return true;
@@ -121,7 +54,7 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 			      const void *peek, uint32_t pre)
 {
 	(void)pre;
-	if (w & (W_CONNECTING | W_H2))
+	if (w & (W_CONNECTING | W_H2 | W_TLS))
 		return false;
 	if (w & W_COUNT)
 		calls_received(fd, c, n, peek);
@@ -155,8 +88,17 @@ static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
 		if (w & W_CONNECTING)
 			connected_now(fd, c, 0);
 		/* HTTP/2: its frames say what is a request */
-		if ((w & W_H2) && streams_sent(c, iov, cnt, (size_t)n))
+		if ((w & W_H2) && streams_sent(c, iov, cnt, (size_t)n)) {
+			__atomic_fetch_add(&c->out, (uint64_t)n,
+					   __ATOMIC_RELAXED);
 			w &= ~(W_COUNT | W_RESPONSE);
+		}
+		/* TLS: its plaintext does (tls.c); here the wire bytes */
+		if (w & W_TLS) {
+			__atomic_fetch_add(&c->out, (uint64_t)n,
+					   __ATOMIC_RELAXED);
+			w &= ~(W_COUNT | W_RESPONSE);
+		}
 		send_post(c, w, n, pre);
 		/* a non-blocking sender may now wait for POLLOUT, which
 		 * may never come: the timer watches the send queue */
@@ -201,9 +143,20 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			connected_now(fd, c, 0);
 		/* HTTP/2: a reply is its stream's first HEADERS */
 		if ((w & W_H2) &&
-		    streams_received(fd, c, iov, cnt, (size_t)n, flags))
+		    streams_received(fd, c, iov, cnt, (size_t)n, flags)) {
+			if (!(flags & MSG_PEEK)) /* peeked bytes come again */
+				__atomic_fetch_add(&c->in, (uint64_t)n,
+						   __ATOMIC_RELAXED);
 			w &= ~(W_COUNT | W_RESPONSE);
-		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2), n, peek, 0);
+		}
+		if (w & W_TLS) {
+			if (!(flags & MSG_PEEK))
+				__atomic_fetch_add(&c->in, (uint64_t)n,
+						   __ATOMIC_RELAXED);
+			w &= ~(W_COUNT | W_RESPONSE);
+		}
+		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2 | W_TLS), n, peek,
+			   0);
 	} else if ((w & W_H2) &&
 		   (n == 0 || errno == ECONNRESET || errno == EPIPE) &&
 		   streams_closed(fd, c)) {
@@ -212,6 +165,11 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		int e = errno;
 		if (n < 0 && (w & W_CONNECTING) && connect_error(e))
 			connected_now(fd, c, e);
+		else if ((w & (W_COUNT | W_HANDSHAKE)) ==
+			     (W_COUNT | W_HANDSHAKE) &&
+			 (n == 0 || e == ECONNRESET || e == EPIPE))
+			/* TLS: the server ended the handshake */
+			calls_end(fd, c, false, SEG_TLS_FAILURES, 0);
 		else if ((w & W_COUNT) && (n == 0 || e == ECONNRESET ||
 					   e == EPIPE || e == ETIMEDOUT))
 			calls_received(fd, c, 0, NULL);
@@ -229,6 +187,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 	do {                                                                   \
 		if (UNLIKELY((w)&W_H2)) {                                      \
 			streams_sending(c, iov, cnt);                          \
+			if (tls_pending)                                       \
+				tls_hello(fd, c, iov, cnt);                    \
 			(w) = atomic_load_explicit(&(c)->watch,                \
 						   memory_order_relaxed);      \
 		}                                                              \

@@ -84,6 +84,11 @@ enum conn_deadline { DL_CONNECT, DL_RESPONSE, DL_IDLE, DL_SEND, DL_COUNT };
 #define W_SEND	     0x10u /* send_timeout */
 #define W_COUNT	     0x20u /* calls and bytes go to the segment */
 #define W_H2	     0x40u /* HTTP/2, or not known yet: shim/streams.c */
+#define W_TLS                                                                  \
+	0x80u		   /* TLS seen in OpenSSL: plaintext makes the         \
+			    * calls (shim/tls.c); the socket's own I/O only    \
+			    * counts bytes and activity */
+#define W_HANDSHAKE 0x100u /* with W_TLS: the handshake is not done */
 
 /* conn.call: where the current call (connect, then one exchange) is. */
 enum conn_call {
@@ -97,7 +102,7 @@ enum conn_call {
  * and copied whole at connect (see struct conn_cfg and conn.cfg). */
 #define CONN_CFG_FIELDS                                                        \
 	int rule; /* rule index at connect; -1: [default] */                   \
-	uint32_t connect_ms, response_ms, idle_ms, send_ms;                    \
+	uint32_t connect_ms, response_ms, idle_ms, send_ms, handshake_ms;      \
 	uint8_t scope;	  /* enum policy_scope */                              \
 	uint8_t classify; /* enum policy_classify */                           \
 	uint8_t failover; /* policy failover = on */                           \
@@ -157,7 +162,8 @@ struct conn {
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
-	struct h2 h2; /* HTTP/2 streams (W_H2), under the lock */
+	struct h2 h2;	       /* HTTP/2 streams (W_H2), under the lock */
+	void *_Atomic tls_ssl; /* the SSL object tied to it (tls.c) */
 } __attribute__((aligned(512)));
 
 /* A power of two: fdt_get() finds a slot with one shift. */
@@ -371,7 +377,8 @@ void connected_now(int fd, struct conn *c, int err);
 void streams_sending(struct conn *c, const struct iovec *iov, size_t cnt);
 
 /* After n > 0 bytes, at iov (cnt buffers; NULL: unknown), were sent on
- * c, which has W_H2: true when HTTP/2 took care of calls and deadlines,
+ * c, which has W_H2 (or TLS plaintext on HTTP/2): true when HTTP/2 took
+ * care of calls and deadlines (not of bytes: the caller counts them),
  * false when the generic bookkeeping must (not HTTP/2 after all). */
 bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt,
 		  size_t n);
@@ -386,11 +393,12 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
 bool streams_closed(int fd, struct conn *c);
 
 /* response_timeout passed on c (W_H2, its lock held): a reply queued
- * unread ends its stream's call.  Returns the next response deadline (0:
+ * unread ends its stream's call (peek: look for one; not under TLS,
+ * where the socket holds records).  Returns the next response deadline (0:
  * none), or STREAMS_TIMED_OUT when the oldest request's passed: the
  * timer then fails the call and aborts the socket, as for any other. */
 #define STREAMS_TIMED_OUT UINT64_MAX
-uint64_t streams_expired(int fd, struct conn *c, uint64_t now);
+uint64_t streams_expired(int fd, struct conn *c, uint64_t now, bool peek);
 
 /* Bookkeeping after n bytes were sent on c (n > 0). */
 void calls_sent(struct conn *c, size_t n);
@@ -406,6 +414,10 @@ void calls_unsending(struct conn *c, uint8_t started);
  * with the first bytes at buf for HTTP classification (may be NULL). */
 void calls_received(int fd, struct conn *c, ssize_t n, const void *buf);
 
+/* The same for a reply whose bytes were counted elsewhere (TLS: wire
+ * bytes by the socket's hooks, the plaintext reply here). */
+void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf);
+
 /* The deadline thread found the reply of c's call queued and unread (its
  * first n bytes at buf): the call ends as if it had been read. */
 void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n);
@@ -416,6 +428,84 @@ void calls_close(int fd, struct conn *c);
 /* Forgets fd (close, dup2 target): ends its call and frees its slot,
  * under the slot's lock, so never while the timer ends a call of it. */
 void calls_forget(int fd);
+
+/* --- a send's call: the socket hooks (hooks.c) and TLS (tls.c) --------- */
+/* What send_pre() did, for after the send. */
+#define PRE_DONE  0x10u /* the call waits: done before */
+#define PRE_AWAIT 0x20u /* it set awaiting, which was clear */
+#define PRE_STATE 0x0fu /* calls_sending(): the state it left, plus 1 */
+
+/* Before a send: the call waits (and awaiting is set) before the bytes
+ * leave, so that a reply another thread reads at once finds its call
+ * waiting; after the send it could come first and be lost.  Not while a
+ * connect is in progress or HTTP/2 is possible: after the send,
+ * send_done() does those.  The deadline is armed after the send: it runs
+ * from the last byte sent, however long a blocking send takes. */
+static inline uint32_t send_pre(struct conn *c, uint32_t w)
+{
+	uint32_t pre = PRE_DONE;
+
+	if (w & (W_CONNECTING | W_H2 | W_TLS))
+		return 0;
+	if (w & W_COUNT)
+		pre |= calls_sending(c);
+	if ((w & W_RESPONSE) &&
+	    !atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
+		pre |= PRE_AWAIT;
+		atomic_store(&c->awaiting, true);
+	}
+	return pre;
+}
+
+/* The send that send_pre() prepared moved nothing: no call started. */
+static __attribute__((noinline, unused)) void send_undo(struct conn *c,
+							uint32_t pre)
+{
+	calls_unsending(c, (uint8_t)(pre & PRE_STATE));
+	if (pre & PRE_AWAIT)
+		atomic_store(&c->awaiting, false);
+}
+
+/* After a send that moved n bytes: bytes and idle bookkeeping, the call
+ * unless send_pre() started it, and the response deadline: the reply must
+ * start response_ms after the last byte sent. */
+static inline void send_post(struct conn *c, uint32_t w, ssize_t n,
+			     uint32_t pre)
+{
+	if (w & W_COUNT) {
+		if (pre)
+			__atomic_fetch_add(&c->out, (uint64_t)n,
+					   __ATOMIC_RELAXED);
+		else
+			calls_sent(c, (size_t)n);
+	}
+	if (w & W_IDLE)
+		atomic_store_explicit(
+		    &c->activity,
+		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
+	if (w & W_RESPONSE) {
+		if (!pre)
+			atomic_store(&c->awaiting, true);
+		timer_arm(c, DL_RESPONSE,
+			  clock_coarse_ns() + c->response_ms * 1000000ull);
+		/* a reply another thread read meanwhile cleared awaiting
+		 * (then the deadline): sequentially consistent, so that one
+		 * of us sees the other and no deadline outlives its reply */
+		if (!atomic_load(&c->awaiting))
+			atomic_store(&c->dl[DL_RESPONSE], 0);
+	}
+}
+
+/* --- tls.c: TLS plaintext (OpenSSL 3) as calls ------------------------ */
+/* An SSL object of this thread that waits to be tied to its socket: it
+ * has no socket BIO, so the next ClientHello this thread sends is its. */
+extern TLS void *tls_pending;
+
+/* Before the first bytes sent on c (fd), iov: a ClientHello ties c to
+ * the pending SSL object.  Caller: the send hooks, with W_H2 set. */
+void tls_hello(int fd, struct conn *c, const struct iovec *iov, size_t cnt);
 
 #pragma GCC visibility pop
 

@@ -301,6 +301,7 @@ static void cfg_of(const struct policy *p, int rule, struct conn_cfg *c)
 	c->response_ms = (uint32_t)s->response_timeout_ms;
 	c->idle_ms = (uint32_t)s->idle_timeout_ms;
 	c->send_ms = (uint32_t)s->send_timeout_ms;
+	c->handshake_ms = (uint32_t)s->handshake_timeout_ms;
 	c->reject_errno = s->reject_errno;
 	c->scope = (uint8_t)s->breaker_scope;
 	c->classify = (uint8_t)s->classify;
@@ -318,9 +319,10 @@ static void cfg_of(const struct policy *p, int rule, struct conn_cfg *c)
 	c->bcfg.open_ms = s->breaker_open_ms;
 	c->bcfg.open_max_ms = s->breaker_open_max_ms;
 	c->bcfg.probes = s->breaker_probes;
-	/* a probe may take its connect and its response */
-	c->bcfg.probe_timeout_ms =
-	    s->connect_timeout_ms + s->response_timeout_ms;
+	/* a probe may take its connect, handshake and response */
+	c->bcfg.probe_timeout_ms = s->connect_timeout_ms +
+				   s->handshake_timeout_ms +
+				   s->response_timeout_ms;
 	c->retries = s->retries;
 	c->retry_on = s->retry_on;
 	c->retry_backoff_ms = (uint32_t)s->retry_backoff_ms;

@@ -202,8 +202,6 @@ bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt, size_t n)
 	h2 = iov && c->h2.state != H2_OFF;
 	if (!h2)
 		give_up(c);
-	else
-		__atomic_fetch_add(&c->out, n, __ATOMIC_RELAXED);
 	conn_unlock(c);
 	return h2;
 }
@@ -227,7 +225,6 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
 		/* peeked bytes come again */
 		c->h2.heard = 1;
 		frames(&c->h2.in, iov, cnt, n, received_frame, &x);
-		__atomic_fetch_add(&c->in, n, __ATOMIC_RELAXED);
 	}
 	conn_unlock(c);
 	return h2;
@@ -251,7 +248,7 @@ bool streams_closed(int fd, struct conn *c)
 	return h2;
 }
 
-uint64_t streams_expired(int fd, struct conn *c, uint64_t now)
+uint64_t streams_expired(int fd, struct conn *c, uint64_t now, bool peek)
 {
 	struct seen x = {.fd = fd, .c = c, .now = now};
 	struct h2_dir copy = c->h2.in;
@@ -263,7 +260,7 @@ uint64_t streams_expired(int fd, struct conn *c, uint64_t now)
 		return 0;
 	/* replies that came and wait unread count: parse a copy (the
 	 * program reads them later, and finds their streams done) */
-	n = real.recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+	n = peek ? real.recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) : 0;
 	if (n > 0) {
 		iov.iov_len = (size_t)n;
 		frames(&c->h2.in, &iov, 1, (size_t)n, received_frame, &x);

@@ -109,14 +109,34 @@ static uint64_t expire(int fd, struct conn *c, enum conn_deadline d,
 			 fd, c->connect_ms);
 		return 0;
 	case DL_RESPONSE: {
+		uint32_t w = atomic_load(&c->watch);
 		char peek[16];
 		ssize_t n;
 
-		if (atomic_load(&c->watch) & W_H2) {
-			/* HTTP/2: per stream (streams.c) */
-			uint64_t next = streams_expired(fd, c, now);
+		if (w & W_HANDSHAKE) {
+			/* TLS: the deadline is handshake_timeout's */
+			atomic_fetch_and(&c->watch, ~W_HANDSHAKE);
+			calls_end(fd, c, false, SEG_TLS_FAILURES, now);
+			timer_abort(fd, c, ETIMEDOUT);
+			shim_log(POLICY_LOG_INFO,
+				 "fd %d: handshake_timeout (%ums) fired", fd,
+				 c->handshake_ms);
+			return 0;
+		}
+		if ((w & W_H2) ||
+		    ((w & W_TLS) &&
+		     __atomic_load_n(&c->h2.state, __ATOMIC_RELAXED) !=
+			 H2_OFF)) {
+			/* HTTP/2: per stream (streams.c); under TLS, what
+			 * waits unread on the socket is records: no peek */
+			uint64_t next =
+			    streams_expired(fd, c, now, !(w & W_TLS));
 			if (next != STREAMS_TIMED_OUT)
 				return next;
+			n = 0;
+		} else if (w & W_TLS) {
+			/* what waits unread may be records of no reply
+			 * (session tickets): no peek */
 			n = 0;
 		} else {
 			n = real.recv(fd, peek, sizeof peek,

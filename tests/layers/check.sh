@@ -28,11 +28,12 @@ rank() {
 	timer) echo 3 ;;           # deadlines: when, not what
 	calls) echo 4 ;;           # admission and outcome of calls
 	streams) echo 5 ;;         # watcher: HTTP/2 streams
-	watch) echo 6 ;;           # watcher: TCP deadlines and aborts
-	connect) echo 7 ;;         # hooks: the connect family
-	hooks) echo 8 ;;           # hooks: I/O and descriptors
-	stdio) echo 9 ;;           # hooks: stdio streams, read through hooks
-	dl) echo 10 ;;             # hooks: dlopen, rebinds to all hooks
+	tls) echo 6 ;;             # watcher: TLS plaintext (and hooks of libssl)
+	watch) echo 7 ;;           # watcher: TCP deadlines and aborts
+	connect) echo 8 ;;         # hooks: the connect family
+	hooks) echo 9 ;;           # hooks: I/O and descriptors
+	stdio) echo 10 ;;          # hooks: stdio streams, read through hooks
+	dl) echo 11 ;;             # hooks: dlopen, rebinds to all hooks
 	*) echo "" ;;
 	esac
 }
