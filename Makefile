@@ -171,10 +171,11 @@ $(FIXTURE_TLS): tests/fixtures/tls.c | $(B)/.deps-build
 	  $(ALL_LDFLAGS) $(UV_LIBS) $(SSL_LIBS)
 
 # --- tests ----------------------------------------------------------------
-# shim/h2.c is pure (the HTTP/2 frame parser): unit-tested alone
-$(B)/test-unit: $(UNIT_OBJ) $(B)/libpolicy.a $(B)/shim/h2.o
-	$(CC) -o $@ $(UNIT_OBJ) $(B)/shim/h2.o $(B)/libpolicy.a $(INIH_A) \
-	  $(ALL_LDFLAGS) $(CRIT_LIBS) -lm
+# shim/h2.c is pure (the HTTP/2 frame parser): unit-tested alone; so is
+# segment/, on segments the tests make
+$(B)/test-unit: $(UNIT_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(B)/shim/h2.o
+	$(CC) -o $@ $(UNIT_OBJ) $(SEG_OBJ) $(B)/shim/h2.o $(B)/libpolicy.a \
+	  $(INIH_A) $(ALL_LDFLAGS) $(CRIT_LIBS) -lm -lpthread
 
 $(B)/test-integration: $(INTEG_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(INTEG_OBJ) $(B)/libpolicy.a $(INIH_A) $(ALL_LDFLAGS) \
