@@ -67,7 +67,8 @@ BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
 	python3-aiohttp ruby php-cli php-curl openssl perl nodejs netcat-openbsd \
 	redis-tools \
-	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
+	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus \
+	openssl
 DEV_DEBS := clang-format
 DEMO_DEBS := curl
 
@@ -157,10 +158,11 @@ $(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a shim/tls.map
 	  -Wl,-z,defs -lm -ldl -lpthread
 
 # The command reads the segment with segment/; it never links the
-# interposers.
+# interposers.  OpenSSL is for serve --tls-cert (cli/serve_tls.c).
+$(CLI_OBJ): ALL_CFLAGS += $(SSL_CFLAGS)
 $(BIN): $(CLI_OBJ) $(SEG_OBJ) $(B)/libpolicy.a
 	$(CC) -o $@ $(CLI_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
-	  $(ALL_LDFLAGS) $(UV_LIBS) -lm -lpthread
+	  $(ALL_LDFLAGS) $(UV_LIBS) $(SSL_LIBS) -lm -lpthread
 
 $(FIXTURE): tests/fixtures/fixture.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $(UV_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(UV_LIBS)

@@ -64,14 +64,20 @@ static const struct command commands[] = {
      "  -i, --interval SECONDS  refresh period (default 1, at least 0.1)\n"
      "  -n, --count COUNT       stop after COUNT refreshes\n"
      "  -s, --segment NAME      segment (default as for stats)\n"},
-    {"serve", cmd_serve, "serve [--listen ADDR:PORT] [-s NAME]",
-     "Serves the segment over HTTP until SIGINT or SIGTERM: GET\n"
-     "/metrics (what stats --prometheus prints), /stats.json (what\n"
-     "stats --json prints) and /healthz.  Each request reads the\n"
-     "segment anew.\n"
+    {"serve", cmd_serve,
+     "serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE] "
+     "[-s NAME]",
+     "Serves the segment over HTTP, or HTTPS with a certificate, until\n"
+     "SIGINT or SIGTERM: GET /metrics (what stats --prometheus prints),\n"
+     "/stats.json (what stats --json prints) and /healthz.  Each\n"
+     "request reads the segment anew.\n"
      "  --listen ADDR:PORT  where to listen (default 127.0.0.1:9464;\n"
      "                      [::1]:PORT for IPv6; port 0: any free\n"
      "                      port, printed on start)\n"
+     "  --tls-cert FILE     serve HTTPS with this PEM certificate (and\n"
+     "                      chain); needs --tls-key\n"
+     "  --tls-key FILE      the PEM private key of the certificate,\n"
+     "                      unencrypted; needs --tls-cert\n"
      "  -s, --segment NAME  segment (default as for stats)\n"},
     {"help", NULL, "help [COMMAND]",
      "Prints the overview of the commands, or the usage and options of\n"

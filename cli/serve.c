@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* fusebox serve: a small libuv HTTP/1.1 server for scrapers.  GET
  * /metrics (Prometheus text), /stats.json (the JSON of stats) and /healthz;
- * each request re-reads the segment.  Clients are untrusted: requests are
- * capped in size and time, connections in number, and a client that goes
- * away only loses its own connection. */
+ * each request re-reads the segment; with a certificate, over TLS
+ * (serve_tls.c).  Clients are untrusted: requests are capped in size and
+ * time, connections in number, and a client that goes away only loses its
+ * own connection. */
 #include "cli.h"
 #include "report.h"
+#include "serve.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +41,8 @@ struct server {
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	char warned[200]; /* the last trouble said on stderr */
+	char warned[200];      /* the last trouble said on stderr */
+	struct serve_tls *tls; /* NULL: plain HTTP */
 	struct conn *conns;
 	unsigned nconns, max_conns;
 	bool stopping;
@@ -51,6 +54,7 @@ struct conn {
 	uv_timer_t timer;
 	uv_shutdown_t shut;
 	struct server *sv;
+	struct serve_tls_conn *tls; /* NULL: plain HTTP */
 	struct conn *prev, *next;
 	size_t len;    /* bytes of buf in use */
 	int handles;   /* open libuv handles */
@@ -65,7 +69,8 @@ struct conn {
 struct reply {
 	uv_write_t req;
 	struct conn *c;
-	char *body; /* malloc'd, or NULL */
+	char *body;   /* malloc'd, or NULL */
+	char *sealed; /* TLS: head and body encrypted (malloc'd), or NULL */
 	char head[512];
 };
 
@@ -186,8 +191,10 @@ static void on_close(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 
-	if (--c->handles == 0)
+	if (--c->handles == 0) {
+		serve_tls_conn_free(c->tls);
 		free(c);
+	}
 }
 
 /* Closes a connection (pending writes are cancelled); idempotent. */
@@ -216,12 +223,16 @@ static void on_timeout(uv_timer_t *t)
 }
 
 /* Gives libuv the free end of the request buffer; once draining, the
- * whole buffer, whose bytes are thrown away. */
+ * whole buffer, whose bytes are thrown away.  TLS: a ciphertext buffer. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
 
 	(void)hint;
+	if (c->tls) {
+		serve_tls_alloc(c->tls, buf);
+		return;
+	}
 	if (c->draining)
 		c->len = 0;
 	buf->base = c->buf + c->len;
@@ -236,7 +247,6 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct conn *c = st->data;
 
-	(void)buf;
 	if (n == 0)
 		return;
 	if (n < 0) {
@@ -249,7 +259,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		c->len = 0;
 		return;
 	}
-	c->len += (size_t)n;
+	if (!c->tls)
+		c->len += (size_t)n;
+	else if (serve_tls_feed(c->tls, buf->base, (size_t)n) < 0) {
+		conn_close(c);
+		return;
+	}
 	conn_process(c);
 }
 
@@ -283,14 +298,21 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	set_reading(c, true);
 }
 
+/* Frees a reply and its buffers. */
+static void reply_free(struct reply *rp)
+{
+	free(rp->body);
+	free(rp->sealed);
+	free(rp);
+}
+
 /* A reply was written (or failed, or was cancelled by a close). */
 static void on_write(uv_write_t *req, int status)
 {
 	struct reply *rp = req->data;
 	struct conn *c = rp->c;
 
-	free(rp->body);
-	free(rp);
+	reply_free(rp);
 	if (c->closing)
 		return;
 	c->writing = false;
@@ -330,6 +352,8 @@ static void reply(struct conn *c, int status, const char *type, char *body,
 	const char *reason = "Error";
 	struct reply *rp = malloc(sizeof *rp);
 	uv_buf_t bufs[2];
+	unsigned nbufs = 2;
+	size_t sealed;
 	int n;
 
 	if (!rp) {
@@ -352,10 +376,21 @@ static void reply(struct conn *c, int status, const char *type, char *body,
 		     last ? "close" : "keep-alive");
 	rp->c = c;
 	rp->body = body;
+	rp->sealed = NULL;
 	rp->req.data = rp;
 	bufs[0] = uv_buf_init(rp->head, (unsigned)n);
 	bufs[1] = uv_buf_init(body ? body : rp->head,
 			      head_only || !body ? 0 : (unsigned)len);
+	if (c->tls) {
+		if (serve_tls_seal(c->tls, bufs, 2, last, &rp->sealed,
+				   &sealed) < 0) {
+			reply_free(rp);
+			conn_close(c);
+			return;
+		}
+		bufs[0] = uv_buf_init(rp->sealed, (unsigned)sealed);
+		nbufs = 1;
+	}
 	c->writing = true;
 	if (last) {
 		c->draining = true;
@@ -364,9 +399,8 @@ static void reply(struct conn *c, int status, const char *type, char *body,
 	/* the reply must be read within the timeout too */
 	uv_timer_start(&c->timer, on_timeout, SERVE_TIMEOUT_MS, 0);
 	set_reading(c, false);
-	if (uv_write(&rp->req, (uv_stream_t *)&c->tcp, bufs, 2, on_write)) {
-		free(rp->body);
-		free(rp);
+	if (uv_write(&rp->req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_write)) {
+		reply_free(rp);
 		conn_close(c);
 	}
 }
@@ -524,14 +558,26 @@ static void answer(struct conn *c, const struct request *q)
 
 /* Answers the first complete request in the buffer, if any, unless a
  * reply is still being written; a full buffer with no complete head, or
- * a malformed one, gets an error and ends the connection. */
+ * a malformed one, gets an error and ends the connection.  TLS: first
+ * decrypts what fits; a session closed or failed ends the connection
+ * once what came before it is answered. */
 static void conn_process(struct conn *c)
 {
 	struct request q;
-	size_t head, used;
+	size_t head, used = 0;
 	char *e;
 
-	if (c->closing || c->writing || c->draining || !c->len)
+	if (c->closing || c->writing || c->draining)
+		return;
+	if (c->tls &&
+	    serve_tls_read(c->tls, (uv_stream_t *)&c->tcp, c->buf + c->len,
+			   sizeof c->buf - c->len, &used) < 0 &&
+	    !used) {
+		conn_close(c);
+		return;
+	}
+	c->len += used;
+	if (!c->len)
 		return;
 	/* empty lines are allowed before a request */
 	for (used = 0;
@@ -586,7 +632,8 @@ static void on_connection(uv_stream_t *ls, int status)
 	c->tcp.data = c;
 	c->handles = 1;
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) ||
-	    sv->nconns >= sv->max_conns) {
+	    sv->nconns >= sv->max_conns ||
+	    (sv->tls && !(c->tls = serve_tls_conn_new(sv->tls)))) {
 		c->closing = true;
 		uv_close((uv_handle_t *)&c->tcp, on_close);
 		return;
@@ -667,8 +714,10 @@ static int parse_listen(const char *text, struct sockaddr_storage *ss)
 								      : 0;
 }
 
-/* Writes the URL of /metrics on the bound address sa. */
-static void metrics_url(char *buf, size_t len, const struct sockaddr *sa)
+/* Writes the URL of /metrics on the bound address sa, with scheme
+ * ("http" or "https"). */
+static void metrics_url(char *buf, size_t len, const struct sockaddr *sa,
+			const char *scheme)
 {
 	char ip[64];
 
@@ -676,13 +725,13 @@ static void metrics_url(char *buf, size_t len, const struct sockaddr *sa)
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 
 		uv_ip6_name(s6, ip, sizeof ip);
-		snprintf(buf, len, "http://[%s]:%u/metrics", ip,
+		snprintf(buf, len, "%s://[%s]:%u/metrics", scheme, ip,
 			 (unsigned)ntohs(s6->sin6_port));
 	} else {
 		const struct sockaddr_in *s4 = (const void *)sa;
 
 		uv_ip4_name(s4, ip, sizeof ip);
-		snprintf(buf, len, "http://%s:%u/metrics", ip,
+		snprintf(buf, len, "%s://%s:%u/metrics", scheme, ip,
 			 (unsigned)ntohs(s4->sin_port));
 	}
 }
@@ -707,13 +756,20 @@ static void fit_fd_limit(struct server *sv)
 		    rl.rlim_cur > 96 ? (unsigned)rl.rlim_cur - 64 : 32;
 }
 
+/* The options of serve. */
+struct serve_args {
+	const char *where, *seg; /* --listen, -s (or NULL) */
+	const char *cert, *key;	 /* --tls-cert, --tls-key: both or neither */
+};
+
 /* Parses the options of serve; 0 or the CLI_USAGE of a printed error. */
-static int serve_opts(int argc, char **argv, const char **where,
-		      const char **seg)
+static int serve_opts(int argc, char **argv, struct serve_args *a)
 {
 	static const struct option opts[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"segment", required_argument, NULL, 's'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
 	    {0}};
 	int c;
 
@@ -721,9 +777,13 @@ static int serve_opts(int argc, char **argv, const char **where,
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":s:l:", opts, NULL)) != -1) {
 		if (c == 'l')
-			*where = optarg;
+			a->where = optarg;
 		else if (c == 's')
-			*seg = optarg;
+			a->seg = optarg;
+		else if (c == 'C')
+			a->cert = optarg;
+		else if (c == 'K')
+			a->key = optarg;
 		else if (c == ':')
 			return cli_usage_error("serve",
 					       "option '%s' needs a value",
@@ -738,29 +798,37 @@ static int serve_opts(int argc, char **argv, const char **where,
 	if (optind != argc)
 		return cli_usage_error("serve", "unexpected argument '%s'",
 				       argv[optind]);
+	if (!a->cert != !a->key)
+		return cli_usage_error("serve", "'%s' needs '%s' too",
+				       a->cert ? "--tls-cert" : "--tls-key",
+				       a->cert ? "--tls-key" : "--tls-cert");
 	return 0;
 }
 
-/* fusebox serve [--listen ADDR:PORT] [-s NAME]: serves the segment over
- * HTTP until SIGINT or SIGTERM; returns the exit status. */
+/* fusebox serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]
+ * [-s NAME]: serves the segment over HTTP, or HTTPS, until SIGINT or
+ * SIGTERM; returns the exit status. */
 int cmd_serve(int argc, char **argv)
 {
-	const char *where = SERVE_DEFAULT, *opt = NULL;
+	struct serve_args a = {.where = SERVE_DEFAULT};
 	struct sockaddr_storage ss;
 	struct server sv;
 	char url[128];
 	int namelen = sizeof ss, r, ret = CLI_FAIL;
 
-	r = serve_opts(argc, argv, &where, &opt);
+	r = serve_opts(argc, argv, &a);
 	if (r)
 		return r;
 	memset(&ss, 0, sizeof ss);
-	if (parse_listen(where, &ss) < 0)
+	if (parse_listen(a.where, &ss) < 0)
 		return cli_usage_error(
-		    "serve", "'%s' is not ADDR:PORT or [IPv6]:PORT", where);
+		    "serve", "'%s' is not ADDR:PORT or [IPv6]:PORT", a.where);
 	memset(&sv, 0, sizeof sv);
-	if (cli_segment_name("serve", opt, sv.segment, sizeof sv.segment) < 0)
+	if (cli_segment_name("serve", a.seg, sv.segment, sizeof sv.segment) < 0)
 		return CLI_FAIL;
+	/* files that cannot serve are a mistake in the command line */
+	if (a.cert && !(sv.tls = serve_tls_new(a.cert, a.key)))
+		return CLI_USAGE;
 	/* a client gone mid-reply is a write error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
 	fit_fd_limit(&sv);
@@ -775,7 +843,7 @@ int cmd_serve(int argc, char **argv)
 				       &namelen);
 	if (r) {
 		fprintf(stderr, "fusebox serve: cannot listen on %s: %s\n",
-			where, uv_strerror(r));
+			a.where, uv_strerror(r));
 		uv_close((uv_handle_t *)&sv.listener, NULL);
 		uv_run(sv.loop, UV_RUN_DEFAULT);
 		goto out;
@@ -785,7 +853,8 @@ int cmd_serve(int argc, char **argv)
 	sv.sigint.data = sv.sigterm.data = &sv;
 	uv_signal_start(&sv.sigint, on_signal, SIGINT);
 	uv_signal_start(&sv.sigterm, on_signal, SIGTERM);
-	metrics_url(url, sizeof url, (const struct sockaddr *)&ss);
+	metrics_url(url, sizeof url, (const struct sockaddr *)&ss,
+		    sv.tls ? "https" : "http");
 	printf("fusebox serve: listening on %s\n", url);
 	fflush(stdout);
 	uv_run(sv.loop, UV_RUN_DEFAULT);
@@ -793,5 +862,6 @@ int cmd_serve(int argc, char **argv)
 out:
 	uv_loop_close(sv.loop);
 	seg_close(&sv.seg);
+	serve_tls_free(sv.tls);
 	return ret;
 }

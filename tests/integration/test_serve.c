@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* fusebox stats --prometheus and fusebox serve: a breaker that curls
- * opened shows in metrics that promtool accepts, over HTTP too, a real
- * Prometheus scrapes them, and the server survives hostile and numerous
- * clients. */
+ * opened shows in metrics that promtool accepts, over HTTP and HTTPS too,
+ * a real Prometheus scrapes them (HTTPS too), and the server survives
+ * hostile and numerous clients. */
 #include "harness.h"
 #include "segment/segment.h"
 
@@ -23,9 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Children a test started, stopped by teardown() even after a failure. */
+/* Children a test started, stopped by teardown() even after a failure;
+ * directories it made, removed by it. */
 static pid_t serve_pid, prom_pid;
-static char prom_dir[64];
+static char prom_dir[64], tls_dir[64];
 
 /* Stops a child: SIGTERM, up to 5 s, then SIGKILL; its exit status (or
  * 128 + signal). */
@@ -59,7 +60,8 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 	return 0;
 }
 
-/* Kills what a test left running and removes Prometheus's directory. */
+/* Kills what a test left running and removes the directories of
+ * Prometheus and of the certificates. */
 static void teardown(void)
 {
 	stop(&prom_pid);
@@ -67,6 +69,10 @@ static void teardown(void)
 	if (prom_dir[0]) {
 		nftw(prom_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		prom_dir[0] = 0;
+	}
+	if (tls_dir[0]) {
+		nftw(tls_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tls_dir[0] = 0;
 	}
 }
 
@@ -106,12 +112,21 @@ static pid_t spawn(char *const argv[], int *out, const char *errlog)
 	return pid;
 }
 
-/* Starts `fusebox serve --listen 127.0.0.1:0` and returns the port it
- * says it listens on. */
-static int serve_start(void)
+/* Starts `fusebox serve --listen 127.0.0.1:0`, over HTTPS with cert and
+ * key when they are not NULL, and returns the port it says it listens
+ * on. */
+static int serve_launch(const char *cert, const char *key)
 {
-	char *bin = build_path("fusebox");
-	char *argv[] = {bin, "serve", "--listen", "127.0.0.1:0", NULL};
+	char *bin = build_path("fusebox"), *want;
+	char *argv[] = {bin,
+			"serve",
+			"--listen",
+			"127.0.0.1:0",
+			cert ? "--tls-cert" : NULL,
+			(char *)cert,
+			"--tls-key",
+			(char *)key,
+			NULL};
 	char line[256];
 	size_t got = 0;
 	const char *p;
@@ -135,13 +150,22 @@ static int serve_start(void)
 	}
 	close(fd);
 	line[got] = 0;
-	p = strstr(line, "fusebox serve: listening on http://127.0.0.1:");
+	cr_assert(asprintf(&want, "fusebox serve: listening on %s://127.0.0.1:",
+			   cert ? "https" : "http") > 0);
+	p = strstr(line, want);
 	cr_assert(p, "serve said: '%s'", line);
-	port =
-	    atoi(p + strlen("fusebox serve: listening on http://127.0.0.1:"));
+	port = atoi(p + strlen(want));
 	cr_assert(port > 0 && strstr(line, "/metrics\n"), "%s", line);
+	free(want);
 	free(bin);
 	return port;
+}
+
+/* Starts `fusebox serve --listen 127.0.0.1:0` (plain HTTP) and returns
+ * its port. */
+static int serve_start(void)
+{
+	return serve_launch(NULL, NULL);
 }
 
 /* Runs curl on http://127.0.0.1:port/path with extra options (or NULL);
@@ -174,6 +198,68 @@ static int http_code(struct run *r)
 	*p = 0;
 	r->outlen = (size_t)(p - r->out);
 	return code;
+}
+
+/* Runs curl on https://127.0.0.1:port/path, and on path2 too over the
+ * same connection when it is not NULL, trusting the certificate cacert;
+ * the bodies are followed by a line "HTTP <code> <connections opened>". */
+static struct run *https(int port, const char *path, const char *path2,
+			 const char *cacert)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.timeout = 20};
+	char url[128], url2[128];
+
+	snprintf(url, sizeof url, "https://127.0.0.1:%d%s", port, path);
+	snprintf(url2, sizeof url2, "https://127.0.0.1:%d%s", port,
+		 path2 ? path2 : "");
+	char *argv[] = {"curl",	    "-sS",
+			"-m",	    "10",
+			"--cacert", (char *)cacert,
+			"-w",	    "\nHTTP %{http_code} %{num_connects}\n",
+			url,	    path2 ? url2 : NULL,
+			NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_eq(r->status, 0, "curl %s: %s", path, r->err);
+	return r;
+}
+
+/* Makes a self-signed P-256 certificate for 127.0.0.1, valid one day,
+ * with the openssl command; *cert and *key receive the paths of the
+ * files (malloc'd), in a directory teardown() removes. */
+static void make_cert(const char *name, char **cert, char **key)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.timeout = 30};
+
+	if (!tls_dir[0]) {
+		snprintf(tls_dir, sizeof tls_dir, "/tmp/fusebox-tls-XXXXXX");
+		cr_assert(mkdtemp(tls_dir));
+	}
+	cr_assert(asprintf(cert, "%s/%s-cert.pem", tls_dir, name) > 0);
+	cr_assert(asprintf(key, "%s/%s-key.pem", tls_dir, name) > 0);
+	char *argv[] = {"openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"ec",
+			"-pkeyopt",
+			"ec_paramgen_curve:P-256",
+			"-nodes",
+			"-subj",
+			"/CN=localhost",
+			"-addext",
+			"subjectAltName=IP:127.0.0.1",
+			"-days",
+			"1",
+			"-keyout",
+			*key,
+			"-out",
+			*cert,
+			NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_eq(r->status, 0, "openssl req: %s", r->err);
+	free(r);
 }
 
 /* Asserts that promtool check metrics accepts text with no complaint. */
@@ -412,6 +498,123 @@ Test(serve, serves_metrics_json_and_health, .fini = teardown)
 	fixture_stop(&f);
 }
 
+Test(serve, serves_metrics_over_tls_and_not_to_plain_http, .fini = teardown,
+     .timeout = 60)
+{
+	struct fixture f;
+	struct run *r;
+	char *cert, *key, url[64];
+
+	make_cert("serve", &cert, &key);
+	int port = serve_launch(cert, key);
+	int fport = open_breaker(&f);
+
+	/* two requests on one connection: keep-alive works over TLS */
+	r = https(port, "/healthz", "/metrics", cert);
+	cr_assert(strstr(r->out, "ok\n\nHTTP 200 1\n"), "%s", r->out);
+	char *second = strstr(r->out, "\nHTTP 200 1\n") + 12;
+	cr_assert(strstr(second, "\nHTTP 200 0\n"), "%s", r->out);
+	*strstr(second, "\nHTTP 200 0\n") = 0;
+	promtool_ok(second);
+	cr_assert(strstr(second, open_line(fport)), "%s", second);
+	cr_assert(strstr(second, "\nfusebox_up 1\n"), "%s", second);
+
+	/* plain HTTP to the TLS port gets no metrics */
+	struct run *p = run_new();
+	struct run_opts o = {.timeout = 20};
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+	char *argv[] = {"curl", "-sS", "-m", "10", url, NULL};
+	cr_assert_eq(run_prog(p, &o, argv), 0);
+	cr_assert_neq(p->status, 0, "plain curl got: %s", p->out);
+	cr_assert_null(strstr(p->out, "fusebox_"), "%s", p->out);
+
+	/* nor does a client that does not trust the certificate */
+	snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", port);
+	char *argv2[] = {"curl", "-sS", "-m", "10", url, NULL};
+	p = run_new();
+	cr_assert_eq(run_prog(p, &o, argv2), 0);
+	cr_assert_eq(p->status, 60, "curl: %d %s", p->status, p->err);
+
+	/* the server is unharmed by both, and stops cleanly */
+	r = https(port, "/stats.json", NULL, cert);
+	cr_assert(strstr(r->out, "\"breaker\": \"open\""), "%s", r->out);
+	cr_assert(strstr(r->out, "\nHTTP 200 1\n"), "%s", r->out);
+	cr_assert_eq(stop(&serve_pid), 0);
+	fixture_stop(&f);
+}
+
+/* Runs fusebox serve --tls-cert cert --tls-key key, which must fail at
+ * once; asserts exit status 2 and one line on stderr that starts with
+ * "fusebox serve: NAMED: " and holds why. */
+static void serve_refuses(const char *cert, const char *key, const char *named,
+			  const char *why)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.timeout = 10};
+	char *bin = build_path("fusebox"), *want;
+	char *argv[] = {bin,	       "serve",	     "--listen",
+			"127.0.0.1:0", "--tls-cert", (char *)cert,
+			"--tls-key",   (char *)key,  NULL};
+
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	cr_assert_eq(r->status, 2, "%s: status %d, %s", key, r->status, r->err);
+	cr_assert(asprintf(&want, "fusebox serve: %s: ", named) > 0);
+	cr_assert(!strncmp(r->err, want, strlen(want)), "%s", r->err);
+	cr_assert(strstr(r->err, why), "%s", r->err);
+	cr_assert(r->errlen && r->err[r->errlen - 1] == '\n' &&
+		      memchr(r->err, '\n', r->errlen) == r->err + r->errlen - 1,
+		  "not one line: %s", r->err);
+	cr_assert_eq(r->outlen, 0, "%s", r->out);
+	free(want);
+	free(bin);
+	free(r);
+}
+
+Test(serve, a_bad_tls_key_exits_2_naming_the_file, .fini = teardown,
+     .timeout = 60)
+{
+	char *cert, *key, *cert2, *key2, *junk, *missing;
+	FILE *fp;
+
+	make_cert("one", &cert, &key);
+	make_cert("two", &cert2, &key2);
+	cr_assert(asprintf(&junk, "%s/junk.pem", tls_dir) > 0);
+	cr_assert(asprintf(&missing, "%s/missing.pem", tls_dir) > 0);
+	fp = fopen(junk, "w");
+	cr_assert(fp);
+	fputs("not a key\n", fp);
+	fclose(fp);
+
+	/* the key of another certificate */
+	serve_refuses(cert, key2, key2, "does not match the certificate");
+	/* no key in the file; no file */
+	serve_refuses(cert, junk, junk, "not a PEM private key");
+	serve_refuses(cert, missing, missing, "No such file or directory");
+	/* no certificate in the file */
+	serve_refuses(key, key, key, "not a PEM certificate");
+}
+
+Test(serve, tls_cert_and_key_go_together, .fini = teardown)
+{
+	char *bin = build_path("fusebox");
+	const char *opt[] = {"--tls-cert", "--tls-key"};
+
+	for (int i = 0; i < 2; i++) {
+		struct run *r = run_new();
+		struct run_opts o = {.timeout = 10};
+		char *argv[] = {bin, "serve", (char *)opt[i], "/dev/null",
+				NULL};
+
+		cr_assert_eq(run_prog(r, &o, argv), 0);
+		cr_assert_eq(r->status, 2, "%s", r->err);
+		cr_assert(strstr(r->err, opt[!i]), "%s", r->err);
+		cr_assert(strstr(r->err, "See 'fusebox help serve'."), "%s",
+			  r->err);
+		free(r);
+	}
+	free(bin);
+}
+
 /* A free TCP port on 127.0.0.1 (bound to port 0, then released). */
 static int free_port(void)
 {
@@ -428,19 +631,14 @@ static int free_port(void)
 	return port;
 }
 
-Test(serve, a_prometheus_server_scrapes_the_breaker_state, .fini = teardown,
-     .timeout = 90)
+/* Starts Prometheus scraping fusebox serve on port every second, over
+ * HTTPS trusting the certificate ca when it is not NULL; returns the port
+ * of its web API. */
+static int prom_start(int port, const char *ca)
 {
-	struct fixture f;
-	char cfg[128], data[128], logf[128], web[64], query[128];
-	bool found = false;
-	struct run *r = NULL;
+	char cfg[128], data[128], logf[128], web[64], cfgarg[160];
 	FILE *fp;
 
-	if (access("/usr/bin/prometheus", X_OK))
-		cr_skip_test("no /usr/bin/prometheus");
-	int port = serve_start();
-	open_breaker(&f);
 	snprintf(prom_dir, sizeof prom_dir, "/tmp/fusebox-prom-XXXXXX");
 	cr_assert(mkdtemp(prom_dir));
 	snprintf(cfg, sizeof cfg, "%s/prom.yml", prom_dir);
@@ -448,36 +646,84 @@ Test(serve, a_prometheus_server_scrapes_the_breaker_state, .fini = teardown,
 	snprintf(logf, sizeof logf, "%s/prometheus.log", prom_dir);
 	fp = fopen(cfg, "w");
 	cr_assert(fp);
-	fprintf(fp,
-		"global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-		"scrape_configs:\n  - job_name: fusebox\n"
-		"    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
+	fprintf(fp, "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+		    "scrape_configs:\n  - job_name: fusebox\n");
+	if (ca)
+		fprintf(fp,
+			"    scheme: https\n"
+			"    tls_config:\n      ca_file: %s\n",
+			ca);
+	fprintf(fp, "    static_configs:\n      - targets: ['127.0.0.1:%d']\n",
 		port);
 	fclose(fp);
 	int pport = free_port();
 	snprintf(web, sizeof web, "--web.listen-address=127.0.0.1:%d", pport);
-	char cfgarg[160];
 	snprintf(cfgarg, sizeof cfgarg, "--config.file=%s", cfg);
 	char *argv[] = {"/usr/bin/prometheus", cfgarg, data, web, NULL};
 	prom_pid = spawn(argv, NULL, logf);
+	return pport;
+}
 
-	/* at most 40 queries, half a second apart */
-	snprintf(query, sizeof query, "/api/v1/query?query=%s",
-		 "fusebox_breaker_state%7Bstate%3D%22open%22%7D%3D%3D1");
+/* Asks Prometheus on pport the query (URL-encoded) until the answer has a
+ * result that holds want: at most 40 times, half a second apart. */
+static void prom_wait(int pport, const char *query, const char *want)
+{
+	struct run *r = NULL;
+	bool found = false;
+
 	for (int i = 0; i < 40 && !found; i++) {
 		usleep(500 * 1000);
 		struct run_opts o = {.timeout = 10};
 		char url[256];
-		snprintf(url, sizeof url, "http://127.0.0.1:%d%s", pport,
+		snprintf(url, sizeof url,
+			 "http://127.0.0.1:%d/api/v1/query?query=%s", pport,
 			 query);
 		char *cargv[] = {"curl", "-s", "-m", "5", url, NULL};
+		free(r);
 		r = run_new();
 		cr_assert_eq(run_prog(r, &o, cargv), 0);
 		found = r->status == 0 && strstr(r->out, "\"result\":[{") &&
-			strstr(r->out, "\"rule\":\"r\"");
+			strstr(r->out, want);
 	}
-	cr_assert(found, "Prometheus answered: %s", r ? r->out : "");
+	cr_assert(found, "Prometheus answered %s: %s", query, r ? r->out : "");
+	free(r);
+}
+
+Test(serve, a_prometheus_server_scrapes_the_breaker_state, .fini = teardown,
+     .timeout = 90)
+{
+	struct fixture f;
+
+	if (access("/usr/bin/prometheus", X_OK))
+		cr_skip_test("no /usr/bin/prometheus");
+	int port = serve_start();
+	open_breaker(&f);
+	int pport = prom_start(port, NULL);
+	prom_wait(pport, "fusebox_breaker_state%7Bstate%3D%22open%22%7D%3D%3D1",
+		  "\"rule\":\"r\"");
 	cr_assert(kill(serve_pid, 0) == 0);
+	fixture_stop(&f);
+}
+
+Test(serve, a_prometheus_server_scrapes_over_tls, .fini = teardown,
+     .timeout = 90)
+{
+	struct fixture f;
+	char *cert, *key;
+
+	if (access("/usr/bin/prometheus", X_OK))
+		cr_skip_test("no /usr/bin/prometheus");
+	make_cert("serve", &cert, &key);
+	int port = serve_launch(cert, key);
+	open_breaker(&f);
+	int pport = prom_start(port, cert);
+	/* the target is up (scraped over TLS), and its metrics are there */
+	prom_wait(pport, "up%7Bjob%3D%22fusebox%22%7D%3D%3D1",
+		  "\"job\":\"fusebox\"");
+	prom_wait(pport, "fusebox_breaker_state%7Bstate%3D%22open%22%7D%3D%3D1",
+		  "\"rule\":\"r\"");
+	cr_assert(kill(serve_pid, 0) == 0);
+	cr_assert_eq(stop(&serve_pid), 0);
 	fixture_stop(&f);
 }
 
