@@ -32,7 +32,8 @@
 #define SEG_HOST_MAX 64
 
 /* Latency histograms: each octave of microseconds [2^k, 2^(k+1)) is cut
- * in four equal buckets (bucket 4k + j), from 1 µs to about 18 hours. */
+ * in four equal buckets (bucket 4k + j), from 1 µs to 2^24 µs (16.8 s);
+ * longer latencies count in the last bucket. */
 #define SEG_HIST_BUCKETS 96
 
 /* Counters of SPEC §4, in the order the JSON prints them. */

@@ -632,25 +632,30 @@ bool seg_budget_retry(struct seg_rule *r, uint64_t sec, uint32_t ppm,
  * connect, moved forward by compare-and-swap by one step per token.  At
  * any instant the connects let through in any span of T µs number at
  * most burst + T / step + 1.  One word, one change: a SIGKILL leaves it
- * as before or after the take.  A word far in the future (corrupt, or
- * from another clock) is treated as now.
+ * as before or after the take.  A word more than a second beyond what
+ * the burst allows (corrupt, or from another clock) is taken as now; a
+ * caller whose now is late by less (preempted after its clock read) is
+ * refused, never let through.  The word read stays the swap's expected
+ * value: a word taken as now must still be swapped away.
  */
+#define RATE_SLACK_US 1000000u
+
 bool seg_rate_take(_Atomic uint64_t *tat_word, uint64_t now, uint64_t step,
 		   uint64_t burst)
 {
-	uint64_t tat = atomic_load(tat_word), next;
+	uint64_t seen = atomic_load(tat_word), tat, next;
 
 	if (!step)
 		step = 1;
 	if (burst < 1)
 		burst = 1;
 	do {
-		if (tat > now + (burst + 1) * step)
-			tat = now;
+		tat = seen > now + (burst + 1) * step + RATE_SLACK_US ? now
+									: seen;
 		next = (tat > now ? tat : now) + step;
 		if (next - now > burst * step)
 			return false;
 		SEG_STEP();
-	} while (!atomic_compare_exchange_weak(tat_word, &tat, next));
+	} while (!atomic_compare_exchange_weak(tat_word, &seen, next));
 	return true;
 }

@@ -1263,3 +1263,19 @@ Test(segment, rate_lets_through_the_burst_and_the_refill)
 		n += seg_rate_take(&tat, T0 + us, 100, 5);
 	cr_assert_eq(n, 5 + 99);
 }
+
+/* A word far ahead of now (corrupt, another clock) is taken as now and
+ * swapped away; one ahead by less than a second (a caller whose clock
+ * read is late) is refused.  The first used to spin for ever: the word
+ * taken as now was also the swap's expected value. */
+Test(segment, rate_takes_a_far_word_as_now_and_a_near_one_as_busy,
+     .timeout = 10)
+{
+	_Atomic uint64_t tat = 2 * (uint64_t)T0; /* 1000 s ahead */
+
+	cr_assert(seg_rate_take(&tat, T0, 100, 1));
+	cr_assert_eq(atomic_load(&tat), T0 + 100);
+	atomic_store(&tat, T0 + 500000); /* 0.5 s ahead */
+	cr_assert(!seg_rate_take(&tat, T0, 100, 1));
+	cr_assert_eq(atomic_load(&tat), T0 + 500000);
+}
