@@ -651,7 +651,7 @@ bool seg_rate_take(_Atomic uint64_t *tat_word, uint64_t now, uint64_t step,
 		burst = 1;
 	do {
 		tat = seen > now + (burst + 1) * step + RATE_SLACK_US ? now
-									: seen;
+								      : seen;
 		next = (tat > now ? tat : now) + step;
 		if (next - now > burst * step)
 			return false;

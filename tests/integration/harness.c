@@ -60,9 +60,8 @@ const char *python(void)
 static int fixture_startv(struct fixture *f, const char *name, const char *mode,
 			  va_list ap)
 {
-	char *argv[32], *bin = build_path(name), line[32];
-	int pfd[2], n = 0;
-	ssize_t got = 0;
+	char *argv[32], *bin = build_path(name);
+	int n = 0, rc;
 
 	argv[n++] = bin;
 	argv[n++] = (char *)mode;
@@ -71,6 +70,17 @@ static int fixture_startv(struct fixture *f, const char *name, const char *mode,
 	argv[n++] = "--lifetime";
 	argv[n++] = "60";
 	argv[n] = NULL;
+	rc = server_start(f, argv);
+	free(bin);
+	return rc;
+}
+
+int server_start(struct fixture *f, char *const argv[])
+{
+	char line[32];
+	int pfd[2];
+	ssize_t got = 0;
+
 	if (pipe(pfd) < 0)
 		return -1;
 	f->pid = fork();
@@ -79,11 +89,10 @@ static int fixture_startv(struct fixture *f, const char *name, const char *mode,
 		close(pfd[0]);
 		close(pfd[1]);
 		unsetenv("LD_PRELOAD");
-		execv(bin, argv);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
 	close(pfd[1]);
-	free(bin);
 	while (got < (ssize_t)sizeof line - 1) {
 		struct pollfd p = {pfd[0], POLLIN, 0};
 		ssize_t r;

@@ -39,6 +39,10 @@ int fixture_start(struct fixture *f, const char *mode, ...);
  * 127.0.0.1 with a self-signed certificate; 0 or -1. */
 int fixture_start_tls(struct fixture *f, const char *mode, ...);
 
+/* Starts the server argv (searched in PATH, no shim), which prints its
+ * port on its first line; 0 or -1.  Stopped with fixture_stop(). */
+int server_start(struct fixture *f, char *const argv[]);
+
 /* Stops a fixture (SIGTERM, then reaps it). */
 void fixture_stop(struct fixture *f);
 

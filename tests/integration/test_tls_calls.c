@@ -303,3 +303,71 @@ Test(tls_calls, a_failed_handshake_is_a_tls_failure)
 		free(pol);
 	}
 }
+
+/* HTTP/2 inside TLS (ALPN h2, curl --http2 against a node server): each
+ * stream is a call, as on a bare socket; SETTINGS, WINDOW_UPDATE and the
+ * other control frames are none; a stream left unanswered fails at
+ * response_timeout. */
+Test(tls_calls, http2_over_tls_streams_are_the_calls)
+{
+	char dir[] = "/tmp/fusebox-h2tls-XXXXXX", key[64], cert[64], url[4][64];
+	struct fixture f;
+	struct run *r = run_new();
+	struct run_opts plain = {.timeout = 30};
+	char *script = src_path("tests/integration/scripts/h2tls.js");
+	char *pol, *s;
+
+	cr_assert(mkdtemp(dir));
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	char *gen[] = {"openssl",
+		       "req",
+		       "-x509",
+		       "-newkey",
+		       "ec",
+		       "-pkeyopt",
+		       "ec_paramgen_curve:P-256",
+		       "-nodes",
+		       "-subj",
+		       "/CN=localhost",
+		       "-days",
+		       "1",
+		       "-keyout",
+		       key,
+		       "-out",
+		       cert,
+		       NULL};
+	cr_assert_eq(run_prog(r, &plain, gen), 0);
+	cr_assert_eq(r->status, 0, "openssl: %s", r->err);
+	char *node[] = {"node", script, key, cert, NULL};
+	cr_assert_eq(server_start(&f, node), 0, "node http2 server");
+	snprintf(url[0], sizeof url[0], "https://127.0.0.1:%d/a", f.port);
+	snprintf(url[1], sizeof url[1], "https://127.0.0.1:%d/b", f.port);
+	snprintf(url[2], sizeof url[2], "https://127.0.0.1:%d/c", f.port);
+	snprintf(url[3], sizeof url[3], "https://127.0.0.1:%d/hang", f.port);
+	pol = rule_policy(f.port, "response_timeout = 500ms\n");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 15};
+	char *three[] = {"curl", "-sk",	 "--http2", "-w", "%{http_version}\n",
+			 url[0], url[1], url[2],    NULL};
+	cr_assert_eq(run_prog(r, &o, three), 0);
+	cr_assert_eq(r->status, 0, "curl: %s", r->err);
+	cr_assert_eq(lines_of(r->out, "2"), 3, "not HTTP/2: '%s'", r->out);
+	s = stats_line("r");
+	cr_assert_eq(stats_field(s, "calls"), 3, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 3, "%s", s);
+	char *hang[] = {"curl", "-sk", "--http2", "-m", "10", url[3], NULL};
+	cr_assert_eq(run_prog(r, &o, hang), 0);
+	fixture_stop(&f);
+	cr_assert(!r->timed_out);
+	cr_assert(r->status != 0 && r->status != 28,
+		  "curl waited for its own limit: %d", r->status);
+	s = stats_line("r");
+	cr_assert_eq(stats_field(s, "response_timeouts"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "calls"), 4, "%s", s);
+	unlink(key);
+	unlink(cert);
+	rmdir(dir);
+	free(script);
+	free(pol);
+	free(r);
+}
