@@ -294,7 +294,10 @@ $(B)/bench-match: bench/bench_match.c $(B)/libpolicy.a
 $(B)/bench-io: bench/bench_io.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS)
 
-bench: $(B)/bench-match $(B)/bench-io $(LIB) $(B)/.deps-test
+$(B)/bench-tls: bench/bench_tls.c | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) $(SSL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(SSL_LIBS)
+
+bench: $(B)/bench-match $(B)/bench-io $(B)/bench-tls $(TARGETS) $(B)/.deps-test
 	$(B)/bench-match
 	bench/callgrind.sh $(B)
 

@@ -22,27 +22,46 @@ printf '[default]\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretri
 printf '[db]\nmatch = 10.0.0.0/8:5432\n[svc]\nmatch = 127.0.0.1\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
 	> "$tmp/rule.ini"
 export FUSEBOX_SEGMENT="fusebox-bench-$$"
-trap 'rm -rf "$tmp"; rm -f "/dev/shm/$FUSEBOX_SEGMENT"' EXIT
+
+# The HTTPS fixture for the TLS rows, without the shim.
+"$B/fixture-tls" ok --lifetime 3600 >"$tmp/tls.port" &
+tls_pid=$!
+trap 'kill $tls_pid 2>/dev/null; rm -rf "$tmp"; rm -f "/dev/shm/$FUSEBOX_SEGMENT"' EXIT
+while [ ! -s "$tmp/tls.port" ]; do sleep 0.1; done
+tls_port=$(cat "$tmp/tls.port")
+printf '[default]\nconnect_timeout = 2s\nresponse_timeout = 5s\nbreaker = on\nclassify = http\nmax_connections = 1000\nrate = 1000000/s\n' \
+	> "$tmp/tls.ini"
+
+# the program and arguments of WORKLOAD
+prog() {
+	case $1 in
+	tls) echo "$B/bench-tls $tls_port" ;;
+	*) echo "$B/bench-io $1" ;;
+	esac
+}
 
 # count WORKLOAD N [POLICY]: instructions of one run
 count() {
 	if [ -n "${3:-}" ]; then
 		env LD_PRELOAD="$(realpath "$B/libfusebox.so")" \
 		    FUSEBOX_POLICY="$3" valgrind --tool=callgrind \
-		    --callgrind-out-file=/dev/null "$B/bench-io" "$1" "$2" \
+		    --callgrind-out-file=/dev/null $(prog "$1") "$2" \
 		    2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 	else
 		valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-		    "$B/bench-io" "$1" "$2" 2>&1 |
+		    $(prog "$1") "$2" 2>&1 |
 		    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 	fi
 }
 
-# per WORKLOAD [POLICY]: instructions per iteration
+# per WORKLOAD [POLICY]: instructions per iteration (TLS: fewer, each
+# costs the cipher's thousands)
 per() {
-	a=$(count "$1" $N1 "${2:-}")
-	b=$(count "$1" $N2 "${2:-}")
-	echo $(( (b - a) / (N2 - N1) ))
+	n1=$N1 n2=$N2
+	[ "$1" = tls ] && n1=200 n2=1200
+	a=$(count "$1" $n1 "${2:-}")
+	b=$(count "$1" $n2 "${2:-}")
+	echo $(( (b - a) / (n2 - n1) ))
 }
 
 row() { # row LABEL WORKLOAD CALLS POLICY
@@ -66,3 +85,5 @@ row "connect+close, guarded, breaker and counters" connect 1 "$tmp/breaker.ini"
 row "refused connect: kernel vs open breaker" refused 1 "$tmp/open.ini"
 row "connect+close, breaker, limits, rate, budget" connect 1 "$tmp/limits.ini"
 row "connect+close, the same as a named rule" connect 1 "$tmp/rule.ini"
+row "SSL_write+SSL_read, guarded TLS, per pair" tls 1 "$tmp/tls.ini"
+row "SSL_write+SSL_read, TLS, nothing guarded" tls 1 "$tmp/empty.ini"

@@ -36,26 +36,49 @@ static void send_stalled(struct conn *c)
 	}
 }
 
+/* TLS: the socket's bytes are records, which make no call (tls.c does,
+ * on the plaintext): their bytes count, and they are activity. */
+static inline void wire(struct conn *c, uint32_t w, uint64_t *bytes, ssize_t n)
+{
+	if (w & W_COUNT)
+		__atomic_fetch_add(bytes, (uint64_t)n, __ATOMIC_RELAXED);
+	if (w & W_IDLE)
+		atomic_store_explicit(
+		    &c->activity,
+		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
+}
+
 /* The common case after a send that moved data.  False: send_done() has
  * more to do. */
 static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
-			      const void *peek, uint32_t pre)
+			      const void *peek, uint32_t pre, int flags)
 {
 	(void)fd;
 	(void)peek;
-	if (w & (W_SEND | W_CONNECTING | W_H2 | W_TLS))
+	(void)flags;
+	if (w & (W_SEND | W_CONNECTING | W_H2))
 		return false;
-	send_post(c, w, n, pre);
+	if (w & W_TLS)
+		wire(c, w, &c->out, n);
+	else
+		send_post(c, w, n, pre);
 	return true;
 }
 
 /* The common case after a receive that got data. */
 static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
-			      const void *peek, uint32_t pre)
+			      const void *peek, uint32_t pre, int flags)
 {
 	(void)pre;
-	if (w & (W_CONNECTING | W_H2 | W_TLS))
+	if (w & (W_CONNECTING | W_H2))
 		return false;
+	if (w & W_TLS) {
+		/* peeked bytes come again */
+		wire(c, flags & MSG_PEEK ? w & ~W_COUNT : w, &c->in, n);
+		return true;
+	}
 	if (w & W_COUNT)
 		calls_received(fd, c, n, peek);
 	if (w & W_IDLE)
@@ -156,7 +179,7 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			w &= ~(W_COUNT | W_RESPONSE);
 		}
 		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2 | W_TLS), n, peek,
-			   0);
+			   0, flags);
 	} else if ((w & W_H2) &&
 		   (n == 0 || errno == ECONNRESET || errno == EPIPE) &&
 		   streams_closed(fd, c)) {
@@ -222,7 +245,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		}                                                              \
 		dir##_BEFORE(c, w, iov, cnt, pre);                             \
 		n = real.field args;                                           \
-		if (LIKELY(n > 0) && dir##_quick(fd, c, w, n, peek, pre))      \
+		if (LIKELY(n > 0) &&                                           \
+		    dir##_quick(fd, c, w, n, peek, pre, flags))                \
 			return n;                                              \
 		if (n <= 0)                                                    \
 			dir##_UNDO(c, pre);                                    \

@@ -43,7 +43,8 @@ static struct {
 } ossl;
 
 static pthread_once_t bind_once = PTHREAD_ONCE_INIT;
-static bool bound; /* every function of ossl was found */
+static atomic_bool ready; /* bind_ossl() ran */
+static bool bound;	  /* every function of ossl was found */
 
 TLS void *tls_pending;
 static TLS int inside;	   /* in libssl for a hook of ours: pass through */
@@ -192,14 +193,21 @@ static void bind_ossl(void)
 	if (!bound)
 		shim_log(POLICY_LOG_WARN, "libssl.so.3 not found: TLS is "
 					  "guarded at the socket only");
+	atomic_store_explicit(&ready, true, memory_order_release);
 	errno = saved;
+}
+
+/* Binds libssl's functions once; after that, one load. */
+static inline void bind_now(void)
+{
+	if (UNLIKELY(!atomic_load_explicit(&ready, memory_order_acquire)))
+		pthread_once(&bind_once, bind_ossl);
 }
 
 /* True when the hooks may look at TLS: bound, not inside libssl for a
  * hook of ours, fusebox on. */
 static inline bool watching(void)
 {
-	pthread_once(&bind_once, bind_ossl);
 	return bound && !inside &&
 	       !atomic_load_explicit(&shim_disabled, memory_order_relaxed);
 }
@@ -258,37 +266,62 @@ static int look(SSL *s, bool client)
 	return fd;
 }
 
-/* The connection s is tied to (its fd in *fd), or NULL. */
-static struct conn *conn_of(SSL *s, int *fd, bool client)
+/* conn_of() when this thread's last SSL was another, or waits for its
+ * tie: the table, or a first look. */
+static __attribute__((noinline)) struct conn *conn_slow(SSL *s, int *fd,
+							bool client)
 {
+	struct tie *e;
 	struct conn *c;
 	int t;
 
-	if (LIKELY(s == cache_ssl) && cache_tie >= 0) {
-		t = cache_tie;
-	} else {
-		struct tie *e = tie_find(s);
-		t = e ? atomic_load(&e->fd) : TIE_NONE;
-		if (t == TIE_NONE)
-			t = look(s, client);
-		cache_ssl = s;
-		cache_tie = t;
-	}
+	if (!watching())
+		return NULL;
+	e = tie_find(s);
+	t = e ? atomic_load(&e->fd) : TIE_NONE;
+	if (t == TIE_NONE)
+		t = look(s, client);
+	cache_ssl = s;
+	cache_tie = t;
 	if (t < 0) {
 		if (t == TIE_WAIT)
 			tls_pending = s;
 		return NULL;
 	}
 	c = fdt_get(t);
-	if (UNLIKELY(!c ||
-		     !atomic_load_explicit(&c->live, memory_order_relaxed) ||
-		     atomic_load_explicit(&c->tls_ssl, memory_order_relaxed) !=
-			 (void *)s)) {
+	if (!c || !atomic_load_explicit(&c->live, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->tls_ssl, memory_order_relaxed) !=
+		(void *)s) {
 		cache_ssl = NULL; /* stale: the fd was closed or reused */
 		return NULL;
 	}
 	*fd = t;
 	return c;
+}
+
+/* The connection s is tied to (its fd in *fd), or NULL: this thread's
+ * last SSL, in a few loads; another, out of line. */
+static inline struct conn *conn_of(SSL *s, int *fd, bool client)
+{
+	if (LIKELY(s == cache_ssl)) {
+		int t = cache_tie;
+		if (t >= 0) {
+			struct conn *c = fdt_get(t);
+			if (LIKELY(c &&
+				   atomic_load_explicit(&c->live,
+							memory_order_relaxed) &&
+				   atomic_load_explicit(&c->tls_ssl,
+							memory_order_relaxed) ==
+				       (void *)s &&
+				   !inside)) {
+				*fd = t;
+				return c;
+			}
+		} else if (t == TIE_NOT) {
+			return NULL;
+		}
+	}
+	return conn_slow(s, fd, client);
 }
 
 /* True when a ClientHello starts the bytes: a handshake record (22) of
@@ -383,8 +416,7 @@ static int handshake(SSL *s, int (*fn)(SSL *))
 	struct conn *c = NULL;
 	int fd = -1, r;
 
-	if (watching())
-		c = conn_of(s, &fd, fn == ossl.connect);
+	c = conn_of(s, &fd, fn == ossl.connect);
 	inside++;
 	r = fn(s);
 	inside--;
@@ -395,7 +427,7 @@ static int handshake(SSL *s, int (*fn)(SSL *))
 
 EXPORT int SSL_connect(SSL *s)
 {
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.connect))
 		return -1;
 	return handshake(s, ossl.connect);
@@ -403,7 +435,7 @@ EXPORT int SSL_connect(SSL *s)
 
 EXPORT int SSL_do_handshake(SSL *s)
 {
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.do_handshake))
 		return -1;
 	return handshake(s, ossl.do_handshake);
@@ -415,8 +447,8 @@ EXPORT int SSL_do_handshake(SSL *s)
 /* Before a write of num plaintext bytes at buf on c (its watch w): a
  * request, as a send is on a bare socket (send_pre() of shim.h), unless
  * HTTP/2's frames make the calls (*framed). */
-static uint32_t write_before(struct conn *c, uint32_t w, const void *buf,
-			     size_t num, bool *framed)
+static inline uint32_t write_before(struct conn *c, uint32_t w, const void *buf,
+				    size_t num, bool *framed)
 {
 	if (w & W_HANDSHAKE)
 		return 0;
@@ -430,8 +462,9 @@ static uint32_t write_before(struct conn *c, uint32_t w, const void *buf,
 }
 
 /* After that write returned r, having moved n bytes. */
-static void write_after(SSL *s, int fd, struct conn *c, uint32_t w, int r,
-			const void *buf, size_t n, uint32_t pre, bool framed)
+static inline void write_after(SSL *s, int fd, struct conn *c, uint32_t w,
+			       int r, const void *buf, size_t n, uint32_t pre,
+			       bool framed)
 {
 	if (w & W_HANDSHAKE) {
 		handshaking(s, fd, c, r);
@@ -453,52 +486,62 @@ static void write_after(SSL *s, int fd, struct conn *c, uint32_t w, int r,
 		send_undo(c, pre);
 }
 
-#define WRITE_HOOK(call, n)                                                    \
-	do {                                                                   \
-		struct conn *c = NULL;                                         \
-		uint32_t w = 0, pre = 0;                                       \
-		bool framed = false;                                           \
-		int fd = -1;                                                   \
-		if (watching() && (c = conn_of(s, &fd, false))) {              \
-			w = atomic_load_explicit(&c->watch,                    \
-						 memory_order_relaxed);        \
-			pre = write_before(c, w, buf, num, &framed);           \
-		}                                                              \
-		inside++;                                                      \
-		r = call;                                                      \
-		inside--;                                                      \
-		if (c)                                                         \
-			write_after(s, fd, c, w, r, buf, (n), pre, framed);    \
-	} while (0)
+/* A write of plaintext on c, tied to s: SSL_write (num) or, with
+ * written, SSL_write_ex (len).  One function on the path, so one
+ * prologue. */
+static __attribute__((noinline)) int write_tied(SSL *s, struct conn *c, int fd,
+						const void *buf, int num,
+						size_t len, size_t *written,
+						bool ex)
+{
+	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
+	bool framed = false;
+	uint32_t pre = write_before(c, w, buf, len, &framed);
+	size_t n;
+	int r;
+
+	inside++;
+	r = ex ? ossl.write_ex(s, buf, len, written) : ossl.write(s, buf, num);
+	inside--;
+	n = ex ? (r > 0 && written ? *written : 0) : (r > 0 ? (size_t)r : 0);
+	write_after(s, fd, c, w, r, buf, n, pre, framed);
+	return r;
+}
 
 EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.write))
 		return -1;
-	WRITE_HOOK(ossl.write(s, buf, num), r > 0 ? (size_t)r : 0);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.write(s, buf, num);
+	return write_tied(s, c, fd, buf, num, num > 0 ? (size_t)num : 0, NULL,
+			  false);
 }
 
 EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.write_ex))
 		return 0;
-	WRITE_HOOK(ossl.write_ex(s, buf, num, written),
-		   r > 0 && written ? *written : 0);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.write_ex(s, buf, num, written);
+	return write_tied(s, c, fd, buf, 0, num, written, true);
 }
 
 /* After a read of plaintext on c returned r (n bytes at buf): the first
  * reply byte ends the call; the end of the connection before it fails
  * it. */
-static void read_done(SSL *s, int fd, struct conn *c, int r, const void *buf,
-		      size_t n, int flags)
+static inline void read_done(SSL *s, int fd, struct conn *c, int r,
+			     const void *buf, size_t n, int flags)
 {
 	uint32_t w = atomic_load_explicit(&c->watch, memory_order_relaxed);
 
@@ -529,62 +572,95 @@ static void read_done(SSL *s, int fd, struct conn *c, int r, const void *buf,
 	}
 }
 
-#define READ_HOOK(call, n, flags)                                              \
-	do {                                                                   \
-		struct conn *c = NULL;                                         \
-		int fd = -1;                                                   \
-		if (watching())                                                \
-			c = conn_of(s, &fd, false);                            \
-		inside++;                                                      \
-		r = call;                                                      \
-		inside--;                                                      \
-		if (c)                                                         \
-			read_done(s, fd, c, r, buf, (n), (flags));             \
-	} while (0)
+/* A read of plaintext on c, tied to s, by kind: SSL_read, SSL_read_ex,
+ * SSL_peek or SSL_peek_ex (then got). */
+enum read_kind { READ, READ_EX, PEEK, PEEK_EX };
+
+static __attribute__((noinline)) int read_tied(SSL *s, struct conn *c, int fd,
+					       void *buf, int num, size_t len,
+					       size_t *got, enum read_kind k)
+{
+	size_t n;
+	int r;
+
+	inside++;
+	switch (k) {
+	case READ:
+		r = ossl.read(s, buf, num);
+		break;
+	case READ_EX:
+		r = ossl.read_ex(s, buf, len, got);
+		break;
+	case PEEK:
+		r = ossl.peek(s, buf, num);
+		break;
+	default:
+		r = ossl.peek_ex(s, buf, len, got);
+		break;
+	}
+	inside--;
+	if (k == READ || k == PEEK)
+		n = r > 0 ? (size_t)r : 0;
+	else
+		n = r > 0 && got ? *got : 0;
+	read_done(s, fd, c, r, buf, n, k >= PEEK ? MSG_PEEK : 0);
+	return r;
+}
 
 EXPORT int SSL_read(SSL *s, void *buf, int num)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.read))
 		return -1;
-	READ_HOOK(ossl.read(s, buf, num), r > 0 ? (size_t)r : 0, 0);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.read(s, buf, num);
+	return read_tied(s, c, fd, buf, num, 0, NULL, READ);
 }
 
 EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *got)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.read_ex))
 		return 0;
-	READ_HOOK(ossl.read_ex(s, buf, num, got), r > 0 && got ? *got : 0, 0);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.read_ex(s, buf, num, got);
+	return read_tied(s, c, fd, buf, 0, num, got, READ_EX);
 }
 
 EXPORT int SSL_peek(SSL *s, void *buf, int num)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.peek))
 		return -1;
-	READ_HOOK(ossl.peek(s, buf, num), r > 0 ? (size_t)r : 0, MSG_PEEK);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.peek(s, buf, num);
+	return read_tied(s, c, fd, buf, num, 0, NULL, PEEK);
 }
 
 EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *got)
 {
-	int r;
+	struct conn *c;
+	int fd;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.peek_ex))
 		return 0;
-	READ_HOOK(ossl.peek_ex(s, buf, num, got), r > 0 && got ? *got : 0,
-		  MSG_PEEK);
-	return r;
+	c = conn_of(s, &fd, false);
+	if (LIKELY(!c))
+		return ossl.peek_ex(s, buf, num, got);
+	return read_tied(s, c, fd, buf, 0, num, got, PEEK_EX);
 }
 
 /* close_notify goes out as a record: no call (the socket's hooks see
@@ -593,7 +669,7 @@ EXPORT int SSL_shutdown(SSL *s)
 {
 	int r;
 
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (UNLIKELY(!ossl.shutdown))
 		return -1;
 	inside++;
@@ -605,7 +681,7 @@ EXPORT int SSL_shutdown(SSL *s)
 /* s is gone: so is its tie (its address may come back as another). */
 EXPORT void SSL_free(SSL *s)
 {
-	pthread_once(&bind_once, bind_ossl);
+	bind_now();
 	if (s && bound) {
 		struct tie *e = tie_find(s);
 		if (e) {

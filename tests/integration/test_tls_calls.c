@@ -36,6 +36,7 @@ static const struct client clients[] = {
     {"ruby net/http", RUBY, NULL, true, NULL},
     {"php curl", PHP, "curl", true, NULL},
     {"php file_get_contents", PHP, "stream", false, NULL},
+    {"python urllib", PY, "urllib", false, NULL},
 };
 
 #define NCLIENTS (sizeof clients / sizeof clients[0])
@@ -245,8 +246,9 @@ CLIENT_TESTS(python_aiohttp, 4)
 CLIENT_TESTS(ruby, 5)
 CLIENT_TESTS(php_curl, 6)
 CLIENT_TESTS(php_file_get_contents, 7)
+CLIENT_TESTS(python_urllib, 8)
 
-_Static_assert(NCLIENTS == 8, "a client without its tests");
+_Static_assert(NCLIENTS == 9, "a client without its tests");
 
 /* A server that accepts and never answers the ClientHello: with
  * handshake_timeout the connect's call fails as a TLS failure; curl gets

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """tls_client.py KIND URL COUNT: COUNT GET requests to URL over HTTPS on
 one connection, the way the client KIND makes them (http.client,
-requests, asyncio, aiohttp), certificate unchecked, its own timeout 20 s.
+requests, asyncio, aiohttp; urllib opens one per request), certificate
+unchecked, its own timeout 20 s.
 Prints one line per request: the status code, or "ERR <exception>" (and
 stops there)."""
 import asyncio
@@ -32,6 +33,21 @@ def with_http_client():
             r = c.getresponse()
             r.read()
             say(r.status)
+        except Exception as e:
+            return err(e)
+
+
+def with_urllib():
+    import urllib.error
+    import urllib.request
+    for i in range(COUNT):
+        try:
+            r = urllib.request.urlopen("%s?%d" % (URL, i), context=CTX,
+                                       timeout=20)
+            r.read()
+            say(r.status)
+        except urllib.error.HTTPError as e:
+            say(e.code)
         except Exception as e:
             return err(e)
 
@@ -92,6 +108,8 @@ async def with_aiohttp():
 
 if KIND == "http.client":
     with_http_client()
+elif KIND == "urllib":
+    with_urllib()
 elif KIND == "requests":
     with_requests()
 elif KIND == "asyncio":
