@@ -209,6 +209,12 @@ $(B)/progs/%: tests/integration/progs/%.c | $(B)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) -lpthread
 
+# the one program of the tests that links OpenSSL
+$(B)/progs/tlsthreads: tests/integration/progs/tlsthreads.c | $(B)/.deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SSL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(SSL_LIBS) \
+	  -lpthread
+
 # deepbind finds libdeep.so by its bare name in its RUNPATH too; the
 # library comes bound at load and read-only (as Debian builds libcurl),
 # and bound lazily.

@@ -50,6 +50,10 @@ TLS void *tls_pending;
 static TLS int inside;	   /* in libssl for a hook of ours: pass through */
 static TLS SSL *cache_ssl; /* this thread's last SSL, and its tie */
 static TLS int cache_tie;
+static TLS uint32_t cache_gen; /* frees when it was cached */
+/* Bumped by every SSL_free() of an SSL in the table: an address cached
+ * by one thread may be another SSL's after another thread freed it. */
+static _Atomic uint32_t frees;
 
 /* --- ties: SSL object -> fd ---------------------------------------------
  * An open-addressing table, mapped at the first TLS call, lock-free: a
@@ -234,6 +238,7 @@ static bool tie(SSL *s, int fd, struct conn *c, bool handshaking)
 	conn_unlock(c);
 	cache_ssl = s;
 	cache_tie = fd;
+	cache_gen = atomic_load_explicit(&frees, memory_order_acquire);
 	return true;
 }
 
@@ -271,18 +276,20 @@ static int look(SSL *s, bool client)
 static __attribute__((noinline)) struct conn *conn_slow(SSL *s, int *fd,
 							bool client)
 {
+	uint32_t gen = atomic_load_explicit(&frees, memory_order_acquire);
 	struct tie *e;
 	struct conn *c;
 	int t;
 
 	if (!watching())
 		return NULL;
-	e = tie_find(s);
+	e = tie_find(s); /* after gen: a free meanwhile makes it stale */
 	t = e ? atomic_load(&e->fd) : TIE_NONE;
 	if (t == TIE_NONE)
 		t = look(s, client);
 	cache_ssl = s;
 	cache_tie = t;
+	cache_gen = gen;
 	if (t < 0) {
 		if (t == TIE_WAIT)
 			tls_pending = s;
@@ -303,7 +310,9 @@ static __attribute__((noinline)) struct conn *conn_slow(SSL *s, int *fd,
  * last SSL, in a few loads; another, out of line. */
 static inline struct conn *conn_of(SSL *s, int *fd, bool client)
 {
-	if (LIKELY(s == cache_ssl)) {
+	if (LIKELY(s == cache_ssl) &&
+	    LIKELY(cache_gen ==
+		   atomic_load_explicit(&frees, memory_order_relaxed))) {
 		int t = cache_tie;
 		if (t >= 0) {
 			struct conn *c = fdt_get(t);
@@ -692,6 +701,7 @@ EXPORT void SSL_free(SSL *s)
 				atomic_compare_exchange_strong(&c->tls_ssl,
 							       &expect, NULL);
 			atomic_store(&e->ssl, KEY_GONE);
+			atomic_fetch_add(&frees, 1);
 		}
 		if (cache_ssl == s)
 			cache_ssl = NULL;

@@ -373,3 +373,30 @@ Test(tls_calls, http2_over_tls_streams_are_the_calls)
 	free(pol);
 	free(r);
 }
+
+/* 16 threads, each opening 20 TLS connections in turn with 3 requests on
+ * each, half on socket BIOs, half on memory BIOs pumped by hand, every
+ * SSL freed after its connection: each request is one call, whichever
+ * thread or address an SSL object had before. */
+Test(tls_calls, ties_hold_under_threads_and_frees)
+{
+	struct fixture f;
+	struct run *r = run_new();
+	char *prog = build_path("progs/tlsthreads"), port[16], *pol, *s;
+
+	cr_assert_eq(fixture_start_tls(&f, "ok", NULL), 0);
+	snprintf(port, sizeof port, "%d", f.port);
+	pol = rule_policy(f.port, "response_timeout = 10s\nclassify = http\n");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 60};
+	char *argv[] = {prog, port, "16", "20", "3", NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	fixture_stop(&f);
+	cr_assert_eq(r->status, 0, "tlsthreads: %s", r->err);
+	cr_assert_str_eq(r->out, "960\n");
+	s = stats_line("r");
+	cr_assert_eq(stats_field(s, "calls"), 960, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 960, "%s", s);
+	free(prog);
+	free(pol);
+	free(r);
+}
