@@ -49,8 +49,13 @@ static bool available(const struct client *cl)
 	switch (cl->kind) {
 	case RUBY:
 		return access("/usr/bin/ruby", X_OK) == 0;
-	case PHP:
-		return access("/usr/bin/php", X_OK) == 0;
+	case PHP: {
+		/* PHP loads its extensions with RTLD_DEEPBIND, which the
+		 * sanitizers' runtimes refuse outright */
+		const char *pre = getenv("FUSEBOX_TEST_PRELOAD");
+		return access("/usr/bin/php", X_OK) == 0 &&
+		       !(pre && strstr(pre, "libtsan"));
+	}
 	case PY:
 		if (!cl->needs)
 			return true;
@@ -218,7 +223,7 @@ static void response_timeout_fires(const struct client *cl)
 	Test(tls_calls, id##_requests_are_calls)                               \
 	{                                                                      \
 		if (!available(&clients[i]))                                   \
-			cr_skip_test("%s is not installed", clients[i].name);  \
+			cr_skip_test("%s cannot run here", clients[i].name);   \
 		if (clients[i].one_conn)                                       \
 			requests_are_calls(&clients[i]);                       \
 		else                                                           \
@@ -228,13 +233,13 @@ static void response_timeout_fires(const struct client *cl)
 	Test(tls_calls, id##_5xx_opens_the_breaker)                            \
 	{                                                                      \
 		if (!available(&clients[i]))                                   \
-			cr_skip_test("%s is not installed", clients[i].name);  \
+			cr_skip_test("%s cannot run here", clients[i].name);   \
 		http_5xx_opens_the_breaker(&clients[i]);                       \
 	}                                                                      \
 	Test(tls_calls, id##_response_timeout_fires)                           \
 	{                                                                      \
 		if (!available(&clients[i]))                                   \
-			cr_skip_test("%s is not installed", clients[i].name);  \
+			cr_skip_test("%s cannot run here", clients[i].name);   \
 		response_timeout_fires(&clients[i]);                           \
 	}
 
