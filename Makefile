@@ -54,6 +54,8 @@ endif
 # expanded when a recipe runs, after the dependency check below.
 INIH_CFLAGS = $(shell $(PKG_CONFIG) --cflags inih)
 INIH_A = $(shell $(PKG_CONFIG) --variable=libdir inih)/libinih.a
+# HPACK (shim/streams.c): linked in, hidden like inih
+NGHTTP2_A = $(shell $(PKG_CONFIG) --variable=libdir libnghttp2)/libnghttp2.a
 UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv)
 UV_LIBS = $(shell $(PKG_CONFIG) --libs libuv)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
@@ -63,7 +65,7 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 
 # Debian packages: what the build needs, and what the tests run.
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
-	libcriterion-dev
+	libcriterion-dev libnghttp2-dev
 TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
 	python3-aiohttp ruby php-cli php-curl openssl perl nodejs netcat-openbsd \
 	redis-tools \
@@ -152,6 +154,7 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 # names are exported (make check-exports).
 $(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a shim/tls.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
+	  $(NGHTTP2_A) \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
 	  -Wl,--version-script=shim/tls.map \
 	  -Wl,-z,defs -lm -ldl -lpthread

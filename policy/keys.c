@@ -6,6 +6,7 @@
 #include "value.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -108,7 +109,9 @@ static const struct keydef keys[POLICY_KEY_COUNT] = {
     [POLICY_KEY_REJECT_ERRNO] = {"reject_errno", V_SPECIAL, OFF(reject_errno),
 				 0, 0, "errno of refused connects"},
     [POLICY_KEY_CLASSIFY] = {"classify", V_SPECIAL, OFF(classify), 0, 0,
-			     "tcp, or http (5xx fails)"},
+			     "tcp, http (5xx fails) or grpc"},
+    [POLICY_KEY_GRPC_FAIL_ON] = {"grpc_fail_on", V_SPECIAL, OFF(grpc_fail_on),
+				 0, 0, "gRPC statuses that fail"},
     [POLICY_KEY_FAULT_ABORT] = {"fault_abort", V_PERCENT, OFF(fault_abort_ppm),
 				0, 0, "chaos: refuse this share"},
     [POLICY_KEY_FAULT_DELAY] = {"fault_delay", V_SPECIAL, OFF(fault_delay_ms),
@@ -141,6 +144,30 @@ int keys_index(const char *name)
 		if (!strcmp(keys[i].name, name))
 			return i;
 	return -1;
+}
+
+const char *policy_grpc_code_name(unsigned c)
+{
+	static const char *const names[POLICY_GRPC_CODES] = {
+	    "OK",
+	    "CANCELLED",
+	    "UNKNOWN",
+	    "INVALID_ARGUMENT",
+	    "DEADLINE_EXCEEDED",
+	    "NOT_FOUND",
+	    "ALREADY_EXISTS",
+	    "PERMISSION_DENIED",
+	    "RESOURCE_EXHAUSTED",
+	    "FAILED_PRECONDITION",
+	    "ABORTED",
+	    "OUT_OF_RANGE",
+	    "UNIMPLEMENTED",
+	    "INTERNAL",
+	    "UNAVAILABLE",
+	    "DATA_LOSS",
+	    "UNAUTHENTICATED"};
+
+	return c < POLICY_GRPC_CODES ? names[c] : NULL;
 }
 
 /* Parses the value of a V_SPECIAL key into s; 0 or an error message. */
@@ -254,11 +281,56 @@ static const char *apply_special(struct policy_settings *s, enum policy_key k,
 			s->classify = POLICY_CLASSIFY_TCP;
 		else if (!strcmp(v, "http"))
 			s->classify = POLICY_CLASSIFY_HTTP;
+		else if (!strcmp(v, "grpc"))
+			s->classify = POLICY_CLASSIFY_GRPC;
 		else {
-			snprintf(buf, len, "'%s' is not tcp or http", v);
+			snprintf(buf, len, "'%s' is not tcp, http or grpc", v);
 			return buf;
 		}
 		return NULL;
+	case POLICY_KEY_GRPC_FAIL_ON: {
+		uint32_t bits = 0;
+		const char *p = v;
+
+		while (*p) {
+			size_t n = strcspn(p, " \t,");
+			char word[32];
+			unsigned c;
+
+			if (!n) {
+				p++;
+				continue;
+			}
+			if (n >= sizeof word)
+				n = sizeof word - 1;
+			memcpy(word, p, n);
+			word[n] = 0;
+			p += n;
+			if (!strcmp(word, "none"))
+				continue;
+			for (c = 0; c < POLICY_GRPC_CODES; c++)
+				if (!strcasecmp(word, policy_grpc_code_name(c)))
+					break;
+			if (c == POLICY_GRPC_CODES) {
+				char *end;
+				unsigned long u = strtoul(word, &end, 10);
+				if (*end || end == word ||
+				    u >= POLICY_GRPC_CODES) {
+					snprintf(
+					    buf, len,
+					    "'%s' is not a gRPC status; use "
+					    "names such as UNAVAILABLE or "
+					    "codes 0 to 16",
+					    word);
+					return buf;
+				}
+				c = (unsigned)u;
+			}
+			bits |= 1u << c;
+		}
+		s->grpc_fail_on = bits;
+		return NULL;
+	}
 	case POLICY_KEY_FAULT_DELAY: {
 		const char *at = strchr(v, '@');
 		char d[64];
@@ -551,8 +623,23 @@ void policy_format_value(const struct policy_settings *s, enum policy_key k,
 		return;
 	case POLICY_KEY_CLASSIFY:
 		snprintf(buf, len, "%s",
-			 s->classify == POLICY_CLASSIFY_HTTP ? "http" : "tcp");
+			 s->classify == POLICY_CLASSIFY_HTTP   ? "http"
+			 : s->classify == POLICY_CLASSIFY_GRPC ? "grpc"
+							       : "tcp");
 		return;
+	case POLICY_KEY_GRPC_FAIL_ON: {
+		size_t o = 0;
+
+		buf[0] = 0;
+		for (unsigned c = 0; c < POLICY_GRPC_CODES; c++)
+			if ((s->grpc_fail_on & (1u << c)) && o + 1 < len)
+				o += (size_t)snprintf(buf + o, len - o, "%s%s",
+						      o ? " " : "",
+						      policy_grpc_code_name(c));
+		if (!o)
+			snprintf(buf, len, "none");
+		return;
+	}
 	case POLICY_KEY_FAULT_DELAY: {
 		char d1[32], d2[32];
 		if (!s->fault_delay_ms) {

@@ -29,7 +29,15 @@ enum policy_scope {
 enum policy_classify {
 	POLICY_CLASSIFY_TCP,
 	POLICY_CLASSIFY_HTTP,
+	POLICY_CLASSIFY_GRPC,
 };
+
+/* grpc_fail_on: a bit per gRPC status code (0 OK .. 16 UNAUTHENTICATED);
+ * the default, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL
+ * and UNAVAILABLE. */
+#define POLICY_GRPC_CODES 17
+#define POLICY_GRPC_FAIL_DEFAULT                                               \
+	((1u << 2) | (1u << 4) | (1u << 8) | (1u << 13) | (1u << 14))
 
 /* retry_on bits */
 #define POLICY_RETRY_REFUSED	 0x1u
@@ -76,10 +84,14 @@ enum policy_key {
 	POLICY_KEY_RATE_BURST,
 	POLICY_KEY_REJECT_ERRNO,
 	POLICY_KEY_CLASSIFY,
+	POLICY_KEY_GRPC_FAIL_ON,
 	POLICY_KEY_FAULT_ABORT,
 	POLICY_KEY_FAULT_DELAY,
 	POLICY_KEY_COUNT
 };
+
+/* The name of gRPC status code c (0 to 16), or NULL. */
+const char *policy_grpc_code_name(unsigned c);
 
 /* The effective settings of a rule.  Durations are milliseconds and 0
  * means "none"; shares are parts per million; rates are thousandths of a
@@ -116,6 +128,7 @@ struct policy_settings {
 	uint32_t rate_burst; /* 0: the rate per second, at least 1 */
 	int reject_errno;
 	enum policy_classify classify;
+	uint32_t grpc_fail_on; /* bits of gRPC status codes */
 	uint32_t fault_abort_ppm;
 	uint64_t fault_delay_ms;
 	uint32_t fault_delay_ppm;

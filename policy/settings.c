@@ -32,6 +32,7 @@ void policy_settings_init(struct policy_settings *s)
 	s->queue_timeout_ms = 1000;
 	s->reject_errno = ECONNREFUSED;
 	s->classify = POLICY_CLASSIFY_TCP;
+	s->grpc_fail_on = POLICY_GRPC_FAIL_DEFAULT;
 }
 
 /* Applies a section's entries on top of s and marks them as set. */

@@ -516,12 +516,26 @@ double seg_hist_quantile(const struct seg_hist *h, double q)
 const char *seg_counter_name(enum seg_counter c)
 {
 	static const char *const names[SEG_NCOUNTERS] = {
-	    "calls",	       "successes",	   "failures",
-	    "connect_refused", "connect_timeouts", "response_timeouts",
-	    "resets",	       "http_5xx",	   "tls_failures",
-	    "slow_calls",      "retries",	   "rejected_breaker",
-	    "rejected_limit",  "rejected_rate",	   "rejected_budget",
-	    "bytes_sent",      "bytes_received"};
+	    [SEG_CALLS] = "calls",
+	    [SEG_SUCCESSES] = "successes",
+	    [SEG_FAILURES] = "failures",
+	    [SEG_CONNECT_REFUSED] = "connect_refused",
+	    [SEG_CONNECT_TIMEOUTS] = "connect_timeouts",
+	    [SEG_RESPONSE_TIMEOUTS] = "response_timeouts",
+	    [SEG_RESETS] = "resets",
+	    [SEG_HTTP_5XX] = "http_5xx",
+	    [SEG_TLS_FAILURES] = "tls_failures",
+	    [SEG_GRPC_FAILURES] = "grpc_failures",
+	    [SEG_SLOW_CALLS] = "slow_calls",
+	    [SEG_RETRIES] = "retries",
+	    [SEG_STALE_RECONNECTS] = "stale_reconnects",
+	    [SEG_REJECTED_BREAKER] = "rejected_breaker",
+	    [SEG_REJECTED_LIMIT] = "rejected_limit",
+	    [SEG_REJECTED_RATE] = "rejected_rate",
+	    [SEG_REJECTED_BUDGET] = "rejected_budget",
+	    [SEG_BYTES_SENT] = "bytes_sent",
+	    [SEG_BYTES_RECEIVED] = "bytes_received",
+	};
 
-	return (unsigned)c < SEG_NCOUNTERS ? names[c] : "?";
+	return (unsigned)c < SEG_NCOUNTERS && names[c] ? names[c] : "?";
 }

@@ -16,7 +16,8 @@
 
 #define SEG_MAGIC "FUSEBOX\0"
 #define SEG_VERSION                                                            \
-	3u /* 2: the line of waiters is owned slots; 3: tls_failures */
+	3u /* 2: the line of waiters is owned slots; 3: tls_failures,          \
+	      grpc_failures */
 #define SEG_READY 0x52454459u /* "REDY": the creator finished */
 
 /* Default table sizes; [global] segment_rules/segment_addresses and
@@ -47,8 +48,10 @@ enum seg_counter {
 	SEG_RESETS,
 	SEG_HTTP_5XX,
 	SEG_TLS_FAILURES,
+	SEG_GRPC_FAILURES,
 	SEG_SLOW_CALLS,
 	SEG_RETRIES,
+	SEG_STALE_RECONNECTS,
 	SEG_REJECTED_BREAKER,
 	SEG_REJECTED_LIMIT,
 	SEG_REJECTED_RATE,

@@ -522,6 +522,8 @@ static const char *failure_words(int counter, bool ok)
 		return "HTTP 5xx";
 	case SEG_TLS_FAILURES:
 		return "TLS handshake failed";
+	case SEG_GRPC_FAILURES:
+		return "gRPC status of grpc_fail_on";
 	default:
 		return ok ? NULL : "failed";
 	}
@@ -754,4 +756,9 @@ static const struct life_part part = {.exit = exit_flush};
 __attribute__((constructor)) static void calls_ctor(void)
 {
 	life_join(LIFE_CALLS, &part);
+}
+
+void calls_count(struct conn *c, int counter)
+{
+	count(c, (enum seg_counter)counter, 1);
 }

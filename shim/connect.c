@@ -249,6 +249,7 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	c->idle_seen = c->idle_since = c->send_seen = c->send_since = 0;
 	c->probe = tmp.probe;
 	c->active = tmp.active;
+	c->polled = 0;
 	c->saddr = tmp.saddr;
 	c->srule = tmp.srule;
 	c->retrying = 0;
@@ -411,6 +412,26 @@ static int fresh_socket(int fd, struct conn *c, int family)
 		c->ino = (uint64_t)st.st_ino;
 	c->swapped = 1;
 	return 0;
+}
+
+int connect_again(int fd, struct conn *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+	int r, saved = errno;
+
+	if (!c->peerlen || fresh_socket(fd, c, sa->sa_family) < 0) {
+		errno = saved;
+		return -1;
+	}
+	/* the same connection to the rule's limits: nothing admitted */
+	r = connect_once(fd, c, sa, c->peerlen, true);
+	calls_count(c, SEG_STALE_RECONNECTS);
+	shim_log(POLICY_LOG_INFO,
+		 "fd %d: the peer closed the kept-alive connection; "
+		 "connected again before the request (%s)",
+		 fd, r == 0 ? "ok" : strerror(errno));
+	errno = saved;
+	return r;
 }
 
 /* Sleeps a backoff: full jitter, uniform in [0, min(max, base * 2^n)]. */
@@ -737,6 +758,9 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct conn *c;
 	int r = real.epoll_ctl(epfd, op, fd, ev), saved = errno;
+
+	if (r == 0 && op == EPOLL_CTL_ADD && (c = fdt_get(fd)))
+		c->polled = 1;
 
 	if (LIKELY(r == 0) || saved != ENOENT || !(c = fdt_get(fd)) ||
 	    !c->swapped)

@@ -49,6 +49,90 @@ void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 	}
 }
 
+void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
+		h2_block_fn *block, void *arg)
+{
+	struct h2_dir *f = &d->d;
+
+	if (!block) {
+		h2_feed(f, p, n, fn, arg);
+		return;
+	}
+	while (n) {
+		if (f->left) {
+			bool blk =
+			    d->type == H2_HEADERS || d->type == H2_CONTINUATION;
+			size_t data, k;
+
+			if (blk && d->front) {
+				/* PADDED: the pad length is the first byte
+				 * (the flag is dropped once it is read) */
+				if (d->flags & H2_PADDED) {
+					d->pad = *p;
+					d->flags &= (uint8_t)~H2_PADDED;
+				}
+				d->front--;
+				f->left--;
+				p++;
+				n--;
+				continue;
+			}
+			data = blk && f->left > d->pad ? f->left - d->pad : 0;
+			if (data) {
+				bool end;
+				k = data < n ? data : n;
+				end = (d->flags & H2_END_HEADERS) && k == data;
+				if (end) /* said once */
+					d->flags &= (uint8_t)~H2_END_HEADERS;
+				block(arg, d->stream, p, k, end);
+			} else {
+				if (blk && (d->flags & H2_END_HEADERS)) {
+					d->flags &= (uint8_t)~H2_END_HEADERS;
+					block(arg, d->stream, p, 0, true);
+				}
+				k = f->left < n ? f->left : n;
+			}
+			f->left -= (uint32_t)k;
+			p += k;
+			n -= k;
+			continue;
+		}
+		size_t take = 9u - f->have < n ? 9u - f->have : n;
+		memcpy(f->hdr + f->have, p, take);
+		f->have = (uint8_t)(f->have + take);
+		p += take;
+		n -= take;
+		if (f->have < 9)
+			break;
+		f->have = 0;
+		f->left = (uint32_t)f->hdr[0] << 16 | (uint32_t)f->hdr[1] << 8 |
+			  f->hdr[2];
+		d->type = f->hdr[3];
+		d->flags = f->hdr[4];
+		d->stream =
+		    ((uint32_t)f->hdr[5] << 24 | (uint32_t)f->hdr[6] << 16 |
+		     (uint32_t)f->hdr[7] << 8 | f->hdr[8]) &
+		    0x7fffffffu;
+		d->pad = 0;
+		d->front = 0;
+		if (d->type == H2_HEADERS)
+			d->front = (uint8_t)((d->flags & H2_PADDED ? 1 : 0) +
+					     (d->flags & H2_PRIORITY ? 5 : 0));
+		else if (d->type != H2_CONTINUATION)
+			d->flags &= (uint8_t) ~(H2_PADDED | H2_END_HEADERS);
+		if (d->front > f->left) { /* malformed: no block */
+			d->front = (uint8_t)f->left;
+			d->flags &= (uint8_t)~H2_END_HEADERS;
+		}
+		fn(arg, d->type, d->flags, d->stream);
+		/* an empty frame still may end its block */
+		if (!f->left && (d->flags & H2_END_HEADERS)) {
+			d->flags &= (uint8_t)~H2_END_HEADERS;
+			block(arg, d->stream, p, 0, true);
+		}
+	}
+}
+
 int h2_find(const struct h2 *h, uint32_t id)
 {
 	for (int i = 0; i < h->n; i++)

@@ -13,13 +13,22 @@
 #define H2_PREFACE_LEN 24
 
 /* Frame types and the flag the shim reads (RFC 9113, 6). */
-enum { H2_DATA = 0, H2_HEADERS = 1, H2_RST_STREAM = 3, H2_GOAWAY = 7 };
-#define H2_END_STREAM 0x1
+enum {
+	H2_DATA = 0,
+	H2_HEADERS = 1,
+	H2_RST_STREAM = 3,
+	H2_GOAWAY = 7,
+	H2_CONTINUATION = 9
+};
+#define H2_END_STREAM  0x1
+#define H2_END_HEADERS 0x4
+#define H2_PADDED      0x8
+#define H2_PRIORITY    0x20
 
 /* Requests of one connection whose reply has not started, oldest first;
  * beyond these, requests are not timed.  Stream 0 stands for the
  * client's preface, which waits for the server's first frame. */
-#define H2_STREAMS 6
+#define H2_STREAMS 5
 
 /* Replies remembered that came before their request was seen to end:
  * one thread's read may pass another's send between the system call and
@@ -40,12 +49,24 @@ struct h2_dir {
 	uint8_t hdr[9];
 };
 
+/* The server's direction, which may also hand over header blocks: the
+ * payloads of HEADERS and CONTINUATION frames without their padding and
+ * priority fields (for an HPACK decoder). */
+struct h2_in {
+	struct h2_dir d;
+	uint32_t stream; /* of the frame whose payload comes */
+	uint8_t type, flags;
+	uint8_t front; /* payload bytes to skip first (pad length, priority) */
+	uint8_t pad;   /* padding at the payload's end */
+};
+
 struct h2 {
 	uint8_t state; /* enum h2_state */
 	uint8_t pre;   /* preface bytes matched so far */
 	uint8_t n;     /* requests waiting: id[0 .. n-1] */
 	uint8_t heard; /* the server has sent something */
-	struct h2_dir out, in;
+	struct h2_dir out;
+	struct h2_in in;
 	uint32_t last;		  /* highest request id that ended */
 	uint32_t early[H2_EARLY]; /* replies seen before their request
 				   * ended (id, top bit: a reset) */
@@ -66,6 +87,18 @@ size_t h2_preface(struct h2 *h, const uint8_t *p, size_t n);
  * they complete. */
 void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 	     void *arg);
+
+/* Called with each piece of a header block (HEADERS and CONTINUATION
+ * payloads, padding and priority left out), in order; last is set with
+ * the block's final piece (END_HEADERS), which may be empty. */
+typedef void h2_block_fn(void *arg, uint32_t stream, const uint8_t *p, size_t n,
+			 bool last);
+
+/* Feeds n bytes of the server's direction: fn for each frame header, as
+ * h2_feed(), and, when block is not NULL, block with the header blocks'
+ * bytes. */
+void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
+		h2_block_fn *block, void *arg);
 
 /* The index of stream id among the waiting requests, or -1. */
 int h2_find(const struct h2 *h, uint32_t id);

@@ -50,6 +50,47 @@ static inline void wire(struct conn *c, uint32_t w, uint64_t *bytes, ssize_t n)
 		    memory_order_relaxed);
 }
 
+/* True when iov starts an HTTP/1.x request line: a method of capital
+ * letters, a space, and a target. */
+static bool http1_request(const struct iovec *iov, size_t cnt)
+{
+	const char *p;
+	size_t n, k = 0;
+
+	if (!iov || !cnt)
+		return false;
+	p = iov[0].iov_base;
+	n = iov[0].iov_len;
+	while (k < n && k < 8 && p[k] >= 'A' && p[k] <= 'Z')
+		k++;
+	return k >= 3 && k + 1 < n && p[k] == ' ' &&
+	       (p[k + 1] == '/' || p[k + 1] == '*' || p[k + 1] == 'h');
+}
+
+/* Before the first bytes of a new request on a kept-alive connection
+ * that no epoll set holds (blocking, or polled with poll() or select()):
+ * if the peer has closed or reset it meanwhile (its FIN or RST is
+ * queued), the request goes to a fresh connection instead, connected
+ * before the send returns.  Nothing was sent on the dead one: safe for
+ * every method.  A syscall, on this path only. */
+static __attribute__((noinline)) void stale_check(int fd, struct conn *c,
+						  const struct iovec *iov,
+						  size_t cnt)
+{
+	char b;
+	ssize_t r;
+	int saved = errno;
+
+	if (!http1_request(iov, cnt)) {
+		errno = saved;
+		return;
+	}
+	r = real.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE)))
+		connect_again(fd, c);
+	errno = saved;
+}
+
 /* The common case after a send that moved data.  False: send_done() has
  * more to do. */
 static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
@@ -216,6 +257,10 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 						   memory_order_relaxed);      \
 		}                                                              \
 		(pre) = send_pre(c, w);                                        \
+		/* a new request on a kept-alive connection, not epoll's */    \
+		if (UNLIKELY((pre & PRE_STATE) == CALL_NONE + 1) &&            \
+		    !(c)->polled)                                              \
+			stale_check(fd, c, iov, cnt);                          \
 	} while (0)
 #define recv_BEFORE(c, w, iov, cnt, pre) ((void)0)
 #define send_UNDO(c, pre)                                                      \
@@ -385,6 +430,7 @@ EXPORT int close(int fd)
 {
 	if (UNLIKELY(fdt_get(fd) != NULL) && !life_borrowed_memory()) {
 		int saved = errno;
+		streams_forget(fd);
 		calls_forget(fd);
 		errno = saved;
 	}
@@ -404,8 +450,10 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	    first <= (unsigned)max && !life_borrowed_memory()) {
 		int saved = errno;
 		unsigned end = last < (unsigned)max ? last : (unsigned)max;
-		for (unsigned fd = first; fd <= end; fd++)
+		for (unsigned fd = first; fd <= end; fd++) {
+			streams_forget((int)fd);
 			calls_forget((int)fd);
+		}
 		errno = saved;
 	}
 	return real.close_range(first, last, flags);
@@ -432,8 +480,10 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 	bool mine =
 	    !(fdt_get(newfd) || fdt_get(oldfd)) || !life_borrowed_memory();
 
-	if (oldfd != newfd && mine && fdt_get(newfd))
+	if (oldfd != newfd && mine && fdt_get(newfd)) {
+		streams_forget(newfd);
 		calls_forget(newfd);
+	}
 	errno = saved;
 	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
 	if (r >= 0 && oldfd != newfd && mine && fdt_get(oldfd)) {

@@ -111,6 +111,7 @@ enum conn_call {
 	/* admission (calls_admit): rate limit and fault injection */          \
 	uint64_t rate_mps; /* thousandths of a connect per second */           \
 	uint32_t rate_burst;                                                   \
+	uint32_t grpc_fail_on; /* classify = grpc: statuses that fail */       \
 	uint32_t fault_abort_ppm, fault_delay_ppm;                             \
 	uint64_t fault_delay_ms;                                               \
 	uint32_t max_connections; /* 0: none */                                \
@@ -147,10 +148,12 @@ struct conn {
 	uint64_t send_seen, send_since;
 	uint64_t sndtimeo_ms; /* what the program set, for connect */
 	/* calls, counters and breakers (calls.c) */
-	_Atomic uint8_t call;	   /* enum conn_call; exchanged to end a call */
-	uint8_t probe;		   /* the call is a half-open probe */
-	uint8_t active;		   /* enum seg_holder: how the connection is
-				    * counted in its rule's; 0: it is not */
+	_Atomic uint8_t call; /* enum conn_call; exchanged to end a call */
+	uint8_t probe;	      /* the call is a half-open probe */
+	uint8_t active;	      /* enum seg_holder: how the connection is
+			       * counted in its rule's; 0: it is not */
+	uint8_t polled; /* the fd went into an epoll set: a fresh socket at
+			 * fd would not be in it (no stale reconnect) */
 	int32_t saddr, srule;	   /* segment indexes; -1: not counted */
 	uint64_t connect_ns;	   /* connect started */
 	uint64_t wait_ns;	   /* the exchange started (first send) */
@@ -357,6 +360,13 @@ static inline bool connect_error(int e)
 	       e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNABORTED;
 }
 
+/* The peer closed the kept-alive connection of fd before the
+ * program's next request, which nothing has sent yet: a fresh socket at
+ * fd, connected to the same peer, takes the request; 0, or -1 when it
+ * could not (the program then meets the dead connection, as without
+ * fusebox).  Keeps errno. */
+int connect_again(int fd, struct conn *c);
+
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 void fastopen(int fd, const struct sockaddr *sa, socklen_t len);
 
@@ -392,6 +402,10 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
  * bookkeeping then).  Keeps errno. */
 bool streams_closed(int fd, struct conn *c);
 
+/* Frees what the server's headers of fd needed (its HPACK decoder),
+ * before fd is closed or replaced. */
+void streams_forget(int fd);
+
 /* response_timeout passed on c (W_H2, its lock held): a reply queued
  * unread ends its stream's call (peek: look for one; not under TLS,
  * where the socket holds records).  Returns the next response deadline (0:
@@ -424,6 +438,9 @@ void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n);
 
 /* The program closes the socket of c. */
 void calls_close(int fd, struct conn *c);
+
+/* Adds one to counter (SEG_*) of c's destination, outside any call. */
+void calls_count(struct conn *c, int counter);
 
 /* Forgets fd (close, dup2 target): ends its call and frees its slot,
  * under the slot's lock, so never while the timer ends a call of it. */

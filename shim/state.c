@@ -305,6 +305,7 @@ static void cfg_of(const struct policy *p, int rule, struct conn_cfg *c)
 	c->reject_errno = s->reject_errno;
 	c->scope = (uint8_t)s->breaker_scope;
 	c->classify = (uint8_t)s->classify;
+	c->grpc_fail_on = s->grpc_fail_on;
 	c->bcfg.mode = s->breaker == POLICY_BREAKER_ON ? BREAKER_MODE_ON
 		       : s->breaker == POLICY_BREAKER_DRY_RUN
 			   ? BREAKER_MODE_DRY_RUN

@@ -14,6 +14,10 @@
 #include "shim.h"
 
 #include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 /* What a frame callback needs. */
 struct seen {
@@ -56,11 +60,18 @@ static void wait_for_none(struct conn *c)
 
 /* The reply of waiting request i came (ok), or its reset: its call
  * ends; the next oldest, if any, becomes the current call. */
+static void reply_as(struct seen *x, int i, bool ok, int counter);
+
 static void reply(struct seen *x, int i, bool ok)
+{
+	reply_as(x, i, ok, ok ? -1 : SEG_RESETS);
+}
+
+/* The same, counted in counter when it failed (-1: no counter). */
+static void reply_as(struct seen *x, int i, bool ok, int counter)
 {
 	struct conn *c = x->c;
 	struct h2 *h = &c->h2;
-	int counter = ok ? -1 : SEG_RESETS;
 	uint64_t since;
 
 	if (i < 0)
@@ -99,6 +110,214 @@ static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 		reply(x, h2_find(h, id), ok);
 }
 
+/* --- reply headers: :status and grpc-status (classify = http, grpc) ----
+ * The server's header blocks are decoded with nghttp2's HPACK inflater,
+ * all of them in order (its table follows every block).  What a
+ * connection needs for that lives beside its slot, allocated at its
+ * first block and freed at close: an fd's struct conn has no room. */
+#define OPEN_MAX 8 /* gRPC replies started, their status to come */
+
+struct ext {
+	nghttp2_hd_inflater *inf;
+	uint64_t ino;  /* of the socket it was made for */
+	bool broken;   /* the decoder failed: headers no longer read */
+	int status;    /* :status of the block being read, 0: none */
+	int grpc;      /* its grpc-status, -1: none */
+	uint8_t nopen; /* replies started awaiting their status */
+	uint32_t open[OPEN_MAX];
+	uint64_t wait[OPEN_MAX]; /* their time to first byte (ns) */
+};
+
+static struct ext **_Atomic exts; /* by fd; mapped at the first use */
+
+/* The decoding state of c (fd), made when create; NULL without. */
+static struct ext *ext_of(int fd, struct conn *c, bool create)
+{
+	struct ext **t = atomic_load_explicit(&exts, memory_order_acquire);
+	struct ext *e;
+
+	if ((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+		return NULL;
+	if (!t) {
+		struct ext **fresh = NULL;
+		if (!create)
+			return NULL;
+		t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (t == MAP_FAILED)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&exts, &fresh, t)) {
+			munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
+			t = fresh;
+		}
+	}
+	e = t[fd];
+	if (e && e->ino != c->ino) { /* a socket closed behind our back */
+		nghttp2_hd_inflate_del(e->inf);
+		free(e);
+		t[fd] = e = NULL;
+	}
+	if (e || !create)
+		return e;
+	e = calloc(1, sizeof *e);
+	if (!e)
+		return NULL;
+	if (nghttp2_hd_inflate_new(&e->inf)) {
+		free(e);
+		return NULL;
+	}
+	e->ino = c->ino;
+	e->grpc = -1;
+	t[fd] = e;
+	return e;
+}
+
+void streams_forget(int fd)
+{
+	struct ext **t = atomic_load_explicit(&exts, memory_order_acquire);
+	struct conn *c = fdt_get(fd);
+	struct ext *e;
+
+	if (!t || !c || (unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+		return;
+	conn_lock(c);
+	e = t[fd];
+	t[fd] = NULL;
+	conn_unlock(c);
+	if (e) {
+		nghttp2_hd_inflate_del(e->inf);
+		free(e);
+	}
+}
+
+/* A header of the block being read. */
+static void header(struct ext *e, const nghttp2_nv *nv)
+{
+	int v = 0;
+
+	if (nv->namelen == 7 && !memcmp(nv->name, ":status", 7)) {
+		for (size_t k = 0; k < nv->valuelen && k < 3; k++)
+			v = v * 10 + (nv->value[k] - '0');
+		e->status = v;
+	} else if (nv->namelen == 11 && !memcmp(nv->name, "grpc-status", 11)) {
+		for (size_t k = 0; k < nv->valuelen && k < 3; k++)
+			v = v * 10 + (nv->value[k] - '0');
+		e->grpc = v;
+	}
+}
+
+/* A header block of stream id ended: its reply's verdict. */
+static void block_done(struct seen *x, struct ext *e, uint32_t id)
+{
+	struct conn *c = x->c;
+	struct h2 *h = &c->h2;
+	int i = h2_find(h, id), j;
+	bool ok = true;
+	int counter = -1;
+
+	if (e->status >= 500 && e->status <= 599) {
+		ok = false;
+		counter = SEG_HTTP_5XX;
+	}
+	if (c->classify == POLICY_CLASSIFY_GRPC && e->grpc >= 0) {
+		ok = e->grpc >= 32 || !(c->grpc_fail_on & (1u << e->grpc));
+		counter = ok ? -1 : SEG_GRPC_FAILURES;
+	}
+	for (j = 0; j < e->nopen && e->open[j] != id; j++)
+		;
+	if (j < e->nopen) {
+		/* the trailers of a reply that started: its status */
+		uint64_t wait = e->wait[j];
+		e->nopen--;
+		memmove(&e->open[j], &e->open[j + 1],
+			(size_t)(e->nopen - j) * sizeof e->open[0]);
+		memmove(&e->wait[j], &e->wait[j + 1],
+			(size_t)(e->nopen - j) * sizeof e->wait[0]);
+		calls_record(c, ok, counter, wait, x->now);
+	} else if (i >= 0 && c->classify == POLICY_CLASSIFY_GRPC &&
+		   e->grpc < 0 && ok && e->nopen < OPEN_MAX) {
+		/* a reply started without its status: it comes with the
+		 * trailers; the request no longer waits */
+		uint64_t since = h->since[i];
+		e->open[e->nopen] = id;
+		e->wait[e->nopen++] = x->now - since;
+		h2_remove(h, i);
+		if (i == 0) {
+			if (h->n)
+				wait_for_oldest(c);
+			else
+				wait_for_none(c);
+		}
+	} else if (i >= 0) {
+		reply_as(x, i, ok, counter);
+	} else {
+		/* another thread's send of its request is not seen yet */
+		h2_early_put(h, id, ok);
+	}
+	e->status = 0;
+	e->grpc = -1;
+}
+
+/* A piece of a header block from the server (h2_block_fn). */
+static void header_block(void *arg, uint32_t id, const uint8_t *p, size_t n,
+			 bool last)
+{
+	struct seen *x = arg;
+	struct ext *e = ext_of(x->fd, x->c, true);
+
+	if (!e || e->broken) {
+		if (last && id)
+			reply(x, h2_find(&x->c->h2, id), true);
+		return;
+	}
+	for (;;) {
+		nghttp2_nv nv;
+		int flags = 0;
+		ssize_t r =
+		    nghttp2_hd_inflate_hd2(e->inf, &nv, &flags, p, n, last);
+		if (r < 0) {
+			/* lost: what follows is judged by frames alone */
+			e->broken = true;
+			if (last && id)
+				reply(x, h2_find(&x->c->h2, id), true);
+			return;
+		}
+		p += r;
+		n -= (size_t)r;
+		if (flags & NGHTTP2_HD_INFLATE_EMIT)
+			header(e, &nv);
+		if (flags & NGHTTP2_HD_INFLATE_FINAL) {
+			nghttp2_hd_inflate_end_headers(e->inf);
+			if (id)
+				block_done(x, e, id);
+			return;
+		}
+		if (!(flags & NGHTTP2_HD_INFLATE_EMIT) && !n)
+			return;
+	}
+}
+
+/* A RST_STREAM of a reply that started: it failed. */
+static void reset_open(struct seen *x, uint32_t id)
+{
+	struct ext *e = ext_of(x->fd, x->c, false);
+	int j;
+
+	if (!e)
+		return;
+	for (j = 0; j < e->nopen && e->open[j] != id; j++)
+		;
+	if (j == e->nopen)
+		return;
+	e->nopen--;
+	memmove(&e->open[j], &e->open[j + 1],
+		(size_t)(e->nopen - j) * sizeof e->open[0]);
+	memmove(&e->wait[j], &e->wait[j + 1],
+		(size_t)(e->nopen - j) * sizeof e->wait[0]);
+	calls_record(x->c, false, SEG_RESETS, 0, x->now);
+}
+
 /* A frame the server sent: the first HEADERS of a waiting stream is its
  * reply, a RST_STREAM its failure. */
 static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
@@ -120,6 +339,11 @@ static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 	}
 	if (!id || (type != H2_HEADERS && type != H2_RST_STREAM))
 		return;
+	/* headers read: the block's end decides (header_block()) */
+	if (ok && c->classify != POLICY_CLASSIFY_TCP)
+		return;
+	if (type == H2_RST_STREAM)
+		reset_open(x, id);
 	if ((i = h2_find(h, id)) >= 0)
 		reply(x, i, ok);
 	else
@@ -127,14 +351,16 @@ static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 		h2_early_put(h, id, ok);
 }
 
-/* Feeds the first n bytes of iov to dir's parser. */
-static void frames(struct h2_dir *dir, const struct iovec *iov, size_t cnt,
-		   size_t n, h2_frame_fn *fn, struct seen *x)
+/* Feeds the first n bytes of iov to the server direction's parser,
+ * header blocks to block (NULL: not read). */
+static void frames(struct h2_in *dir, const struct iovec *iov, size_t cnt,
+		   size_t n, h2_frame_fn *fn, h2_block_fn *block,
+		   struct seen *x)
 {
 	for (size_t i = 0; i < cnt && n; i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 
-		h2_feed(dir, iov[i].iov_base, len, fn, x);
+		h2_feed_in(dir, iov[i].iov_base, len, fn, block, x);
 		n -= len;
 	}
 }
@@ -224,7 +450,9 @@ bool streams_received(int fd, struct conn *c, const struct iovec *iov,
 	} else if (!(flags & MSG_PEEK)) {
 		/* peeked bytes come again */
 		c->h2.heard = 1;
-		frames(&c->h2.in, iov, cnt, n, received_frame, &x);
+		frames(&c->h2.in, iov, cnt, n, received_frame,
+		       c->classify != POLICY_CLASSIFY_TCP ? header_block : NULL,
+		       &x);
 	}
 	conn_unlock(c);
 	return h2;
@@ -237,6 +465,12 @@ bool streams_closed(int fd, struct conn *c)
 
 	conn_lock(c);
 	h2 = c->h2.state == H2_ON;
+	if (h2) {
+		struct ext *e = ext_of(fd, c, false);
+		/* replies that started and never ended: failed */
+		for (; e && e->nopen; e->nopen--)
+			calls_record(c, false, SEG_RESETS, 0, clock_ns());
+	}
 	if (h2 && c->h2.n) {
 		/* the current call fails; those behind it are not calls */
 		c->h2.n = 0;
@@ -251,7 +485,8 @@ bool streams_closed(int fd, struct conn *c)
 uint64_t streams_expired(int fd, struct conn *c, uint64_t now, bool peek)
 {
 	struct seen x = {.fd = fd, .c = c, .now = now};
-	struct h2_dir copy = c->h2.in;
+	struct h2_in copy = c->h2.in;
+	uint8_t classify = c->classify;
 	uint8_t buf[4096];
 	struct iovec iov = {buf, sizeof buf};
 	ssize_t n;
@@ -262,8 +497,12 @@ uint64_t streams_expired(int fd, struct conn *c, uint64_t now, bool peek)
 	 * program reads them later, and finds their streams done) */
 	n = peek ? real.recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT) : 0;
 	if (n > 0) {
+		/* frames only: the decoder must see each block once, when
+		 * the program reads it; a HEADERS is a reply for now */
 		iov.iov_len = (size_t)n;
-		frames(&c->h2.in, &iov, 1, (size_t)n, received_frame, &x);
+		c->classify = POLICY_CLASSIFY_TCP;
+		frames(&c->h2.in, &iov, 1, (size_t)n, received_frame, NULL, &x);
+		c->classify = classify;
 		c->h2.in = copy;
 	}
 	if (!c->h2.n)

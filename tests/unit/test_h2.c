@@ -3,6 +3,7 @@
  * preface in any pieces, frame headers split anywhere, payloads skipped,
  * and the table of waiting requests. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "shim/h2.h"
@@ -143,4 +144,92 @@ Test(h2, a_reply_before_its_request_is_kept_for_it)
 	cr_assert(h2_early_take(&h, 5, &ok));
 	cr_assert(ok);
 	cr_assert(!h2_early_take(&h, 5, &ok), "taken once");
+}
+
+/* What h2_feed_in() handed over of header blocks: their bytes, each
+ * block's stream and end marked by '|', as one string. */
+static char blocks[256];
+static size_t nblocks;
+
+static void on_frame_quiet(void *arg, uint8_t type, uint8_t flags, uint32_t id)
+{
+	(void)arg, (void)type, (void)flags, (void)id;
+}
+
+static void on_block(void *arg, uint32_t id, const uint8_t *p, size_t n,
+		     bool last)
+{
+	(void)arg;
+	cr_assert(nblocks + n + 8 < sizeof blocks);
+	memcpy(blocks + nblocks, p, n);
+	nblocks += n;
+	if (last)
+		nblocks +=
+		    (size_t)snprintf(blocks + nblocks, sizeof blocks - nblocks,
+				     "|%u ", (unsigned)id);
+	blocks[nblocks] = 0;
+}
+
+/* A frame with payload bytes body (len n). */
+static size_t frame_with(uint8_t *p, uint8_t type, uint8_t flags, uint32_t id,
+			 const void *body, size_t n)
+{
+	frame(p, (uint32_t)n, type, flags, id);
+	memcpy(p + 9, body, n);
+	return 9 + n;
+}
+
+/* Header blocks with padding, priority and CONTINUATION, empty ones and
+ * DATA between, fed in pieces of every size: the blocks' bytes come out
+ * whole, in order, each end once. */
+Test(h2, header_blocks_without_padding_and_priority_in_any_pieces)
+{
+	uint8_t buf[256];
+	size_t len = 0;
+
+	/* HEADERS 1: PADDED | PRIORITY, pad 3, "abcde", no END_HEADERS */
+	len += frame_with(buf + len, H2_HEADERS, H2_PADDED | H2_PRIORITY, 1,
+			  "\x03PPPPPabcde\0\0\0", 14);
+	/* CONTINUATION 1: "fgh", END_HEADERS */
+	len +=
+	    frame_with(buf + len, H2_CONTINUATION, H2_END_HEADERS, 1, "fgh", 3);
+	/* DATA 1, PADDED: skipped whole */
+	len += frame_with(buf + len, H2_DATA, H2_PADDED | H2_END_STREAM, 1,
+			  "\x02xyz\0\0", 6);
+	/* HEADERS 3: an empty block */
+	len += frame_with(buf + len, H2_HEADERS, H2_END_HEADERS, 3, "", 0);
+	/* HEADERS 5: PADDED, pad 0, "q", END_HEADERS | END_STREAM */
+	len +=
+	    frame_with(buf + len, H2_HEADERS,
+		       H2_PADDED | H2_END_HEADERS | H2_END_STREAM, 5, "\0q", 2);
+	/* HEADERS 7: PADDED with pad 2 and an empty block */
+	len += frame_with(buf + len, H2_HEADERS, H2_PADDED | H2_END_HEADERS, 7,
+			  "\x02\0\0", 3);
+
+	for (size_t piece = 1; piece <= len; piece++) {
+		struct h2_in d = {0};
+
+		nblocks = 0;
+		blocks[0] = 0;
+		for (size_t at = 0; at < len; at += piece)
+			h2_feed_in(&d, buf + at,
+				   piece < len - at ? piece : len - at,
+				   on_frame_quiet, on_block, NULL);
+		cr_assert_str_eq(blocks, "abcdefgh|1 |3 q|5 |7 ",
+				 "pieces of %zu", piece);
+	}
+}
+
+/* Without a block callback, h2_feed_in() is h2_feed(). */
+Test(h2, feed_in_without_blocks_reports_frames_only)
+{
+	uint8_t buf[64];
+	size_t len = frame(buf, 5, H2_HEADERS, H2_END_HEADERS, 9);
+	struct h2_in d = {0};
+
+	got.n = 0;
+	h2_feed_in(&d, buf, len, on_frame, NULL, NULL);
+	cr_assert_eq(got.n, 1);
+	cr_assert_eq(got.id[0], 9);
+	cr_assert_eq(d.d.left, 0);
 }

@@ -126,6 +126,8 @@ static const struct {
     {POLICY_KEY_RATE_BURST, "rate_burst", "20", "20"},
     {POLICY_KEY_REJECT_ERRNO, "reject_errno", "ETIMEDOUT", "ETIMEDOUT"},
     {POLICY_KEY_CLASSIFY, "classify", "http", "http"},
+    {POLICY_KEY_GRPC_FAIL_ON, "grpc_fail_on", "unavailable, 4",
+     "DEADLINE_EXCEEDED UNAVAILABLE"},
     {POLICY_KEY_FAULT_ABORT, "fault_abort", "10%", "10%"},
     {POLICY_KEY_FAULT_DELAY, "fault_delay", "200ms@25%", "200ms@25%"},
 };
@@ -221,6 +223,9 @@ Test(policy, formats_every_default_as_the_spec_writes_it)
 	    [POLICY_KEY_RATE_BURST] = "rate per second",
 	    [POLICY_KEY_REJECT_ERRNO] = "ECONNREFUSED",
 	    [POLICY_KEY_CLASSIFY] = "tcp",
+	    [POLICY_KEY_GRPC_FAIL_ON] =
+		"UNKNOWN DEADLINE_EXCEEDED RESOURCE_EXHAUSTED INTERNAL "
+		"UNAVAILABLE",
 	    [POLICY_KEY_FAULT_ABORT] = "none",
 	    [POLICY_KEY_FAULT_DELAY] = "none",
 	};
@@ -474,8 +479,11 @@ Test(policy, reports_malformed_values)
 		      "t.ini:3: reject_errno: 'EPERM' is not one of "
 		      "ECONNREFUSED, ECONNRESET, ETIMEDOUT, EHOSTUNREACH, "
 		      "EAGAIN");
-	EXPECT_ERRORS("[r]\nmatch = h\nclassify = grpc\n",
-		      "t.ini:3: classify: 'grpc' is not tcp or http");
+	EXPECT_ERRORS("[r]\nmatch = h\nclassify = soap\n",
+		      "t.ini:3: classify: 'soap' is not tcp, http or grpc");
+	EXPECT_ERRORS("[r]\nmatch = h\ngrpc_fail_on = UNAVAILABLE, 17\n",
+		      "t.ini:3: grpc_fail_on: '17' is not a gRPC status; use "
+		      "names such as UNAVAILABLE or codes 0 to 16");
 	EXPECT_ERRORS("[r]\nmatch = h\nfault_delay = 200ms@lots\n",
 		      "t.ini:3: fault_delay: the share after @ is a percentage "
 		      "from 0% to 100%, e.g. 200ms@25%");

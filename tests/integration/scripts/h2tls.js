@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: MIT
-// h2tls.js KEY CERT: an HTTP/2 server over TLS (ALPN h2) on 127.0.0.1 for
-// the tests, run without the shim.  Prints its port; answers 200 "ok\n"
-// to every path but /hang, which it never answers.  Exits after 20 s.
+// h2tls.js [KEY CERT]: an HTTP/2 server on 127.0.0.1 for the tests, run
+// without the shim: over TLS (ALPN h2) with KEY and CERT, in clear (prior
+// knowledge) without.  Prints its port; answers 200 "ok\n" to every path
+// but /hang, which it never answers, and /503, which gets a 503.  Exits
+// after 20 s.
 "use strict";
 const fs = require("fs");
 const http2 = require("http2");
 
-const server = http2.createSecureServer({
-  key: fs.readFileSync(process.argv[2]),
-  cert: fs.readFileSync(process.argv[3]),
-  allowHTTP1: false,
-});
+const server = process.argv[2]
+  ? http2.createSecureServer({
+      key: fs.readFileSync(process.argv[2]),
+      cert: fs.readFileSync(process.argv[3]),
+      allowHTTP1: false,
+    })
+  : http2.createServer();
 server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   if (headers[":path"].startsWith("/hang"))
     return;
-  stream.respond({ ":status": 200, "content-type": "text/plain" });
+  const status = headers[":path"].startsWith("/503") ? 503 : 200;
+  stream.respond({ ":status": status, "content-type": "text/plain" });
   stream.end("ok\n");
 });
 server.on("sessionError", () => {});
