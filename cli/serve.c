@@ -75,11 +75,6 @@ struct reply {
 };
 
 /* A parsed request line and the headers that matter. */
-struct request {
-	const char *method, *path;
-	size_t method_len, path_len;
-	bool http10, keep_alive, close, has_body;
-};
 
 static void conn_process(struct conn *c);
 
@@ -419,105 +414,6 @@ static void reply_text(struct conn *c, int status, const char *text,
 	      head_only, last, extra);
 }
 
-/* Says whether ch may be in a token (a method or header name). */
-static bool tchar(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	       (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch);
-}
-
-/* Says whether the comma-separated header value v (n bytes) lists tok,
- * case-insensitively. */
-static bool has_token(const char *v, size_t n, const char *tok)
-{
-	size_t tl = strlen(tok);
-
-	while (n) {
-		size_t i = 0, e;
-
-		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		v += i;
-		n -= i;
-		for (e = 0; e < n && v[e] != ','; e++)
-			;
-		i = e;
-		while (i && (v[i - 1] == ' ' || v[i - 1] == '\t'))
-			i--;
-		if (i == tl && !strncasecmp(v, tok, tl))
-			return true;
-		v += e;
-		n -= e;
-	}
-	return false;
-}
-
-/* Parses the request head h (n bytes, lines ending in "\r\n" or "\n",
- * without the empty line) into q; false when it is malformed. */
-static bool parse_head(const char *h, size_t n, struct request *q)
-{
-	const char *end = h + n, *p = h, *sp, *eol;
-
-	memset(q, 0, sizeof *q);
-	eol = memchr(p, '\n', n);
-	if (!eol)
-		eol = end;
-	/* METHOD SP TARGET SP HTTP/1.x */
-	for (sp = p; sp < eol && tchar((unsigned char)*sp); sp++)
-		;
-	if (sp == p || sp >= eol || *sp != ' ' || sp - p > 16)
-		return false;
-	q->method = p;
-	q->method_len = (size_t)(sp - p);
-	p = sp + 1;
-	for (sp = p; sp < eol && (unsigned char)*sp > ' ' && *sp != 0x7f; sp++)
-		;
-	if (sp == p || sp >= eol || *sp != ' ')
-		return false;
-	q->path = p;
-	q->path_len = (size_t)(sp - p);
-	p = sp + 1;
-	if (eol - p == 9 && p[8] == '\r')
-		; /* "HTTP/1.x\r" */
-	else if (eol - p != 8)
-		return false;
-	if (strncmp(p, "HTTP/1.", 7) || (p[7] != '0' && p[7] != '1'))
-		return false;
-	q->http10 = p[7] == '0';
-	/* header fields: NAME ":" VALUE */
-	for (p = eol + 1; p < end; p = eol + 1) {
-		const char *colon, *v, *ve;
-
-		eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		ve = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
-		for (colon = p; colon < ve && tchar((unsigned char)*colon);
-		     colon++)
-			;
-		if (colon == p || colon >= ve || *colon != ':')
-			return false; /* also obsolete line folding */
-		for (v = colon + 1; v < ve; v++)
-			if (((unsigned char)*v < ' ' && *v != '\t') ||
-			    *v == 0x7f)
-				return false;
-		v = colon + 1;
-		if (colon - p == 10 && !strncasecmp(p, "Connection", 10)) {
-			q->close |= has_token(v, (size_t)(ve - v), "close");
-			q->keep_alive |=
-			    has_token(v, (size_t)(ve - v), "keep-alive");
-		} else if ((colon - p == 14 &&
-			    !strncasecmp(p, "Content-Length", 14)) ||
-			   (colon - p == 17 &&
-			    !strncasecmp(p, "Transfer-Encoding", 17))) {
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			q->has_body |= v == ve || *v != '0' || ve - v > 1;
-		}
-	}
-	return true;
-}
-
 /* Answers one parsed request. */
 static void answer(struct conn *c, const struct request *q)
 {
@@ -596,7 +492,7 @@ static void conn_process(struct conn *c)
 		/* say no to a bad request line without waiting for more */
 		e = memchr(c->buf, '\n', c->len);
 		if (memchr(c->buf, 0, c->len) ||
-		    (e && !parse_head(c->buf, (size_t)(e - c->buf), &q)))
+		    (e && !serve_parse_head(c->buf, (size_t)(e - c->buf), &q)))
 			reply_text(c, 400, "bad request\n", false, true, NULL);
 		else if (c->len == sizeof c->buf)
 			reply_text(c, 431, "request too large\n", false, true,
@@ -604,7 +500,8 @@ static void conn_process(struct conn *c)
 		return;
 	}
 	head = (size_t)(e - c->buf) + 1; /* through the last header's '\n' */
-	if (memchr(c->buf, 0, head) || !parse_head(c->buf, head - 1, &q)) {
+	if (memchr(c->buf, 0, head) ||
+	    !serve_parse_head(c->buf, head - 1, &q)) {
 		reply_text(c, 400, "bad request\n", false, true, NULL);
 		return;
 	}

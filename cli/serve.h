@@ -10,6 +10,17 @@
 
 #include <uv.h>
 
+/* A request head as fusebox serve reads it (serve_head.c). */
+struct request {
+	const char *method, *path;
+	size_t method_len, path_len;
+	bool http10, keep_alive, close, has_body;
+};
+
+/* Parses the request head h (n bytes, lines ending in "\r\n" or "\n",
+ * without the empty line) into q; false when it is malformed. */
+bool serve_parse_head(const char *h, size_t n, struct request *q);
+
 struct serve_tls;      /* the server's certificate and key */
 struct serve_tls_conn; /* the TLS session of one connection */
 
