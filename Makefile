@@ -56,6 +56,8 @@ INIH_CFLAGS = $(shell $(PKG_CONFIG) --cflags inih)
 INIH_A = $(shell $(PKG_CONFIG) --variable=libdir inih)/libinih.a
 # HPACK (shim/streams.c): linked in, hidden like inih
 NGHTTP2_A = $(shell $(PKG_CONFIG) --variable=libdir libnghttp2)/libnghttp2.a
+# HTTP/1 request framing (shim/replay.c): linked in, hidden
+HTTP_PARSER_A = $(shell $(CC) -print-file-name=libhttp_parser.a)
 UV_CFLAGS = $(shell $(PKG_CONFIG) --cflags libuv)
 UV_LIBS = $(shell $(PKG_CONFIG) --libs libuv)
 CRIT_CFLAGS = $(shell $(PKG_CONFIG) --cflags criterion)
@@ -65,7 +67,7 @@ SSL_LIBS = $(shell $(PKG_CONFIG) --libs openssl)
 
 # Debian packages: what the build needs, and what the tests run.
 BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
-	libcriterion-dev libnghttp2-dev
+	libcriterion-dev libnghttp2-dev libhttp-parser-dev
 TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
 	python3-aiohttp ruby php-cli php-curl openssl perl nodejs netcat-openbsd \
 	redis-tools \
@@ -154,7 +156,7 @@ $(B)/libpolicy.a: $(POLICY_OBJ)
 # names are exported (make check-exports).
 $(LIB): $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a shim/tls.map
 	$(CC) -shared -o $@ $(SHIM_OBJ) $(SEG_OBJ) $(B)/libpolicy.a $(INIH_A) \
-	  $(NGHTTP2_A) \
+	  $(NGHTTP2_A) $(HTTP_PARSER_A) \
 	  -Wl,--exclude-libs,ALL -Wl,-z,now -Wl,-z,relro $(ALL_LDFLAGS) \
 	  -Wl,--version-script=shim/tls.map \
 	  -Wl,-z,defs -lm -ldl -lpthread

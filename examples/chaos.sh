@@ -48,7 +48,7 @@ while read -r rc code connect; do
 done <"$EX_TMP/results"
 printf '    %s\n' "$(echo "$MARKS" | sed -E 's/(.{10})/\1 /g; s/ $//')" |
 	sed -E "s/X/${C_RED}X${C_OFF}/g; s/d/${C_YELLOW}d${C_OFF}/g"
-ACCEPTED=$(wc -l <"$EX_TMP/accepts")
+ACCEPTED=$(grep -c "^accept$" "$EX_TMP/accepts")
 CALLS=$(ex_field orders calls)
 ex_say "$OK answered ($DELAYED of them after a 200 ms delay)," \
 	"$ABORTED refused by fault injection. The service accepted" \

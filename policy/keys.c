@@ -47,6 +47,11 @@ static const struct keydef keys[POLICY_KEY_COUNT] = {
 				      "TLS handshake done within"},
     [POLICY_KEY_RETRIES] = {"retries", V_COUNT, OFF(retries), 0, 10,
 			    "extra connect attempts"},
+    [POLICY_KEY_RETRY_METHODS] = {"retry_methods", V_SPECIAL,
+				  OFF(retry_methods), 0, 0,
+				  "methods a failure may replay"},
+    [POLICY_KEY_REPLAY_BUFFER] = {"replay_buffer", V_COUNT, OFF(replay_buffer),
+				  0, 1048576, "bytes of a request kept"},
     [POLICY_KEY_RETRY_ON] = {"retry_on", V_SPECIAL, OFF(retry_on), 0, 0,
 			     "connect failures retried"},
     [POLICY_KEY_RETRY_BACKOFF] = {"retry_backoff", V_DURATION,
@@ -146,6 +151,19 @@ int keys_index(const char *name)
 	return -1;
 }
 
+static const char *const method_names[POLICY_METHODS] = {
+    "GET",     "HEAD",	  "POST",  "PUT",  "DELETE",
+    "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+int policy_method_of(const char *p, size_t n)
+{
+	for (int m = 0; m < POLICY_METHODS; m++)
+		if (strlen(method_names[m]) == n &&
+		    !memcmp(p, method_names[m], n))
+			return m;
+	return -1;
+}
+
 const char *policy_grpc_code_name(unsigned c)
 {
 	static const char *const names[POLICY_GRPC_CODES] = {
@@ -196,6 +214,14 @@ static const char *apply_special(struct policy_settings *s, enum policy_key k,
 					bits |= POLICY_RETRY_UNREACHABLE;
 				else if (!strcmp(word, "reset"))
 					bits |= POLICY_RETRY_RESET;
+				else if (!strcmp(word, "empty"))
+					bits |= POLICY_RETRY_EMPTY;
+				else if (!strcmp(word, "response-timeout"))
+					bits |= POLICY_RETRY_RESPONSE_TIMEOUT;
+				else if (!strcmp(word, "5xx"))
+					bits |= POLICY_RETRY_5XX;
+				else if (!strcmp(word, "gateway-error"))
+					bits |= POLICY_RETRY_GATEWAY;
 				else if (!strcmp(word, "none"))
 					;
 				else {
@@ -203,7 +229,8 @@ static const char *apply_special(struct policy_settings *s, enum policy_key k,
 					    buf, len,
 					    "'%s' is not a failure; use "
 					    "refused, timeout, unreachable,"
-					    " reset or none",
+					    " reset, empty, response-timeout,"
+					    " 5xx, gateway-error or none",
 					    word);
 					return buf;
 				}
@@ -213,6 +240,37 @@ static const char *apply_special(struct policy_settings *s, enum policy_key k,
 			}
 		}
 		s->retry_on = bits;
+		return NULL;
+	}
+	case POLICY_KEY_RETRY_METHODS: {
+		uint32_t bits = 0;
+		const char *p = v;
+
+		while (*p) {
+			size_t n = strcspn(p, " \t,");
+			int m;
+
+			if (!n) {
+				p++;
+				continue;
+			}
+			if (n == 4 && !strncmp(p, "none", 4)) {
+				p += n;
+				continue;
+			}
+			m = policy_method_of(p, n);
+			if (m < 0) {
+				snprintf(buf, len,
+					 "'%.*s' is not a method; use GET, "
+					 "HEAD, POST, PUT, DELETE, CONNECT, "
+					 "OPTIONS, TRACE, PATCH or none",
+					 (int)(n < 32 ? n : 32), p);
+				return buf;
+			}
+			bits |= 1u << m;
+			p += n;
+		}
+		s->retry_methods = bits;
 		return NULL;
 	}
 	case POLICY_KEY_FAILOVER:
@@ -583,16 +641,36 @@ void policy_format_value(const struct policy_settings *s, enum policy_key k,
 	}
 	switch (k) {
 	case POLICY_KEY_RETRY_ON:
-		snprintf(buf, len, "%s%s%s%s%s",
+		snprintf(buf, len, "%s%s%s%s%s%s%s%s%s",
 			 s->retry_on & POLICY_RETRY_REFUSED ? "refused " : "",
 			 s->retry_on & POLICY_RETRY_TIMEOUT ? "timeout " : "",
 			 s->retry_on & POLICY_RETRY_UNREACHABLE ? "unreachable "
 								: "",
 			 s->retry_on & POLICY_RETRY_RESET ? "reset " : "",
+			 s->retry_on & POLICY_RETRY_EMPTY ? "empty " : "",
+			 s->retry_on & POLICY_RETRY_RESPONSE_TIMEOUT
+			     ? "response-timeout "
+			     : "",
+			 s->retry_on & POLICY_RETRY_5XX ? "5xx " : "",
+			 s->retry_on & POLICY_RETRY_GATEWAY ? "gateway-error "
+							    : "",
 			 s->retry_on ? "" : "none");
 		if (s->retry_on && strlen(buf))
 			buf[strlen(buf) - 1] = 0;
 		return;
+	case POLICY_KEY_RETRY_METHODS: {
+		size_t o = 0;
+
+		buf[0] = 0;
+		for (unsigned m = 0; m < POLICY_METHODS; m++)
+			if ((s->retry_methods & (1u << m)) && o + 1 < len)
+				o += (size_t)snprintf(buf + o, len - o, "%s%s",
+						      o ? " " : "",
+						      method_names[m]);
+		if (!o)
+			snprintf(buf, len, "none");
+		return;
+	}
 	case POLICY_KEY_FAILOVER:
 		snprintf(buf, len, "%s", s->failover ? "on" : "off");
 		return;

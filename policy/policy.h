@@ -44,6 +44,35 @@ enum policy_classify {
 #define POLICY_RETRY_TIMEOUT	 0x2u
 #define POLICY_RETRY_UNREACHABLE 0x4u
 #define POLICY_RETRY_RESET	 0x8u
+/* ... and what replays a request fusebox saw whole (HTTP/1.x) */
+#define POLICY_RETRY_EMPTY	      0x10u /* closed before a reply byte */
+#define POLICY_RETRY_RESPONSE_TIMEOUT 0x20u
+#define POLICY_RETRY_5XX	      0x40u
+#define POLICY_RETRY_GATEWAY	      0x80u /* 502, 503, 504 */
+#define POLICY_RETRY_REPLAY                                                    \
+	(POLICY_RETRY_EMPTY | POLICY_RETRY_RESPONSE_TIMEOUT |                  \
+	 POLICY_RETRY_5XX | POLICY_RETRY_GATEWAY)
+
+/* retry_methods: a bit per method */
+enum policy_method {
+	POLICY_METHOD_GET,
+	POLICY_METHOD_HEAD,
+	POLICY_METHOD_POST,
+	POLICY_METHOD_PUT,
+	POLICY_METHOD_DELETE,
+	POLICY_METHOD_CONNECT,
+	POLICY_METHOD_OPTIONS,
+	POLICY_METHOD_TRACE,
+	POLICY_METHOD_PATCH,
+	POLICY_METHODS
+};
+#define POLICY_METHODS_IDEMPOTENT                                              \
+	((1u << POLICY_METHOD_GET) | (1u << POLICY_METHOD_HEAD) |              \
+	 (1u << POLICY_METHOD_OPTIONS) | (1u << POLICY_METHOD_PUT) |           \
+	 (1u << POLICY_METHOD_DELETE) | (1u << POLICY_METHOD_TRACE))
+
+/* The method of the n bytes at p (a request line's first word), or -1. */
+int policy_method_of(const char *p, size_t n);
 
 enum policy_log {
 	POLICY_LOG_ERROR,
@@ -61,6 +90,8 @@ enum policy_key {
 	POLICY_KEY_HANDSHAKE_TIMEOUT,
 	POLICY_KEY_RETRIES,
 	POLICY_KEY_RETRY_ON,
+	POLICY_KEY_RETRY_METHODS,
+	POLICY_KEY_REPLAY_BUFFER,
 	POLICY_KEY_RETRY_BACKOFF,
 	POLICY_KEY_RETRY_BACKOFF_MAX,
 	POLICY_KEY_RETRY_BUDGET,
@@ -104,6 +135,8 @@ struct policy_settings {
 	uint64_t handshake_timeout_ms; /* TLS handshake, after the connect */
 	uint32_t retries;
 	uint32_t retry_on;
+	uint32_t retry_methods; /* bits of enum policy_method */
+	uint64_t replay_buffer; /* bytes of a request kept to replay it */
 	uint64_t retry_backoff_ms;
 	uint64_t retry_backoff_max_ms;
 	uint32_t retry_budget_ppm;

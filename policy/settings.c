@@ -33,6 +33,8 @@ void policy_settings_init(struct policy_settings *s)
 	s->reject_errno = ECONNREFUSED;
 	s->classify = POLICY_CLASSIFY_TCP;
 	s->grpc_fail_on = POLICY_GRPC_FAIL_DEFAULT;
+	s->retry_methods = POLICY_METHODS_IDEMPOTENT;
+	s->replay_buffer = 65536;
 }
 
 /* Applies a section's entries on top of s and marks them as set. */

@@ -270,7 +270,9 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	    &c->watch,
 	    (tmp.response_ms ? W_RESPONSE : 0u) | (tmp.idle_ms ? W_IDLE : 0u) |
 		(tmp.send_ms ? W_SEND : 0u) | (tmp.saddr >= 0 ? W_COUNT : 0u) |
-		(tmp.response_ms || tmp.saddr >= 0 ? W_H2 : 0u));
+		(tmp.response_ms || tmp.saddr >= 0 ? W_H2 : 0u) |
+		((tmp.retry_on & POLICY_RETRY_REPLAY) && tmp.retries ? W_REPLAY
+								     : 0u));
 	atomic_store(&c->abort_errno, 0);
 	atomic_store(&c->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
@@ -425,11 +427,9 @@ int connect_again(int fd, struct conn *c)
 	}
 	/* the same connection to the rule's limits: nothing admitted */
 	r = connect_once(fd, c, sa, c->peerlen, true);
-	calls_count(c, SEG_STALE_RECONNECTS);
-	shim_log(POLICY_LOG_INFO,
-		 "fd %d: the peer closed the kept-alive connection; "
-		 "connected again before the request (%s)",
-		 fd, r == 0 ? "ok" : strerror(errno));
+	if (r < 0)
+		shim_log(POLICY_LOG_INFO, "fd %d: connecting again failed: %s",
+			 fd, strerror(errno));
 	errno = saved;
 	return r;
 }

@@ -19,6 +19,10 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* What recv_done() returns when the request went again (replay.c): no
+ * system call returns it. */
+#define REPLAYED (-2)
+
 /* True when a call on c with these flags may block. */
 static inline bool blocking(struct conn *c, int flags)
 {
@@ -86,8 +90,14 @@ static __attribute__((noinline)) void stale_check(int fd, struct conn *c,
 		return;
 	}
 	r = real.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE)))
+	if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
+		calls_count(c, SEG_STALE_RECONNECTS);
+		shim_log(POLICY_LOG_INFO,
+			 "fd %d: the peer closed the kept-alive connection; "
+			 "connecting again before the request",
+			 fd);
 		connect_again(fd, c);
+	}
 	errno = saved;
 }
 
@@ -99,7 +109,7 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 	(void)fd;
 	(void)peek;
 	(void)flags;
-	if (w & (W_SEND | W_CONNECTING | W_H2))
+	if (w & (W_SEND | W_CONNECTING | W_H2 | W_REPLAY))
 		return false;
 	if (w & W_TLS)
 		wire(c, w, &c->out, n);
@@ -113,7 +123,7 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 			      const void *peek, uint32_t pre, int flags)
 {
 	(void)pre;
-	if (w & (W_CONNECTING | W_H2))
+	if (w & (W_CONNECTING | W_H2 | W_REPLAY))
 		return false;
 	if (w & W_TLS) {
 		/* peeked bytes come again */
@@ -163,6 +173,9 @@ static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
 					   __ATOMIC_RELAXED);
 			w &= ~(W_COUNT | W_RESPONSE);
 		}
+		/* the request's bytes, kept to replay it */
+		if (w & W_REPLAY)
+			replay_sent(fd, c, iov, cnt, (size_t)n);
 		send_post(c, w, n, pre);
 		/* a non-blocking sender may now wait for POLLOUT, which
 		 * may never come: the timer watches the send queue */
@@ -202,6 +215,11 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 
 	if (n <= 0 && (w & W_ABORTED))
 		return deliver(c);
+	/* a reply that ends or fails before its first byte, or a 5xx:
+	 * the request may go again; the program never sees this one */
+	if ((w & W_REPLAY) && !(flags & MSG_PEEK) &&
+	    replay_received(fd, c, n, peek, n < 0 ? errno : 0) > 0)
+		return REPLAYED;
 	if (n > 0) {
 		if (w & W_CONNECTING)
 			connected_now(fd, c, 0);
@@ -219,8 +237,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 						   __ATOMIC_RELAXED);
 			w &= ~(W_COUNT | W_RESPONSE);
 		}
-		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2 | W_TLS), n, peek,
-			   0, flags);
+		recv_quick(fd, c, w & ~(W_CONNECTING | W_H2 | W_TLS | W_REPLAY),
+			   n, peek, 0, flags);
 	} else if ((w & W_H2) &&
 		   (n == 0 || errno == ECONNRESET || errno == EPIPE) &&
 		   streams_closed(fd, c)) {
@@ -269,6 +287,11 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			send_undo(c, pre);                                     \
 	} while (0)
 #define recv_UNDO(c, pre) ((void)0)
+/* The response_timeout's abort of c: with a request to replay, it goes
+ * again instead (recv only). */
+#define send_REPLAY_ABORTED(fd, c, w) false
+#define recv_REPLAY_ABORTED(fd, c, w) (((w)&W_REPLAY) && replay_aborted(fd, c))
+
 /* The buffer of a one-buffer call, as an iovec for streams.c. */
 #define ONE(buf, len) (&(struct iovec){(void *)(buf), (len)})
 
@@ -283,10 +306,18 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		    atomic_load_explicit(&c->watch, memory_order_relaxed);     \
 		uint32_t pre = 0;                                              \
 		ret n;                                                         \
+	again:                                                                 \
 		if (w & W_ABORTED) {                                           \
-			if (!stale(fd, c))                                     \
+			if (stale(fd, c))                                      \
+				return real.field args;                        \
+			if (!dir##_REPLAY_ABORTED(fd, c, w))                   \
 				return (ret)deliver(c);                        \
-			return real.field args;                                \
+			if (!blocking(c, flags)) {                             \
+				errno = EAGAIN;                                \
+				return -1;                                     \
+			}                                                      \
+			w = atomic_load_explicit(&c->watch,                    \
+						 memory_order_relaxed);        \
 		}                                                              \
 		dir##_BEFORE(c, w, iov, cnt, pre);                             \
 		n = real.field args;                                           \
@@ -295,8 +326,20 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			return n;                                              \
 		if (n <= 0)                                                    \
 			dir##_UNDO(c, pre);                                    \
-		return (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,  \
-				       cnt, pre);                              \
+		n = (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,     \
+				    cnt, pre);                                 \
+		if (UNLIKELY(n == REPLAYED)) {                                 \
+			/* the request went again: its reply is to come */     \
+			if (!blocking(c, flags)) {                             \
+				errno = EAGAIN;                                \
+				return -1;                                     \
+			}                                                      \
+			w = atomic_load_explicit(&c->watch,                    \
+						 memory_order_relaxed);        \
+			pre = 0;                                               \
+			goto again;                                            \
+		}                                                              \
+		return n;                                                      \
 	}                                                                      \
 	EXPORT ret name params                                                 \
 	{                                                                      \
@@ -426,12 +469,19 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val,
 	return r;
 }
 
+/* fd is closed or replaced: what its connection needed goes. */
+static void forget(int fd)
+{
+	streams_forget(fd);
+	replay_forget(fd);
+	calls_forget(fd);
+}
+
 EXPORT int close(int fd)
 {
 	if (UNLIKELY(fdt_get(fd) != NULL) && !life_borrowed_memory()) {
 		int saved = errno;
-		streams_forget(fd);
-		calls_forget(fd);
+		forget(fd);
 		errno = saved;
 	}
 	return real.close(fd);
@@ -451,8 +501,7 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 		int saved = errno;
 		unsigned end = last < (unsigned)max ? last : (unsigned)max;
 		for (unsigned fd = first; fd <= end; fd++) {
-			streams_forget((int)fd);
-			calls_forget((int)fd);
+			forget((int)fd);
 		}
 		errno = saved;
 	}
@@ -481,8 +530,7 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 	    !(fdt_get(newfd) || fdt_get(oldfd)) || !life_borrowed_memory();
 
 	if (oldfd != newfd && mine && fdt_get(newfd)) {
-		streams_forget(newfd);
-		calls_forget(newfd);
+		forget(newfd);
 	}
 	errno = saved;
 	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);

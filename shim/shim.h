@@ -89,6 +89,7 @@ enum conn_deadline { DL_CONNECT, DL_RESPONSE, DL_IDLE, DL_SEND, DL_COUNT };
 			    * calls (shim/tls.c); the socket's own I/O only    \
 			    * counts bytes and activity */
 #define W_HANDSHAKE 0x100u /* with W_TLS: the handshake is not done */
+#define W_REPLAY    0x200u /* requests kept to replay them: replay.c */
 
 /* conn.call: where the current call (connect, then one exchange) is. */
 enum conn_call {
@@ -297,6 +298,10 @@ void shim_log(int level, const char *fmt, ...)
  * means pass through. */
 bool state_classify(const struct sockaddr *sa, struct conn *c);
 
+/* Copies the effective settings of rule (-1: [default]) of the policy
+ * now loaded into out; false when there is none. */
+bool state_settings(int rule, struct policy_settings *out);
+
 /* The segment this process writes (shared, or private). */
 extern struct seg shim_seg;
 
@@ -359,6 +364,25 @@ static inline bool connect_error(int e)
 	return e == ECONNREFUSED || e == ETIMEDOUT || e == ECONNRESET ||
 	       e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNABORTED;
 }
+
+/* --- replay.c: HTTP/1.x requests sent again --------------------------- */
+/* After n > 0 bytes at iov (cnt buffers) were sent on c (W_REPLAY): they
+ * are kept and framed, a new request after a reply started. */
+void replay_sent(int fd, struct conn *c, const struct iovec *iov, size_t cnt,
+		 size_t n);
+
+/* A read on c (W_REPLAY) returned n (its bytes at buf, or errno err):
+ * 1 when the request was sent again on a fresh connection (the program
+ * reads again, or finds nothing yet), else 0 (it takes what came). */
+int replay_received(int fd, struct conn *c, ssize_t n, const void *buf,
+		    int err);
+
+/* The deadline thread aborted c for its response_timeout: true when the
+ * request went out again instead (the abort is withdrawn). */
+bool replay_aborted(int fd, struct conn *c);
+
+/* Frees what fd's requests needed, before fd is closed or replaced. */
+void replay_forget(int fd);
 
 /* The peer closed the kept-alive connection of fd before the
  * program's next request, which nothing has sent yet: a fresh socket at

@@ -608,6 +608,20 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	return guarded;
 }
 
+bool state_settings(int rule, struct policy_settings *out)
+{
+	bool ok = false;
+
+	pthread_rwlock_rdlock(&plock);
+	if (cur && rule < (int)cur->nrules) {
+		*out = *policy_settings_of(cur,
+					   (struct policy_match){.rule = rule});
+		ok = true;
+	}
+	pthread_rwlock_unlock(&plock);
+	return ok;
+}
+
 /* Fork: the policy lock comes first in the one order of locks
  * (state_classify() holds it while it looks names up, then the timer's).
  * A write-locked rwlock remembers its writer's tid, which the child's

@@ -231,7 +231,7 @@ static bool tie(SSL *s, int fd, struct conn *c, bool handshaking)
 	if (handshaking)
 		CONN_SET(c->wait_ns, clock_ns()); /* the handshake's start */
 	atomic_fetch_or(&c->watch, on);
-	atomic_fetch_and(&c->watch, ~W_H2);
+	atomic_fetch_and(&c->watch, ~(W_H2 | W_REPLAY)); /* not its bytes */
 	if (handshaking && c->handshake_ms)
 		timer_arm(c, DL_RESPONSE,
 			  clock_coarse_ns() + c->handshake_ms * 1000000ull);

@@ -31,9 +31,10 @@ rank() {
 	tls) echo 6 ;;             # watcher: TLS plaintext (and hooks of libssl)
 	watch) echo 7 ;;           # watcher: TCP deadlines and aborts
 	connect) echo 8 ;;         # hooks: the connect family
-	hooks) echo 9 ;;           # hooks: I/O and descriptors
-	stdio) echo 10 ;;          # hooks: stdio streams, read through hooks
-	dl) echo 11 ;;             # hooks: dlopen, rebinds to all hooks
+	replay) echo 9 ;;          # HTTP/1 requests sent again (connects again)
+	hooks) echo 10 ;;          # hooks: I/O and descriptors
+	stdio) echo 11 ;;          # hooks: stdio streams, read through hooks
+	dl) echo 12 ;;             # hooks: dlopen, rebinds to all hooks
 	*) echo "" ;;
 	esac
 }

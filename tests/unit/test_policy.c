@@ -102,7 +102,10 @@ static const struct {
     {POLICY_KEY_SEND_TIMEOUT, "send_timeout", "1h", "1h"},
     {POLICY_KEY_HANDSHAKE_TIMEOUT, "handshake_timeout", "1500ms", "1500ms"},
     {POLICY_KEY_RETRIES, "retries", "3", "3"},
-    {POLICY_KEY_RETRY_ON, "retry_on", "refused, reset", "refused reset"},
+    {POLICY_KEY_RETRY_ON, "retry_on", "refused, reset, empty, 5xx",
+     "refused reset empty 5xx"},
+    {POLICY_KEY_RETRY_METHODS, "retry_methods", "GET, POST", "GET POST"},
+    {POLICY_KEY_REPLAY_BUFFER, "replay_buffer", "4096", "4096"},
     {POLICY_KEY_RETRY_BACKOFF, "retry_backoff", "50ms", "50ms"},
     {POLICY_KEY_RETRY_BACKOFF_MAX, "retry_backoff_max", "1.5s", "1500ms"},
     {POLICY_KEY_RETRY_BUDGET, "retry_budget", "12.5%", "12.5%"},
@@ -199,6 +202,8 @@ Test(policy, formats_every_default_as_the_spec_writes_it)
 	    [POLICY_KEY_SEND_TIMEOUT] = "none",
 	    [POLICY_KEY_HANDSHAKE_TIMEOUT] = "none",
 	    [POLICY_KEY_RETRIES] = "0",
+	    [POLICY_KEY_RETRY_METHODS] = "GET HEAD PUT DELETE OPTIONS TRACE",
+	    [POLICY_KEY_REPLAY_BUFFER] = "65536",
 	    [POLICY_KEY_RETRY_ON] = "refused timeout unreachable",
 	    [POLICY_KEY_RETRY_BACKOFF] = "25ms",
 	    [POLICY_KEY_RETRY_BACKOFF_MAX] = "250ms",
@@ -296,7 +301,8 @@ Test(policy, parses_every_key_with_its_line)
 	cr_assert_eq(s->idle_timeout_ms, 300000);
 	cr_assert_eq(s->send_timeout_ms, 3600000);
 	cr_assert_eq(s->retries, 3);
-	cr_assert_eq(s->retry_on, POLICY_RETRY_REFUSED | POLICY_RETRY_RESET);
+	cr_assert_eq(s->retry_on, POLICY_RETRY_REFUSED | POLICY_RETRY_RESET |
+				      POLICY_RETRY_EMPTY | POLICY_RETRY_5XX);
 	cr_assert_eq(s->retry_backoff_ms, 50);
 	cr_assert_eq(s->retry_backoff_max_ms, 1500);
 	cr_assert_eq(s->retry_budget_ppm, 125000);
@@ -470,7 +476,12 @@ Test(policy, reports_malformed_values)
 		      "(e.g. 100/s, 600/m), or none");
 	EXPECT_ERRORS("[r]\nmatch = h\nretry_on = refused, crashed\n",
 		      "t.ini:3: retry_on: 'crashed' is not a failure; use "
-		      "refused, timeout, unreachable, reset or none");
+		      "refused, timeout, unreachable, reset, empty, "
+		      "response-timeout, 5xx, gateway-error or none");
+	EXPECT_ERRORS("[r]\nmatch = h\nretry_methods = GET, FETCH\n",
+		      "t.ini:3: retry_methods: 'FETCH' is not a method; use "
+		      "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, "
+		      "PATCH or none");
 	EXPECT_ERRORS("[r]\nmatch = h\nfailover = maybe\n",
 		      "t.ini:3: failover: use on or off (yes/no, true/false)");
 	EXPECT_ERRORS("[r]\nmatch = h\nbreaker_scope = host\n",
