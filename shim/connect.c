@@ -760,7 +760,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	int r = real.epoll_ctl(epfd, op, fd, ev), saved = errno;
 
 	if (r == 0 && op == EPOLL_CTL_ADD && (c = fdt_get(fd)))
-		c->polled = 1;
+		c->polled |= POLLED_EPOLL;
 
 	if (LIKELY(r == 0) || saved != ENOENT || !(c = fdt_get(fd)) ||
 	    !c->swapped)

@@ -88,7 +88,8 @@ void fdt_copy(int oldfd, int newfd)
 	to->saddr = to->srule = -1;
 	to->active = 0;
 	to->probe = 0;
-	to->polled = 1; /* a copy is never swapped for a fresh socket */
+	to->polled =
+	    POLLED_EPOLL; /* a copy is never swapped for a fresh socket */
 	atomic_store(&to->call, CALL_NONE);
 	atomic_store(&to->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)

@@ -86,6 +86,7 @@ static __attribute__((noinline)) void stale_check(int fd, struct conn *c,
 	int saved = errno;
 
 	if (!http1_request(iov, cnt)) {
+		c->polled |= POLLED_NOT_HTTP; /* never looked at again */
 		errno = saved;
 		return;
 	}
@@ -299,6 +300,44 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
  * watch, costs the table lookup and one load; the rest is out of line. */
 #define IO_HOOK(dir, ret, name, field, params, args, fd, flags, peek, iov,     \
 		cnt)                                                           \
+	/* The rare cases, out of the common path: an abort to deliver,        \
+	 * or a request that went again (replayed: the read waits for its      \
+	 * reply, or finds nothing yet). */                                    \
+	static __attribute__((noinline, cold))                                 \
+	ret name##_again(struct conn *c, bool replayed, UNPAREN params)        \
+	{                                                                      \
+		uint32_t w, pre = 0;                                           \
+		ret n;                                                         \
+		for (;;) {                                                     \
+			if (replayed && !blocking(c, flags)) {                 \
+				errno = EAGAIN;                                \
+				return -1;                                     \
+			}                                                      \
+			w = atomic_load_explicit(&c->watch,                    \
+						 memory_order_relaxed);        \
+			if (w & W_ABORTED) {                                   \
+				if (stale(fd, c))                              \
+					return real.field args;                \
+				if (!dir##_REPLAY_ABORTED(fd, c, w))           \
+					return (ret)deliver(c);                \
+				replayed = true;                               \
+				continue;                                      \
+			}                                                      \
+			pre = 0;                                               \
+			dir##_BEFORE(c, w, iov, cnt, pre);                     \
+			n = real.field args;                                   \
+			if (LIKELY(n > 0) &&                                   \
+			    dir##_quick(fd, c, w, n, peek, pre, flags))        \
+				return n;                                      \
+			if (n <= 0)                                            \
+				dir##_UNDO(c, pre);                            \
+			n = (ret)dir##_done(fd, c, n, flags,                   \
+					    dir##_PEEK(peek) iov, cnt, pre);   \
+			if (n != REPLAYED)                                     \
+				return n;                                      \
+			replayed = true;                                       \
+		}                                                              \
+	}                                                                      \
 	static __attribute__((noinline))                                       \
 	ret name##_watched(struct conn *c, UNPAREN params)                     \
 	{                                                                      \
@@ -306,19 +345,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		    atomic_load_explicit(&c->watch, memory_order_relaxed);     \
 		uint32_t pre = 0;                                              \
 		ret n;                                                         \
-	again:                                                                 \
-		if (w & W_ABORTED) {                                           \
-			if (stale(fd, c))                                      \
-				return real.field args;                        \
-			if (!dir##_REPLAY_ABORTED(fd, c, w))                   \
-				return (ret)deliver(c);                        \
-			if (!blocking(c, flags)) {                             \
-				errno = EAGAIN;                                \
-				return -1;                                     \
-			}                                                      \
-			w = atomic_load_explicit(&c->watch,                    \
-						 memory_order_relaxed);        \
-		}                                                              \
+		if (w & W_ABORTED)                                             \
+			return name##_again(c, false, UNPAREN args);           \
 		dir##_BEFORE(c, w, iov, cnt, pre);                             \
 		n = real.field args;                                           \
 		if (LIKELY(n > 0) &&                                           \
@@ -328,17 +356,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			dir##_UNDO(c, pre);                                    \
 		n = (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,     \
 				    cnt, pre);                                 \
-		if (UNLIKELY(n == REPLAYED)) {                                 \
-			/* the request went again: its reply is to come */     \
-			if (!blocking(c, flags)) {                             \
-				errno = EAGAIN;                                \
-				return -1;                                     \
-			}                                                      \
-			w = atomic_load_explicit(&c->watch,                    \
-						 memory_order_relaxed);        \
-			pre = 0;                                               \
-			goto again;                                            \
-		}                                                              \
+		if (UNLIKELY(n == REPLAYED))                                   \
+			return name##_again(c, true, UNPAREN args);            \
 		return n;                                                      \
 	}                                                                      \
 	EXPORT ret name params                                                 \

@@ -153,11 +153,10 @@ struct conn {
 	uint8_t probe;	      /* the call is a half-open probe */
 	uint8_t active;	      /* enum seg_holder: how the connection is
 			       * counted in its rule's; 0: it is not */
-	uint8_t polled; /* the fd went into an epoll set: a fresh socket at
-			 * fd would not be in it (no stale reconnect) */
-	int32_t saddr, srule;	   /* segment indexes; -1: not counted */
-	uint64_t connect_ns;	   /* connect started */
-	uint64_t wait_ns;	   /* the exchange started (first send) */
+	uint8_t polled;	      /* POLLED_*: no stale check on this connection */
+	int32_t saddr, srule; /* segment indexes; -1: not counted */
+	uint64_t connect_ns;  /* connect started */
+	uint64_t wait_ns;     /* the exchange started (first send) */
 	uint64_t connect_dur_ns;   /* how long the connect took */
 	uint64_t out, in;	   /* bytes not yet added to the segment */
 	uint8_t retrying;	   /* the connect being admitted is a retry */
@@ -169,6 +168,10 @@ struct conn {
 	struct h2 h2;	       /* HTTP/2 streams (W_H2), under the lock */
 	void *_Atomic tls_ssl; /* the SSL object tied to it (tls.c) */
 } __attribute__((aligned(512)));
+
+/* conn.polled */
+#define POLLED_EPOLL	0x1 /* in an epoll set: a fresh socket would not be */
+#define POLLED_NOT_HTTP 0x2 /* its first request was no HTTP/1.x */
 
 /* A power of two: fdt_get() finds a slot with one shift. */
 _Static_assert(sizeof(struct conn) == 512, "struct conn outgrew 512 bytes");

@@ -176,10 +176,11 @@ static struct ext *ext_of(int fd, struct conn *c, bool create)
 void streams_forget(int fd)
 {
 	struct ext **t = atomic_load_explicit(&exts, memory_order_acquire);
-	struct conn *c = fdt_get(fd);
+	struct conn *c;
 	struct ext *e;
 
-	if (!t || !c || (unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+	if (LIKELY(!t) || (unsigned)fd >= FDT_CHUNK * FDT_CHUNKS ||
+	    !(c = fdt_get(fd)))
 		return;
 	conn_lock(c);
 	e = t[fd];
