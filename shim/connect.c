@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -382,6 +383,8 @@ static const struct {
     {IPPROTO_IPV6, IPV6_V6ONLY}, {IPPROTO_IPV6, IPV6_TCLASS},
 };
 
+static void epoll_again(int fd, struct conn *c, uint64_t old_ino);
+
 /* Puts a fresh socket at the program's fd number (Linux will not connect
  * a TCP socket again after a failed attempt), with the options and the
  * close-on-exec flag of the old one; 0 or -1. */
@@ -390,6 +393,7 @@ static int fresh_socket(int fd, struct conn *c, int family)
 	int fdfl = real.fcntl(fd, F_GETFD), fl = real.fcntl(fd, F_GETFL), nfd;
 	int v[8];
 	struct stat st;
+	uint64_t old_ino;
 
 	nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (nfd < 0)
@@ -410,9 +414,11 @@ static int fresh_socket(int fd, struct conn *c, int family)
 		return -1;
 	}
 	real.close(nfd);
+	old_ino = c->ino;
 	if (fstat(fd, &st) == 0)
 		c->ino = (uint64_t)st.st_ino;
 	c->swapped = 1;
+	epoll_again(fd, c, old_ino);
 	return 0;
 }
 
@@ -751,24 +757,112 @@ EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 	return r;
 }
 
-/* After a retry put a fresh socket at fd, the program's epoll set no
- * longer holds fd (its old file closed): a change becomes an add, and a
- * removal of what is gone succeeds. */
+/* The epoll sets a guarded fd is in, with what it asked of each: a fresh
+ * socket put at the fd (a retry, a stale connection, a replay) goes into
+ * them too, since the kernel drops the old socket from them as it
+ * closes.  Beside the slot (FDT_SIDE_EPOLL); a fd in more sets is never
+ * swapped (POLLED_NO_SWAP). */
+#define EPOLL_SETS 4
+
+struct epolled {
+	uint64_t ino; /* the socket the sets hold */
+	int n;
+	struct {
+		int epfd;
+		struct epoll_event ev;
+	} set[EPOLL_SETS];
+};
+
+/* Notes what the epoll_ctl(op) that succeeded did to the sets of fd. */
+static void epoll_note(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct conn *c = fdt_get(fd);
+	struct epolled **slot, *e;
+	int i;
+
+	if (!c)
+		return;
+	slot = (struct epolled **)fdt_side(FDT_SIDE_EPOLL, fd,
+					   op == EPOLL_CTL_ADD);
+	if (!slot)
+		return;
+	e = *slot;
+	if (e && e->ino != c->ino) /* another socket's: forgotten */
+		e->n = 0;
+	if (!e) {
+		if (op != EPOLL_CTL_ADD || !(e = calloc(1, sizeof *e))) {
+			c->polled |= POLLED_NO_SWAP;
+			return;
+		}
+		*slot = e;
+	}
+	e->ino = c->ino;
+	for (i = 0; i < e->n && e->set[i].epfd != epfd; i++)
+		;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < e->n)
+			e->set[i] = e->set[--e->n];
+		return;
+	}
+	if (i == e->n) {
+		if (e->n == EPOLL_SETS) {
+			c->polled |= POLLED_NO_SWAP;
+			return;
+		}
+		e->n++;
+	}
+	e->set[i].epfd = epfd;
+	if (ev)
+		e->set[i].ev = *ev;
+}
+
+/* After a fresh socket took fd: into the sets the old one was in. */
+static void epoll_again(int fd, struct conn *c, uint64_t old_ino)
+{
+	struct epolled **slot =
+	    (struct epolled **)fdt_side(FDT_SIDE_EPOLL, fd, false);
+	struct epolled *e = slot ? *slot : NULL;
+	int saved = errno;
+
+	if (!e || e->ino != old_ino)
+		return;
+	e->ino = c->ino;
+	for (int i = 0; i < e->n; i++)
+		real.epoll_ctl(e->set[i].epfd, EPOLL_CTL_ADD, fd,
+			       &e->set[i].ev);
+	errno = saved;
+}
+
+void connect_forget(int fd)
+{
+	struct epolled **slot =
+	    (struct epolled **)fdt_side(FDT_SIDE_EPOLL, fd, false);
+
+	if (LIKELY(!slot) || !*slot)
+		return;
+	free(*slot);
+	*slot = NULL;
+}
+
+/* epoll_ctl: what a guarded fd asks is noted (epoll_note()).  After a
+ * fresh socket took fd, a change of the old registration becomes an add
+ * and a removal of what is gone succeeds. */
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct conn *c;
 	int r = real.epoll_ctl(epfd, op, fd, ev), saved = errno;
 
-	if (r == 0 && op == EPOLL_CTL_ADD && (c = fdt_get(fd)))
-		c->polled |= POLLED_EPOLL;
-
-	if (LIKELY(r == 0) || saved != ENOENT || !(c = fdt_get(fd)) ||
-	    !c->swapped)
+	if (LIKELY(!(c = fdt_get(fd))))
 		return r;
-	if (op == EPOLL_CTL_MOD)
-		return real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev);
-	if (op == EPOLL_CTL_DEL)
-		return 0;
+	if (r < 0 && saved == ENOENT && c->swapped) {
+		if (op == EPOLL_CTL_MOD)
+			r = real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev);
+		else if (op == EPOLL_CTL_DEL)
+			r = 0;
+		saved = errno;
+	}
+	if (r == 0)
+		epoll_note(epfd, op, fd, ev);
 	errno = saved;
 	return r;
 }

@@ -89,11 +89,40 @@ void fdt_copy(int oldfd, int newfd)
 	to->active = 0;
 	to->probe = 0;
 	to->polled =
-	    POLLED_EPOLL; /* a copy is never swapped for a fresh socket */
+	    POLLED_NO_SWAP; /* a copy is never swapped for a fresh socket */
 	atomic_store(&to->call, CALL_NONE);
 	atomic_store(&to->activity, 0);
 	for (int d = 0; d < DL_COUNT; d++)
 		atomic_store_explicit(&to->dl[d], 0, memory_order_relaxed);
 	atomic_store_explicit(&to->live, 1, memory_order_release);
 	conn_unlock(to);
+}
+
+/* The side tables, by kind: a pointer per fd, mapped at first use
+ * (MAP_NORESERVE: only the pages of fds in use cost memory). */
+static void **_Atomic sides[FDT_SIDES];
+
+void **fdt_side(enum fdt_side k, int fd, bool create)
+{
+	void **t = atomic_load_explicit(&sides[k], memory_order_acquire);
+
+	if ((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+		return NULL;
+	if (LIKELY(t))
+		return &t[fd];
+	if (!create)
+		return NULL;
+	{
+		void **fresh = NULL;
+		t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
+			 PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (t == MAP_FAILED)
+			return NULL;
+		if (!atomic_compare_exchange_strong(&sides[k], &fresh, t)) {
+			munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
+			t = fresh;
+		}
+	}
+	return &t[fd];
 }

@@ -71,8 +71,7 @@ static bool http1_request(const struct iovec *iov, size_t cnt)
 	       (p[k + 1] == '/' || p[k + 1] == '*' || p[k + 1] == 'h');
 }
 
-/* Before the first bytes of a new request on a kept-alive connection
- * that no epoll set holds (blocking, or polled with poll() or select()):
+/* Before the first bytes of a new request on a kept-alive connection:
  * if the peer has closed or reset it meanwhile (its FIN or RST is
  * queued), the request goes to a fresh connection instead, connected
  * before the send returns.  Nothing was sent on the dead one: safe for
@@ -276,7 +275,7 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 						   memory_order_relaxed);      \
 		}                                                              \
 		(pre) = send_pre(c, w);                                        \
-		/* a new request on a kept-alive connection, not epoll's */    \
+		/* a new request on a kept-alive connection */                 \
 		if (UNLIKELY((pre & PRE_STATE) == CALL_NONE + 1) &&            \
 		    !(c)->polled)                                              \
 			stale_check(fd, c, iov, cnt);                          \
@@ -493,6 +492,7 @@ static void forget(int fd)
 {
 	streams_forget(fd);
 	replay_forget(fd);
+	connect_forget(fd);
 	calls_forget(fd);
 }
 

@@ -11,9 +11,8 @@
  * retry budget, invisibly to the program, whose read then waits for the
  * new reply (blocking) or finds nothing yet (EAGAIN).  The last reply is
  * delivered as it comes.  Not for TLS (the plaintext is not the
- * socket's), HTTP/2, or fds in an epoll set (the fresh socket would not
- * be in it).  What a connection needs lives beside its slot, by fd,
- * allocated at its first request and freed at close. */
+ * socket's) or HTTP/2.  What a connection needs lives beside its slot,
+ * by fd (fdt_side()), allocated at its first request, freed at close. */
 #include "shim.h"
 
 #include <errno.h>
@@ -21,7 +20,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 enum replay_state {
@@ -43,35 +41,20 @@ struct replay {
 	uint8_t buf[]; /* cap bytes */
 };
 
-static struct replay **_Atomic table; /* by fd; mapped at the first use */
-
 /* The replay state of fd (c), made when create; NULL without. */
 static struct replay *replay_of(int fd, struct conn *c, bool create)
 {
-	struct replay **t = atomic_load_explicit(&table, memory_order_acquire);
+	struct replay **slot =
+	    (struct replay **)fdt_side(FDT_SIDE_REPLAY, fd, create);
 	struct replay *r;
 	struct policy_settings s;
 
-	if ((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+	if (!slot)
 		return NULL;
-	if (!t) {
-		struct replay **fresh = NULL;
-		if (!create)
-			return NULL;
-		t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
-			 PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (t == MAP_FAILED)
-			return NULL;
-		if (!atomic_compare_exchange_strong(&table, &fresh, t)) {
-			munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
-			t = fresh;
-		}
-	}
-	r = t[fd];
+	r = *slot;
 	if (r && r->ino != c->ino) { /* a socket closed behind our back */
 		free(r);
-		t[fd] = r = NULL;
+		*slot = r = NULL;
 	}
 	if (r || !create)
 		return r;
@@ -85,18 +68,19 @@ static struct replay *replay_of(int fd, struct conn *c, bool create)
 	r->methods = s.retry_methods;
 	r->http = true;
 	r->state = R_NO; /* until a request begins */
-	t[fd] = r;
+	*slot = r;
 	return r;
 }
 
 void replay_forget(int fd)
 {
-	struct replay **t = atomic_load_explicit(&table, memory_order_acquire);
+	struct replay **slot =
+	    (struct replay **)fdt_side(FDT_SIDE_REPLAY, fd, false);
 
-	if (!t || (unsigned)fd >= FDT_CHUNK * FDT_CHUNKS || !t[fd])
+	if (LIKELY(!slot) || !*slot)
 		return;
-	free(t[fd]);
-	t[fd] = NULL;
+	free(*slot);
+	*slot = NULL;
 }
 
 /* http-parser's callbacks: a second request begun in the same bytes is
@@ -306,7 +290,8 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 	uint32_t on = c->retry_on;
 	int status, counter;
 
-	if (!r || r->state != R_WHOLE || r->replied)
+	if (!r || r->state != R_WHOLE || r->replied ||
+	    (c->polled & POLLED_NO_SWAP))
 		return 0;
 	if (n > 0) {
 		status = buf ? status_of(buf, (size_t)n) : 0;
@@ -342,6 +327,7 @@ bool replay_aborted(int fd, struct conn *c)
 	struct replay *r = replay_of(fd, c, false);
 
 	if (!r || r->state != R_WHOLE || r->replied ||
+	    (c->polled & POLLED_NO_SWAP) ||
 	    !(c->retry_on & POLICY_RETRY_RESPONSE_TIMEOUT) ||
 	    atomic_load(&c->abort_errno) != ETIMEDOUT || r->tries >= c->retries)
 		return false;

@@ -170,7 +170,9 @@ struct conn {
 } __attribute__((aligned(512)));
 
 /* conn.polled */
-#define POLLED_EPOLL	0x1 /* in an epoll set: a fresh socket would not be */
+#define POLLED_NO_SWAP                                                         \
+	0x1		    /* never a fresh socket at the fd: a dup's         \
+			     * copy, or in more epoll sets than noted */
 #define POLLED_NOT_HTTP 0x2 /* its first request was no HTTP/1.x */
 
 /* A power of two: fdt_get() finds a slot with one shift. */
@@ -211,6 +213,18 @@ static inline struct conn *fdt_get(int fd)
 /* Returns the slot of fd, mapping its chunk if needed; NULL if fd is out
  * of range or memory is short.  Connect path only. */
 struct conn *fdt_slot(int fd);
+
+/* What does not fit a struct conn lives beside it, by fd, in a side
+ * table per kind; its owner frees it when the fd is closed. */
+enum fdt_side {
+	FDT_SIDE_H2,	 /* streams.c: the HPACK decoder */
+	FDT_SIDE_REPLAY, /* replay.c: the request kept */
+	FDT_SIDE_EPOLL,	 /* connect.c: the epoll sets of the fd */
+	FDT_SIDES
+};
+
+/* The slot of fd in side table k (mapped when create), or NULL. */
+void **fdt_side(enum fdt_side k, int fd, bool create);
 
 /* Marks c's slot free and its deadlines gone; caller holds c's lock. */
 void fdt_clear(struct conn *c);
@@ -393,6 +407,9 @@ void replay_forget(int fd);
  * could not (the program then meets the dead connection, as without
  * fusebox).  Keeps errno. */
 int connect_again(int fd, struct conn *c);
+
+/* Frees what connect.c noted of fd (its epoll sets) as it closes. */
+void connect_forget(int fd);
 
 /* A connect with MSG_FASTOPEN data is a connect: guard it like one. */
 void fastopen(int fd, const struct sockaddr *sa, socklen_t len);

@@ -17,7 +17,6 @@
 #include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 /* What a frame callback needs. */
 struct seen {
@@ -128,35 +127,19 @@ struct ext {
 	uint64_t wait[OPEN_MAX]; /* their time to first byte (ns) */
 };
 
-static struct ext **_Atomic exts; /* by fd; mapped at the first use */
-
 /* The decoding state of c (fd), made when create; NULL without. */
 static struct ext *ext_of(int fd, struct conn *c, bool create)
 {
-	struct ext **t = atomic_load_explicit(&exts, memory_order_acquire);
+	struct ext **slot = (struct ext **)fdt_side(FDT_SIDE_H2, fd, create);
 	struct ext *e;
 
-	if ((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
+	if (!slot)
 		return NULL;
-	if (!t) {
-		struct ext **fresh = NULL;
-		if (!create)
-			return NULL;
-		t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
-			 PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (t == MAP_FAILED)
-			return NULL;
-		if (!atomic_compare_exchange_strong(&exts, &fresh, t)) {
-			munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
-			t = fresh;
-		}
-	}
-	e = t[fd];
+	e = *slot;
 	if (e && e->ino != c->ino) { /* a socket closed behind our back */
 		nghttp2_hd_inflate_del(e->inf);
 		free(e);
-		t[fd] = e = NULL;
+		*slot = e = NULL;
 	}
 	if (e || !create)
 		return e;
@@ -169,22 +152,21 @@ static struct ext *ext_of(int fd, struct conn *c, bool create)
 	}
 	e->ino = c->ino;
 	e->grpc = -1;
-	t[fd] = e;
+	*slot = e;
 	return e;
 }
 
 void streams_forget(int fd)
 {
-	struct ext **t = atomic_load_explicit(&exts, memory_order_acquire);
+	struct ext **slot = (struct ext **)fdt_side(FDT_SIDE_H2, fd, false);
 	struct conn *c;
 	struct ext *e;
 
-	if (LIKELY(!t) || (unsigned)fd >= FDT_CHUNK * FDT_CHUNKS ||
-	    !(c = fdt_get(fd)))
+	if (LIKELY(!slot) || !*slot || !(c = fdt_get(fd)))
 		return;
 	conn_lock(c);
-	e = t[fd];
-	t[fd] = NULL;
+	e = *slot;
+	*slot = NULL;
 	conn_unlock(c);
 	if (e) {
 		nghttp2_hd_inflate_del(e->inf);

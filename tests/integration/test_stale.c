@@ -86,3 +86,34 @@ Test(stale, what_is_no_http_request_is_left_alone)
 	free(r);
 	free(pol);
 }
+
+/* Node's keep-alive agent (libuv, epoll) against a server that closes
+ * each connection after its reply: without fusebox a few requests in a
+ * hundred meet the closed connection (ECONNRESET, "socket hang up");
+ * with it none does: the fresh socket goes into libuv's epoll set in the
+ * old one's place. */
+Test(stale, a_node_keep_alive_agent_meets_no_closed_connection, .timeout = 60)
+{
+	struct fixture f;
+	struct run *r = run_new();
+	char *script = src_path("tests/integration/scripts/node_keepalive.js");
+	char *pol, *s, port[16];
+
+	cr_assert_eq(fixture_start(&f, "http", "--requests", "1", NULL), 0);
+	snprintf(port, sizeof port, "%d", f.port);
+	pol = rule_policy(f.port, "retries = 2\nretry_on = empty\n"
+				  "retry_backoff = 1ms\n");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 40};
+	char *argv[] = {"node", script, port, "200", NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	fixture_stop(&f);
+	cr_assert_str_eq(r->out, "ok 200 errors 0\n", "%s", r->err);
+	s = stats_line("r");
+	cr_assert_geq(stats_field(s, "stale_reconnects") +
+			  stats_field(s, "retries"),
+		      1, "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 200, "%s", s);
+	free(script);
+	free(pol);
+	free(r);
+}
