@@ -274,6 +274,39 @@ static void put_counter(struct pw *w, const struct dest *d, void *arg)
 	    atomic_load_explicit(&d->a->counter[c->k], memory_order_relaxed));
 }
 
+/* fusebox_retries_by_reason_total: what made fusebox try again, a
+ * series a reason (connect: the retries that were no replay). */
+static void put_retry_reasons(struct pw *w, const struct dest *d, void *arg)
+{
+	static const struct {
+		int k;
+		const char *reason;
+	} why[] = {
+	    {-1, "connect"},
+	    {SEG_REPLAYS_EMPTY, "empty"},
+	    {SEG_REPLAYS_TIMEOUT, "response-timeout"},
+	    {SEG_REPLAYS_5XX, "5xx"},
+	    {SEG_STALE_RECONNECTS, "stale"},
+	};
+	const _Atomic uint64_t *k = d->a->counter;
+	uint64_t replays = atomic_load(&k[SEG_REPLAYS_EMPTY]) +
+			   atomic_load(&k[SEG_REPLAYS_TIMEOUT]) +
+			   atomic_load(&k[SEG_REPLAYS_5XX]);
+	uint64_t retries = atomic_load(&k[SEG_RETRIES]);
+
+	(void)arg;
+	for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
+		uint64_t v = why[i].k < 0
+				 ? (retries > replays ? retries - replays : 0)
+				 : atomic_load(&k[why[i].k]);
+		sample(w, "");
+		dest_labels(w->f, d);
+		label(w->f, false, "reason", why[i].reason,
+		      strlen(why[i].reason));
+		fprintf(w->f, "} %" PRIu64 "\n", v);
+	}
+}
+
 /* fusebox_rejections_total: one series a reason. */
 static void put_rejections(struct pw *w, const struct dest *d, void *arg)
 {
@@ -467,6 +500,11 @@ int report_prometheus(FILE *f, const struct seg *s, const struct report_opts *o)
 	       "Connects fusebox refused itself, by reason: breaker, limit "
 	       "(max_connections), rate or budget (retry budget).");
 	each_dest(s, &sn, put_rejections, &w, NULL);
+	family(&w, "fusebox_retries_by_reason_total", "counter",
+	       "What made fusebox try again: a connect that failed (connect), "
+	       "a request replayed (empty, response-timeout, 5xx), a "
+	       "kept-alive connection the peer had closed (stale).");
+	each_dest(s, &sn, put_retry_reasons, &w, NULL);
 	family(&w, "fusebox_connect_duration_seconds", "histogram",
 	       "Time successful connects took.");
 	each_dest(s, &sn, put_hist, &w, (void *)&conn_off);

@@ -249,12 +249,14 @@ static bool resend(int fd, const struct replay *r)
  * Retry-After.  1 when it went out; 0 when it was not tried (retries or
  * budget spent: nothing changed); -1 when the fresh connection failed
  * (the old one is gone). */
-static int again(int fd, struct conn *c, struct replay *r, uint64_t wait_ms)
+static int again(int fd, struct conn *c, struct replay *r, uint64_t wait_ms,
+		 int why)
 {
 	uint32_t w = atomic_load(&c->watch), pre;
 
 	if (r->tries >= c->retries || !calls_retry_ok(c))
 		return 0;
+	calls_count(c, why); /* of the retries, the replays by why */
 	r->tries++;
 	if (wait_ms > c->retry_backoff_max_ms)
 		wait_ms = c->retry_backoff_max_ms;
@@ -288,7 +290,7 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 {
 	struct replay *r = replay_of(fd, c, false);
 	uint32_t on = c->retry_on;
-	int status, counter;
+	int status = 0, counter, why;
 
 	if (!r || r->state != R_WHOLE || r->replied ||
 	    (c->polled & POLLED_NO_SWAP))
@@ -303,9 +305,11 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 			return 0;
 		}
 		counter = SEG_HTTP_5XX;
+		why = SEG_REPLAYS_5XX;
 	} else if ((n == 0 || err == ECONNRESET || err == EPIPE) &&
 		   (on & POLICY_RETRY_EMPTY)) {
 		counter = SEG_RESETS;
+		why = SEG_REPLAYS_EMPTY;
 	} else {
 		return 0;
 	}
@@ -316,7 +320,8 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 	/* the attempt that failed is a call that failed */
 	calls_end(fd, c, false, counter, 0);
 	if (again(fd, c, r,
-		  n > 0 && status == 503 ? retry_after(buf, (size_t)n) : 0) > 0)
+		  n > 0 && status == 503 ? retry_after(buf, (size_t)n) : 0,
+		  why) > 0)
 		return 1;
 	r->replied = true; /* the program sees what there is */
 	return 0;
@@ -334,7 +339,7 @@ bool replay_aborted(int fd, struct conn *c)
 	/* the deadline thread counted the call that timed out */
 	atomic_store(&c->abort_errno, 0);
 	atomic_fetch_and(&c->watch, ~W_ABORTED);
-	if (again(fd, c, r, 0) > 0)
+	if (again(fd, c, r, 0, SEG_REPLAYS_TIMEOUT) > 0)
 		return true;
 	r->replied = true;
 	if (!(atomic_load(&c->watch) & W_ABORTED)) {

@@ -97,8 +97,28 @@ Test(replay, a_get_the_server_reset_goes_again)
 	cr_assert_eq(lines_in(log, "request GET\n"), 2);
 	s = stats_line("r");
 	cr_assert_eq(stats_field(s, "retries"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "replays_empty"), 1, "%s", s);
 	cr_assert_eq(stats_field(s, "resets"), 1, "%s", s);
 	cr_assert_eq(stats_field(s, "successes"), 1, "%s", s);
+	/* Prometheus: the retry by its reason */
+	{
+		char *bin = build_path("fusebox");
+		struct run *p = run_new();
+		struct run_opts o = {.timeout = 10};
+		char *argv[] = {bin,
+				"stats",
+				"--prometheus",
+				"-s",
+				(char *)harness_segment(),
+				NULL};
+		cr_assert_eq(run_prog(p, &o, argv), 0);
+		cr_assert(strstr(p->out, "reason=\"empty\"} 1\n"), "%s",
+			  p->out);
+		cr_assert(strstr(p->out, "reason=\"connect\"} 0\n"), "%s",
+			  p->out);
+		free(bin);
+		free(p);
+	}
 	unlink(log);
 }
 
@@ -151,6 +171,7 @@ Test(replay, a_503_then_a_200_is_seen_as_the_200)
 	s = stats_line("r");
 	cr_assert_eq(stats_field(s, "http_5xx"), 1, "%s", s);
 	cr_assert_eq(stats_field(s, "retries"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "replays_5xx"), 1, "%s", s);
 	cr_assert_eq(stats_field(s, "successes"), 2, "%s", s);
 	unlink(log);
 }
@@ -169,6 +190,7 @@ Test(replay, a_request_left_unanswered_goes_again_at_response_timeout)
 	s = stats_line("r");
 	cr_assert_eq(stats_field(s, "response_timeouts"), 1, "%s", s);
 	cr_assert_eq(stats_field(s, "retries"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "replays_response_timeout"), 1, "%s", s);
 	unlink(log);
 }
 
