@@ -50,7 +50,7 @@ void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 }
 
 void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
-		h2_block_fn *block, void *arg)
+		h2_block_fn *block, h2_reset_fn *reset, void *arg)
 {
 	struct h2_dir *f = &d->d;
 
@@ -72,6 +72,22 @@ void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 					d->flags &= (uint8_t)~H2_PADDED;
 				}
 				d->front--;
+				f->left--;
+				p++;
+				n--;
+				continue;
+			}
+			if (d->type == H2_RST_STREAM && reset) {
+				/* its code, in the header's buffer (free
+				 * while a payload is read) */
+				if (d->front < 4)
+					f->hdr[d->front++] = *p;
+				if (d->front == 4 && f->left == 1)
+					reset(arg, d->stream,
+					      (uint32_t)f->hdr[0] << 24 |
+						  (uint32_t)f->hdr[1] << 16 |
+						  (uint32_t)f->hdr[2] << 8 |
+						  f->hdr[3]);
 				f->left--;
 				p++;
 				n--;

@@ -94,11 +94,17 @@ void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 typedef void h2_block_fn(void *arg, uint32_t stream, const uint8_t *p, size_t n,
 			 bool last);
 
+/* Called with the error code of each RST_STREAM, once its payload came. */
+typedef void h2_reset_fn(void *arg, uint32_t stream, uint32_t code);
+
+/* RST_STREAM's code for a stream the server did not process. */
+#define H2_REFUSED_STREAM 0x7
+
 /* Feeds n bytes of the server's direction: fn for each frame header, as
  * h2_feed(), and, when block is not NULL, block with the header blocks'
- * bytes. */
+ * bytes and reset with the codes of RST_STREAM frames. */
 void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
-		h2_block_fn *block, void *arg);
+		h2_block_fn *block, h2_reset_fn *reset, void *arg);
 
 /* The index of stream id among the waiting requests, or -1. */
 int h2_find(const struct h2 *h, uint32_t id);

@@ -322,16 +322,34 @@ static void received_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 	}
 	if (!id || (type != H2_HEADERS && type != H2_RST_STREAM))
 		return;
-	/* headers read: the block's end decides (header_block()) */
-	if (ok && c->classify != POLICY_CLASSIFY_TCP)
+	/* headers read: the block's end decides (header_block()); a
+	 * reset, its code (stream_reset()) */
+	if (c->classify != POLICY_CLASSIFY_TCP)
 		return;
-	if (type == H2_RST_STREAM)
-		reset_open(x, id);
 	if ((i = h2_find(h, id)) >= 0)
 		reply(x, i, ok);
 	else
 		/* another thread's send of its request is not seen yet */
 		h2_early_put(h, id, ok);
+}
+
+/* The code of a RST_STREAM from the server (h2_reset_fn): its stream
+ * failed; refused (REFUSED_STREAM: never processed) or reset. */
+static void stream_reset(void *arg, uint32_t id, uint32_t code)
+{
+	struct seen *x = arg;
+	struct h2 *h = &x->c->h2;
+	int i;
+
+	if (!id)
+		return;
+	reset_open(x, id);
+	if ((i = h2_find(h, id)) >= 0)
+		reply_as(x, i, false,
+			 code == H2_REFUSED_STREAM ? SEG_CONNECT_REFUSED
+						   : SEG_RESETS);
+	else
+		h2_early_put(h, id, false);
 }
 
 /* Feeds the first n bytes of iov to the server direction's parser,
@@ -343,7 +361,8 @@ static void frames(struct h2_in *dir, const struct iovec *iov, size_t cnt,
 	for (size_t i = 0; i < cnt && n; i++) {
 		size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
 
-		h2_feed_in(dir, iov[i].iov_base, len, fn, block, x);
+		h2_feed_in(dir, iov[i].iov_base, len, fn, block,
+			   block ? stream_reset : NULL, x);
 		n -= len;
 	}
 }

@@ -108,3 +108,35 @@ Test(http2, status_5xx_fails_streams_with_classify_http, .timeout = 60)
 	free(pol);
 	free(r);
 }
+
+/* A stream the server resets with REFUSED_STREAM (it never processed
+ * it) is a refused call, counted in connect_refused. */
+Test(http2, a_refused_stream_is_a_refused_call, .timeout = 60)
+{
+	char *script = src_path("tests/integration/scripts/h2tls.js");
+	char *node[] = {"node", script, NULL}, url[64], *pol, *s;
+	struct fixture f;
+	struct run *r = run_new();
+
+	cr_assert_eq(server_start(&f, node), 0, "node http2 server");
+	pol = rule_policy(f.port, "classify = http\n");
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 15};
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/refuse", f.port);
+	char *argv[] = {"curl", "-s",	     "--http2-prior-knowledge",
+			"-o",	"/dev/null", url,
+			NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	fixture_stop(&f);
+	cr_assert_neq(r->status, 0, "curl took a refused stream");
+	s = stats_line("r");
+	/* curl tries a refused stream again on fresh connections (6 in
+	 * all): each is a refused call */
+	cr_assert_geq(stats_field(s, "connect_refused"), 1, "%s", s);
+	cr_assert_eq(stats_field(s, "connect_refused"), stats_field(s, "calls"),
+		     "%s", s);
+	cr_assert_eq(stats_field(s, "successes"), 0, "%s", s);
+	cr_assert_eq(stats_field(s, "resets"), 0, "%s", s);
+	free(script);
+	free(pol);
+	free(r);
+}

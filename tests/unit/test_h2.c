@@ -170,6 +170,13 @@ static void on_block(void *arg, uint32_t id, const uint8_t *p, size_t n,
 	blocks[nblocks] = 0;
 }
 
+static void on_reset(void *arg, uint32_t id, uint32_t code)
+{
+	(void)arg;
+	nblocks += (size_t)snprintf(blocks + nblocks, sizeof blocks - nblocks,
+				    "rst%u:%u ", (unsigned)id, (unsigned)code);
+}
+
 /* A frame with payload bytes body (len n). */
 static size_t frame_with(uint8_t *p, uint8_t type, uint8_t flags, uint32_t id,
 			 const void *body, size_t n)
@@ -205,6 +212,8 @@ Test(h2, header_blocks_without_padding_and_priority_in_any_pieces)
 	/* HEADERS 7: PADDED with pad 2 and an empty block */
 	len += frame_with(buf + len, H2_HEADERS, H2_PADDED | H2_END_HEADERS, 7,
 			  "\x02\0\0", 3);
+	/* RST_STREAM 9: REFUSED_STREAM */
+	len += frame_with(buf + len, H2_RST_STREAM, 0, 9, "\0\0\0\x07", 4);
 
 	for (size_t piece = 1; piece <= len; piece++) {
 		struct h2_in d = {0};
@@ -214,8 +223,8 @@ Test(h2, header_blocks_without_padding_and_priority_in_any_pieces)
 		for (size_t at = 0; at < len; at += piece)
 			h2_feed_in(&d, buf + at,
 				   piece < len - at ? piece : len - at,
-				   on_frame_quiet, on_block, NULL);
-		cr_assert_str_eq(blocks, "abcdefgh|1 |3 q|5 |7 ",
+				   on_frame_quiet, on_block, on_reset, NULL);
+		cr_assert_str_eq(blocks, "abcdefgh|1 |3 q|5 |7 rst9:7 ",
 				 "pieces of %zu", piece);
 	}
 }
@@ -228,7 +237,7 @@ Test(h2, feed_in_without_blocks_reports_frames_only)
 	struct h2_in d = {0};
 
 	got.n = 0;
-	h2_feed_in(&d, buf, len, on_frame, NULL, NULL);
+	h2_feed_in(&d, buf, len, on_frame, NULL, NULL, NULL);
 	cr_assert_eq(got.n, 1);
 	cr_assert_eq(got.id[0], 9);
 	cr_assert_eq(d.d.left, 0);

@@ -2,7 +2,8 @@
 // h2tls.js [KEY CERT]: an HTTP/2 server on 127.0.0.1 for the tests, run
 // without the shim: over TLS (ALPN h2) with KEY and CERT, in clear (prior
 // knowledge) without.  Prints its port; answers 200 "ok\n" to every path
-// but /hang, which it never answers, and /503, which gets a 503.  Exits
+// but /hang, which it never answers, /503, which gets a 503, and /refuse,
+// which it resets with REFUSED_STREAM.  Exits
 // after 20 s.
 "use strict";
 const fs = require("fs");
@@ -19,6 +20,8 @@ server.on("stream", (stream, headers) => {
   stream.on("error", () => {});
   if (headers[":path"].startsWith("/hang"))
     return;
+  if (headers[":path"].startsWith("/refuse"))
+    return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
   const status = headers[":path"].startsWith("/503") ? 503 : 200;
   stream.respond({ ":status": status, "content-type": "text/plain" });
   stream.end("ok\n");
