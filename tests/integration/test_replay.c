@@ -228,3 +228,34 @@ Test(replay, an_upgrade_is_never_replayed)
 	cr_assert_eq(lines_in(log, "request GET\n"), 1);
 	unlink(log);
 }
+
+/* An event loop on epoll (Python's asyncio): the replay's fresh socket
+ * takes the old one's place in the loop's epoll set; the read that got
+ * the 503 finds nothing yet, the 200 comes next. */
+Test(replay, an_asyncio_client_sees_the_200_after_a_503)
+{
+	static const char prog[] =
+	    "import asyncio, sys\n"
+	    "async def main(port):\n"
+	    "    r, w = await asyncio.open_connection('127.0.0.1', port)\n"
+	    "    w.write(b'GET /a HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+	    "    await w.drain()\n"
+	    "    line = await asyncio.wait_for(r.readline(), 10)\n"
+	    "    print(line.decode().split()[1])\n"
+	    "asyncio.run(main(int(sys.argv[1])))\n";
+	struct fixture f;
+	char *log = temp_file(), *pol, *s, port[16];
+	struct run *r = run_new();
+
+	start(&f, log, "1", "503");
+	pol = rule_policy(f.port, POLICY);
+	snprintf(port, sizeof port, "%d", f.port);
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 15};
+	char *argv[] = {(char *)python(), "-c", (char *)prog, port, NULL};
+	cr_assert_eq(run_prog(r, &o, argv), 0);
+	fixture_stop(&f);
+	cr_assert_str_eq(r->out, "200\n", "%s", r->err);
+	s = stats_line("r");
+	cr_assert_eq(stats_field(s, "replays_5xx"), 1, "%s", s);
+	unlink(log);
+}
