@@ -14,6 +14,10 @@ printf '[default]\nconnect_timeout = 5s\n' > "$tmp/guard.ini"
 printf '[default]\nconnect_timeout = 5s\nresponse_timeout = 5s\nidle_timeout = 5m\n' \
 	> "$tmp/timeouts.ini"
 printf '; nothing guarded\n' > "$tmp/empty.ini"
+printf '[default]\nconnect_timeout = 2s\nresponse_timeout = 5s\nbreaker = on\nclassify = http\n' \
+	> "$tmp/http.ini"
+printf '[default]\nconnect_timeout = 2s\nresponse_timeout = 5s\nbreaker = on\nclassify = http\nretries = 2\nretry_on = refused, empty, 5xx, response-timeout\n' \
+	> "$tmp/replay.ini"
 printf '[default]\nconnect_timeout = 5s\nbreaker = on\n' > "$tmp/breaker.ini"
 printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\nbreaker_open_max = 2h\n' \
 	> "$tmp/open.ini"
@@ -85,5 +89,7 @@ row "connect+close, guarded, breaker and counters" connect 1 "$tmp/breaker.ini"
 row "refused connect: kernel vs open breaker" refused 1 "$tmp/open.ini"
 row "connect+close, breaker, limits, rate, budget" connect 1 "$tmp/limits.ini"
 row "connect+close, the same as a named rule" connect 1 "$tmp/rule.ini"
+row "HTTP/1.1 request+reply, guarded, classify" http 1 "$tmp/http.ini"
+row "HTTP/1.1 request+reply, with replays on" http 1 "$tmp/replay.ini"
 row "SSL_write+SSL_read, guarded TLS, per pair" tls 1 "$tmp/tls.ini"
 row "SSL_write+SSL_read, TLS, nothing guarded" tls 1 "$tmp/empty.ini"

@@ -100,29 +100,25 @@ void fdt_copy(int oldfd, int newfd)
 
 /* The side tables, by kind: a pointer per fd, mapped at first use
  * (MAP_NORESERVE: only the pages of fds in use cost memory). */
-static void **_Atomic sides[FDT_SIDES];
+void **_Atomic fdt_sides[FDT_SIDES];
 
-void **fdt_side(enum fdt_side k, int fd, bool create)
+void **fdt_side_map(enum fdt_side k, int fd)
 {
-	void **t = atomic_load_explicit(&sides[k], memory_order_acquire);
+	void **t = atomic_load_explicit(&fdt_sides[k], memory_order_acquire);
+	void **fresh = NULL;
 
 	if ((unsigned)fd >= FDT_CHUNK * FDT_CHUNKS)
 		return NULL;
-	if (LIKELY(t))
+	if (t)
 		return &t[fd];
-	if (!create)
+	t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
+		 PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (t == MAP_FAILED)
 		return NULL;
-	{
-		void **fresh = NULL;
-		t = mmap(NULL, FDT_CHUNK * FDT_CHUNKS * sizeof *t,
-			 PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (t == MAP_FAILED)
-			return NULL;
-		if (!atomic_compare_exchange_strong(&sides[k], &fresh, t)) {
-			munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
-			t = fresh;
-		}
+	if (!atomic_compare_exchange_strong(&fdt_sides[k], &fresh, t)) {
+		munmap(t, FDT_CHUNK * FDT_CHUNKS * sizeof *t);
+		t = fresh;
 	}
 	return &t[fd];
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -89,7 +90,10 @@ static __attribute__((noinline)) void stale_check(int fd, struct conn *c,
 		errno = saved;
 		return;
 	}
-	r = real.recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	/* the system call alone: recv() is a cancellation point, and
+	 * this must not be one */
+	r = syscall(SYS_recvfrom, fd, &b, 1, MSG_PEEK | MSG_DONTWAIT, NULL,
+		    NULL);
 	if (r == 0 || (r < 0 && (errno == ECONNRESET || errno == EPIPE))) {
 		calls_count(c, SEG_STALE_RECONNECTS);
 		shim_log(POLICY_LOG_INFO,

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Replay of HTTP/1.x requests (retry_on = empty, response-timeout, 5xx,
  * gateway-error).  While a request is sent, its bytes are kept, up to
- * replay_buffer, and framed by http-parser (method, body, pipelining,
- * upgrades).  When the request was seen whole, its method is one of
- * retry_methods and no byte of its reply has reached the program, a
- * connection that ends, a response_timeout, or a reply that starts with
- * a 5xx status (502, 503, 504 for gateway-error) makes fusebox send it
+ * replay_buffer; when a replay is asked, http-parser frames them
+ * (method, body, pipelining, upgrades).  When the request was seen whole, its
+ * method is one of retry_methods and no byte of its reply has reached the
+ * program, a connection that ends, a response_timeout, or a reply that starts
+ * with a 5xx status (502, 503, 504 for gateway-error) makes fusebox send it
  * again on a fresh connection at the same fd: after a backoff (a 503's
  * Retry-After, up to retry_backoff_max), within retries and the rule's
  * retry budget, invisibly to the program, whose read then waits for the
@@ -23,8 +23,8 @@
 #include <time.h>
 
 enum replay_state {
-	R_OPEN,	 /* the request's bytes are being taken */
-	R_WHOLE, /* seen whole: replayable */
+	R_OPEN,	 /* the request's bytes are being taken, not judged yet */
+	R_WHOLE, /* judged: one whole request, replayable */
 	R_NO,	 /* not replayable (too big, method, pipelined, upgrade) */
 };
 
@@ -33,6 +33,7 @@ struct replay {
 	http_parser p;	  /* the request side */
 	uint8_t state;	  /* enum replay_state */
 	bool replied;	  /* a byte of the reply reached the program */
+	bool fresh;	  /* no request taken yet */
 	bool http;	  /* the connection speaks HTTP/1.x */
 	uint8_t tries;	  /* replays of this request */
 	uint8_t msgs;	  /* requests begun in the bytes taken */
@@ -67,7 +68,8 @@ static struct replay *replay_of(int fd, struct conn *c, bool create)
 	r->cap = s.replay_buffer;
 	r->methods = s.retry_methods;
 	r->http = true;
-	r->state = R_NO; /* until a request begins */
+	r->fresh = true;
+	r->state = R_NO;
 	*slot = r;
 	return r;
 }
@@ -141,7 +143,7 @@ void replay_sent(int fd, struct conn *c, const struct iovec *iov, size_t cnt,
 	r = replay_of(fd, c, true);
 	if (!r || !r->http)
 		return;
-	if (r->state == R_NO ? true : r->replied) {
+	if (r->fresh || r->replied) {
 		/* a new request: the first bytes after a reply */
 		if (!request_line(iov[0].iov_base, iov[0].iov_len)) {
 			r->http = false; /* not HTTP/1.x: never again */
@@ -149,30 +151,41 @@ void replay_sent(int fd, struct conn *c, const struct iovec *iov, size_t cnt,
 			atomic_fetch_and(&c->watch, ~W_REPLAY);
 			return;
 		}
-		http_parser_init(&r->p, HTTP_REQUEST);
-		r->p.data = r;
 		r->state = R_OPEN;
-		r->replied = false;
+		r->fresh = r->replied = false;
 		r->tries = 0;
-		r->msgs = 0;
 		r->len = 0;
 	}
-	for (size_t i = 0; i < cnt && n && r->state != R_NO; i++) {
+	/* the bytes only: framing is judged if ever a replay is asked */
+	for (size_t i = 0; i < cnt && n && r->state == R_OPEN; i++) {
 		size_t k = iov[i].iov_len < n ? iov[i].iov_len : n;
 
-		if (r->state == R_WHOLE || r->len + k > r->cap) {
-			/* more than the request, or more than kept */
-			r->state = R_NO;
+		if (r->len + k > r->cap) {
+			r->state = R_NO; /* more than kept */
 			break;
 		}
 		memcpy(r->buf + r->len, iov[i].iov_base, k);
 		r->len += k;
 		n -= k;
-		if (http_parser_execute(&r->p, &framing, iov[i].iov_base, k) !=
-			k ||
+	}
+}
+
+/* True when the bytes kept are one whole request that may go again:
+ * http-parser frames them once, when a replay is first asked. */
+static bool whole(struct replay *r)
+{
+	if (r->state == R_OPEN) {
+		http_parser_init(&r->p, HTTP_REQUEST);
+		r->p.data = r;
+		r->msgs = 0;
+		if (http_parser_execute(&r->p, &framing, (const char *)r->buf,
+					r->len) != r->len ||
 		    HTTP_PARSER_ERRNO(&r->p) != HPE_OK)
 			r->state = R_NO;
+		else if (r->state == R_OPEN)
+			r->state = R_NO; /* not seen to its end */
 	}
+	return r->state == R_WHOLE;
 }
 
 /* The status of a reply that starts at p (n bytes), or 0. */
@@ -292,7 +305,7 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 	uint32_t on = c->retry_on;
 	int status = 0, counter, why;
 
-	if (!r || r->state != R_WHOLE || r->replied ||
+	if (!r || r->state == R_NO || r->replied ||
 	    (c->polled & POLLED_NO_SWAP))
 		return 0;
 	if (n > 0) {
@@ -313,7 +326,7 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 	} else {
 		return 0;
 	}
-	if (r->tries >= c->retries) {
+	if (r->tries >= c->retries || !whole(r)) {
 		r->replied = n > 0;
 		return 0; /* the last reply, as it comes */
 	}
@@ -331,10 +344,11 @@ bool replay_aborted(int fd, struct conn *c)
 {
 	struct replay *r = replay_of(fd, c, false);
 
-	if (!r || r->state != R_WHOLE || r->replied ||
+	if (!r || r->state == R_NO || r->replied ||
 	    (c->polled & POLLED_NO_SWAP) ||
 	    !(c->retry_on & POLICY_RETRY_RESPONSE_TIMEOUT) ||
-	    atomic_load(&c->abort_errno) != ETIMEDOUT || r->tries >= c->retries)
+	    atomic_load(&c->abort_errno) != ETIMEDOUT ||
+	    r->tries >= c->retries || !whole(r))
 		return false;
 	/* the deadline thread counted the call that timed out */
 	atomic_store(&c->abort_errno, 0);

@@ -223,8 +223,20 @@ enum fdt_side {
 	FDT_SIDES
 };
 
+extern void **_Atomic fdt_sides[FDT_SIDES];
+
+/* Maps side table k if need be; the slot of fd, or NULL. */
+void **fdt_side_map(enum fdt_side k, int fd);
+
 /* The slot of fd in side table k (mapped when create), or NULL. */
-void **fdt_side(enum fdt_side k, int fd, bool create);
+static inline void **fdt_side(enum fdt_side k, int fd, bool create)
+{
+	void **t = atomic_load_explicit(&fdt_sides[k], memory_order_acquire);
+
+	if (LIKELY(t) && LIKELY((unsigned)fd < FDT_CHUNK * FDT_CHUNKS))
+		return &t[fd];
+	return create ? fdt_side_map(k, fd) : NULL;
+}
 
 /* Marks c's slot free and its deadlines gone; caller holds c's lock. */
 void fdt_clear(struct conn *c);
