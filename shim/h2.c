@@ -21,6 +21,32 @@ size_t h2_preface(struct h2 *h, const uint8_t *p, size_t n)
 	return k;
 }
 
+/* Takes bytes of the next frame header from *p (*n): true once its 9
+ * bytes are whole (d->left then holds its payload's length). */
+static bool header_of(struct h2_dir *d, const uint8_t **p, size_t *n)
+{
+	size_t take = 9u - d->have < *n ? 9u - d->have : *n;
+
+	memcpy(d->hdr + d->have, *p, take);
+	d->have = (uint8_t)(d->have + take);
+	*p += take;
+	*n -= take;
+	if (d->have < 9)
+		return false;
+	d->have = 0;
+	d->left =
+	    (uint32_t)d->hdr[0] << 16 | (uint32_t)d->hdr[1] << 8 | d->hdr[2];
+	return true;
+}
+
+/* The stream of the frame header in d. */
+static uint32_t stream_of(const struct h2_dir *d)
+{
+	return ((uint32_t)d->hdr[5] << 24 | (uint32_t)d->hdr[6] << 16 |
+		(uint32_t)d->hdr[7] << 8 | d->hdr[8]) &
+	       0x7fffffffu;
+}
+
 void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 	     void *arg)
 {
@@ -32,20 +58,9 @@ void h2_feed(struct h2_dir *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 			n -= skip;
 			continue;
 		}
-		size_t take = 9u - d->have < n ? 9u - d->have : n;
-		memcpy(d->hdr + d->have, p, take);
-		d->have = (uint8_t)(d->have + take);
-		p += take;
-		n -= take;
-		if (d->have < 9)
+		if (!header_of(d, &p, &n))
 			break;
-		d->have = 0;
-		d->left = (uint32_t)d->hdr[0] << 16 | (uint32_t)d->hdr[1] << 8 |
-			  d->hdr[2];
-		fn(arg, d->hdr[3], d->hdr[4],
-		   ((uint32_t)d->hdr[5] << 24 | (uint32_t)d->hdr[6] << 16 |
-		    (uint32_t)d->hdr[7] << 8 | d->hdr[8]) &
-		       0x7fffffffu);
+		fn(arg, d->hdr[3], d->hdr[4], stream_of(d));
 	}
 }
 
@@ -113,22 +128,11 @@ void h2_feed_in(struct h2_in *d, const uint8_t *p, size_t n, h2_frame_fn *fn,
 			n -= k;
 			continue;
 		}
-		size_t take = 9u - f->have < n ? 9u - f->have : n;
-		memcpy(f->hdr + f->have, p, take);
-		f->have = (uint8_t)(f->have + take);
-		p += take;
-		n -= take;
-		if (f->have < 9)
+		if (!header_of(f, &p, &n))
 			break;
-		f->have = 0;
-		f->left = (uint32_t)f->hdr[0] << 16 | (uint32_t)f->hdr[1] << 8 |
-			  f->hdr[2];
 		d->type = f->hdr[3];
 		d->flags = f->hdr[4];
-		d->stream =
-		    ((uint32_t)f->hdr[5] << 24 | (uint32_t)f->hdr[6] << 16 |
-		     (uint32_t)f->hdr[7] << 8 | f->hdr[8]) &
-		    0x7fffffffu;
+		d->stream = stream_of(f);
 		d->pad = 0;
 		d->front = 0;
 		if (d->type == H2_HEADERS)
