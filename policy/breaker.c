@@ -720,6 +720,30 @@ bool breaker_quiet(const struct breaker *b)
 		 BREAKER_F_STAMP);
 }
 
+/* True when b is open, not forced, and its open period runs at now_ms
+ * (no longer than c's open_max allows), under mode on: breaker_allow()
+ * would reject and change nothing, so a caller may refuse without the
+ * lock.  Reads what another process may be writing: a stale answer only
+ * sends the caller down the locked path, or refuses one call that a
+ * breaker leaving its open state that instant would have let through. */
+bool breaker_shut(const struct breaker *b, const struct breaker_config *c,
+		  uint64_t now_ms)
+{
+	uint64_t until = __atomic_load_n(&b->until_ms, __ATOMIC_RELAXED);
+	uint64_t open = min_u64(c->open_ms, BREAKER_PERIOD_MAX_MS);
+	uint64_t longest =
+	    min_u64(max_u64(c->open_max_ms, open), BREAKER_PERIOD_MAX_MS);
+
+	longest += longest / 10 + 1; /* as settle() allows */
+	return c->mode == BREAKER_MODE_ON &&
+	       __atomic_load_n(&b->state, __ATOMIC_RELAXED) == BREAKER_OPEN &&
+	       __atomic_load_n(&b->forced, __ATOMIC_RELAXED) ==
+		   BREAKER_FORCE_NONE &&
+	       !(__atomic_load_n(&b->flags, __ATOMIC_RELAXED) &
+		 BREAKER_F_STAMP) &&
+	       until > now_ms && until - now_ms <= longest;
+}
+
 /* Returns the state machine state, a corrupt value as closed. */
 enum breaker_state breaker_current(const struct breaker *b)
 {

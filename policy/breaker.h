@@ -162,6 +162,12 @@ enum breaker_state breaker_current(const struct breaker *b);
  * forced); safe to call without the lock. */
 bool breaker_quiet(const struct breaker *b);
 
+/* True when b is open, unforced and inside its open period at now_ms
+ * under c (mode on): a refusal needs no lock.  Lock-free (see
+ * breaker_quiet()). */
+bool breaker_shut(const struct breaker *b, const struct breaker_config *c,
+		  uint64_t now_ms);
+
 /* Returns BREAKER_FORCE_NONE, _OPEN or _CLOSED. */
 int breaker_forced(const struct breaker *b);
 

@@ -406,6 +406,12 @@ int calls_admit(struct conn *c)
 		goto reject;
 	}
 	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
+	/* open and inside its period: a refusal, read without the lock */
+	if (b && breaker_shut(b, &c->bcfg, ms_of(clock_coarse_ns()))) {
+		count(c, SEG_REJECTED_BREAKER, 1);
+		c->rejected = REJECT_BREAKER;
+		goto reject;
+	}
 	if (b && (c->bcfg.mode != BREAKER_MODE_OFF || breaker_forced(b)) &&
 	    !breaker_quiet(b) && seg_lock(lock) == 0) {
 		memset(&ev, 0, sizeof ev);

@@ -181,7 +181,10 @@ size_t dns_siblings(const struct sockaddr *sa, uint8_t (*out)[16], size_t max,
 	size_t n = 0;
 	int first;
 
-	if (!sa_key(sa, k))
+	/* nothing resolved yet (the generation moves with the first
+	 * name): no lock to take */
+	if (!atomic_load_explicit(&generation, memory_order_relaxed) ||
+	    !sa_key(sa, k))
 		return 0;
 	if (max > DNS_SIBLINGS_MAX)
 		max = DNS_SIBLINGS_MAX;

@@ -1082,3 +1082,50 @@ Test(breaker, quiet_only_where_allow_changes_nothing)
 	breaker_allow(&b, &c, 5000, &ev);
 	cr_assert(breaker_quiet(&b));
 }
+
+/* breaker_shut(): a refusal without the lock only where breaker_allow()
+ * would refuse and change nothing; each row agrees with it. */
+Test(breaker, shut_refuses_only_what_allow_would)
+{
+	static const struct {
+		const char *what;
+		int mode;	/* BREAKER_MODE_* */
+		bool trip;	/* open it at 1000 */
+		uint64_t at;	/* asked at */
+		int force;	/* BREAKER_FORCE_* or -1 */
+		uint64_t until; /* written over until_ms when nonzero */
+		bool shut;
+	} t[] = {
+	    {"closed", BREAKER_MODE_ON, false, 1500, -1, 0, false},
+	    {"open, inside its period", BREAKER_MODE_ON, true, 1500, -1, 0,
+	     true},
+	    {"open, its period over", BREAKER_MODE_ON, true, 9000000, -1, 0,
+	     false},
+	    {"open, dry-run", BREAKER_MODE_DRY_RUN, true, 1500, -1, 0, false},
+	    {"open, forced closed", BREAKER_MODE_ON, true, 1500,
+	     BREAKER_FORCE_CLOSED, 0, false},
+	    {"open, until far beyond open_max (corrupt)", BREAKER_MODE_ON, true,
+	     1500, -1, 1ull << 50, false},
+	};
+
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct breaker_config c = on_config();
+		struct breaker b;
+		struct breaker_event ev;
+
+		breaker_reset(&b);
+		if (t[i].trip)
+			trip(&b, &c, 1000);
+		c.mode = t[i].mode;
+		if (t[i].force >= 0)
+			breaker_force(&b, t[i].force);
+		if (t[i].until)
+			b.until_ms = t[i].until;
+		cr_expect_eq(breaker_shut(&b, &c, t[i].at), t[i].shut, "%s",
+			     t[i].what);
+		if (t[i].shut)
+			cr_expect_eq(breaker_allow(&b, &c, t[i].at, &ev),
+				     BREAKER_REJECT, "%s: allow disagrees",
+				     t[i].what);
+	}
+}
