@@ -74,6 +74,8 @@ TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
 	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
 DEV_DEBS := clang-format
 DEMO_DEBS := curl
+# make bench's wall-clock side by side: the sidecar it compares with, the chart
+BENCH_DEBS := haproxy gnuplot-nox
 
 POLICY_SRC := $(wildcard policy/*.c)
 SEG_SRC := $(wildcard segment/*.c)
@@ -133,8 +135,12 @@ $(B)/.deps-demo: | $(B)
 	$(call need_debs,$(DEMO_DEBS))
 	@touch $@
 
+$(B)/.deps-bench: | $(B)
+	$(call need_debs,$(BENCH_DEBS))
+	@touch $@
+
 DEPS ?= $(BUILD_DEBS) $(TEST_DEBS) $(DEV_DEBS) $(COMPAT_DEBS) \
-	$(CPYTHON_DEBS)
+	$(CPYTHON_DEBS) $(BENCH_DEBS)
 deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS) || \
 	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS); }
@@ -308,9 +314,24 @@ $(B)/bench-io: bench/bench_io.c | $(B)/.deps-build
 $(B)/bench-tls: bench/bench_tls.c | $(B)/.deps-build
 	$(CC) $(ALL_CFLAGS) $(SSL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) $(SSL_LIBS)
 
-bench: $(B)/bench-match $(B)/bench-io $(B)/bench-tls $(TARGETS) $(B)/.deps-test
-	$(B)/bench-match
-	bench/callgrind.sh $(B)
+$(B)/bench-wall: bench/bench_wall.c | $(B)/.deps-build
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(ALL_LDFLAGS) -lpthread
+
+# $(call bench_step,NAME,COMMAND): COMMAND's output shown and kept in
+# $(B)/bench/NAME.txt for the report; fails when COMMAND does.
+bench_step = echo '$(2)'; { $(2); echo $$? >$(B)/bench/$(1).rc; } | \
+	tee $(B)/bench/$(1).txt; st=$$(cat $(B)/bench/$(1).rc); \
+	rm -f $(B)/bench/$(1).rc; exit $$st
+
+# The matcher, instructions per call (callgrind, the stable figures), then
+# wall clock against no shim and an HAProxy sidecar (bench/wall.sh, about
+# a minute): tables on stdout, $(B)/bench/report.md and bench.svg.
+bench: $(B)/bench-match $(B)/bench-io $(B)/bench-tls $(B)/bench-wall \
+	  $(TARGETS) $(B)/.deps-test $(B)/.deps-bench
+	@mkdir -p $(B)/bench && rm -f $(B)/bench/*.txt $(B)/bench/*.rc
+	@$(call bench_step,match,$(B)/bench-match)
+	@$(call bench_step,callgrind,bench/callgrind.sh $(B))
+	bench/wall.sh $(B)
 
 # --- demo -----------------------------------------------------------------
 # The README's first command: build, then the order -> payment scenario of
