@@ -100,7 +100,8 @@ FIXTURE := $(B)/fixture
 FIXTURE_TLS := $(B)/fixture-tls
 TARGETS := $(LIB) $(BIN) $(FIXTURE) $(FIXTURE_TLS)
 
-.PHONY: all test check test-unit test-concurrency test-integration demo bench fuzz format \
+.PHONY: all test check test-unit test-concurrency test-integration demo bench \
+	bench-scale fuzz format \
 	check-format check-exports check-layers install uninstall deps clean
 
 all: $(TARGETS)
@@ -332,6 +333,21 @@ bench: $(B)/bench-match $(B)/bench-io $(B)/bench-tls $(B)/bench-wall \
 	@$(call bench_step,match,$(B)/bench-match)
 	@$(call bench_step,callgrind,bench/callgrind.sh $(B))
 	bench/wall.sh $(B)
+
+# How the per-connect cost grows with rules, live addresses, threads and
+# processes, and what a reload under 10,000 open connections costs
+# (bench/scale.sh, about 90 s; never part of make test).  The table goes
+# to stdout and $(B)/bench/scale.md.
+$(B)/bench-scale: bench/bench_scale.c $(B)/libpolicy.a
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $< -o $@ $(B)/libpolicy.a $(INIH_A) \
+	  $(ALL_LDFLAGS) -lpthread
+
+$(B)/.deps-valgrind: | $(B)
+	$(call need_debs,valgrind)
+	@touch $@
+
+bench-scale: $(B)/bench-scale $(LIB) $(B)/.deps-valgrind
+	bench/scale.sh $(B)
 
 # --- demo -----------------------------------------------------------------
 # The README's first command: build, then the order -> payment scenario of
