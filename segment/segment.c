@@ -411,7 +411,11 @@ static void fill(struct seg *s, bool rules, uint32_t i, const struct key *k)
 static int table_get(struct seg *s, bool rules, uint32_t n, uint32_t i,
 		     const struct key *k)
 {
-	for (uint32_t seen = 0; seen < n; seen++, i = (i + 1) % n) {
+	/* a key lives within SEG_PROBES slots of its own: a miss in a full
+	 * table costs that many looks, not the table's size */
+	uint32_t most = n < SEG_PROBES ? n : SEG_PROBES;
+
+	for (uint32_t seen = 0; seen < most; seen++, i = (i + 1) % n) {
 		uint32_t u = atomic_load_explicit(entry(s, rules, i),
 						  memory_order_acquire);
 		if (u == 2 && same(s, rules, i, k))
@@ -421,7 +425,7 @@ static int table_get(struct seg *s, bool rules, uint32_t n, uint32_t i,
 		int found = -1;
 		if (seg_lock(&s->hdr->alloc) < 0)
 			return -1;
-		for (; seen < n; seen++, i = (i + 1) % n) {
+		for (; seen < most; seen++, i = (i + 1) % n) {
 			u = atomic_load(entry(s, rules, i));
 			if (u == 2 && same(s, rules, i, k)) {
 				found = (int)i;

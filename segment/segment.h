@@ -31,6 +31,9 @@
 #define SEG_HELD     8	 /* rules a process holds connections of, tracked */
 #define SEG_QUEUE    256 /* most waiters per rule (max_pending is capped) */
 #define SEG_HOST_MAX 64
+/* Rule and address tables: a key lives within this many slots of its
+ * hash's, so that a miss in a full table costs no more looks. */
+#define SEG_PROBES 512
 
 /* Latency histograms: each octave of microseconds [2^k, 2^(k+1)) is cut
  * in four equal buckets (bucket 4k + j), from 1 µs to 2^24 µs (16.8 s);

@@ -1279,3 +1279,39 @@ Test(segment, rate_takes_a_far_word_as_now_and_a_near_one_as_busy,
 	cr_assert(!seg_rate_take(&tat, T0, 100, 1));
 	cr_assert_eq(atomic_load(&tat), T0 + 500000);
 }
+
+/* A large address table fills to more than 90% before a new key finds
+ * no slot within SEG_PROBES (512) of its own; then every key in it is
+ * still found, and a miss is answered looking at SEG_PROBES slots at
+ * most, not all the table's (a full table of 1,000,000 addresses used to
+ * cost each connect to a new address a million looks). */
+Test(segment, a_large_table_fills_and_stays_found_with_bounded_probes)
+{
+	struct seg_sizes sz = {1, 4, 4096};
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff, [12] = 10};
+	static int idx[4096];
+	struct seg s;
+	int n = 0;
+
+	cr_assert_eq(seg_private(&sz, &s), 0);
+	for (; n < 4096; n++) {
+		a[13] = (uint8_t)(n >> 8);
+		a[14] = (uint8_t)n;
+		idx[n] = seg_addr_get(&s, 0, a, 80, NULL);
+		if (idx[n] < 0)
+			break;
+	}
+	cr_assert_geq(n, 4096 * 9 / 10, "refused at %d of 4096", n);
+	for (int i = 0; i < n; i++) {
+		a[13] = (uint8_t)(i >> 8);
+		a[14] = (uint8_t)i;
+		cr_assert_eq(seg_addr_get(&s, 0, a, 80, NULL), idx[i], "key %d",
+			     i);
+	}
+	a[12] = 11; /* never added */
+	for (int i = 0; i < 100; i++) {
+		a[14] = (uint8_t)i;
+		(void)seg_addr_get(&s, 0, a, 81, NULL); /* a slot or -1 */
+	}
+	seg_close(&s);
+}
