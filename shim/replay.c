@@ -303,7 +303,7 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 {
 	struct replay *r = replay_of(fd, c, false);
 	uint32_t on = c->retry_on;
-	int status = 0, counter, why;
+	int status = 0, counter, why, saved;
 
 	if (!r || r->state == R_NO || r->replied ||
 	    (c->polled & POLLED_NO_SWAP))
@@ -331,18 +331,21 @@ int replay_received(int fd, struct conn *c, ssize_t n, const void *buf, int err)
 		return 0; /* the last reply, as it comes */
 	}
 	/* the attempt that failed is a call that failed */
+	saved = errno; /* the program's read must say what it said */
 	calls_end(fd, c, false, counter, 0);
 	if (again(fd, c, r,
 		  n > 0 && status == 503 ? retry_after(buf, (size_t)n) : 0,
 		  why) > 0)
 		return 1;
 	r->replied = true; /* the program sees what there is */
+	errno = saved;
 	return 0;
 }
 
 bool replay_aborted(int fd, struct conn *c)
 {
 	struct replay *r = replay_of(fd, c, false);
+	int saved;
 
 	if (!r || r->state == R_NO || r->replied ||
 	    (c->polled & POLLED_NO_SWAP) ||
@@ -351,15 +354,19 @@ bool replay_aborted(int fd, struct conn *c)
 	    r->tries >= c->retries || !whole(r))
 		return false;
 	/* the deadline thread counted the call that timed out */
+	saved = errno;
 	atomic_store(&c->abort_errno, 0);
 	atomic_fetch_and(&c->watch, ~W_ABORTED);
-	if (again(fd, c, r, 0, SEG_REPLAYS_TIMEOUT) > 0)
+	if (again(fd, c, r, 0, SEG_REPLAYS_TIMEOUT) > 0) {
+		errno = saved;
 		return true;
+	}
 	r->replied = true;
 	if (!(atomic_load(&c->watch) & W_ABORTED)) {
 		/* nothing replaced it: the program learns of the timeout */
 		atomic_store(&c->abort_errno, ETIMEDOUT);
 		atomic_fetch_or(&c->watch, W_ABORTED);
 	}
+	errno = saved;
 	return false;
 }
