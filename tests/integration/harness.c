@@ -395,3 +395,37 @@ char *rule_policy(int port, const char *keys)
 	free(text);
 	return path;
 }
+
+int harness_cert(const char *dir, const char *name, char **cert, char **key)
+{
+	struct run *r = run_new();
+	struct run_opts o = {.timeout = 30};
+	int rc = -1;
+
+	if (asprintf(cert, "%s/%s-cert.pem", dir, name) < 0 ||
+	    asprintf(key, "%s/%s-key.pem", dir, name) < 0)
+		abort();
+	char *argv[] = {"openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"ec",
+			"-pkeyopt",
+			"ec_paramgen_curve:P-256",
+			"-nodes",
+			"-subj",
+			"/CN=localhost",
+			"-addext",
+			"subjectAltName=IP:127.0.0.1",
+			"-days",
+			"1",
+			"-keyout",
+			*key,
+			"-out",
+			*cert,
+			NULL};
+	if (run_prog(r, &o, argv) == 0 && r->status == 0)
+		rc = 0;
+	free(r);
+	return rc;
+}

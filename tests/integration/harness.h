@@ -83,6 +83,11 @@ long stats_field(const char *line, const char *key);
 /* A policy file for one rule [r] on 127.0.0.1:port with extra keys. */
 char *rule_policy(int port, const char *keys);
 
+/* Makes a self-signed P-256 certificate for 127.0.0.1 (CN localhost),
+ * valid one day, with the openssl command, in dir: *cert and *key
+ * receive the files' paths (malloc'd); 0 or -1. */
+int harness_cert(const char *dir, const char *name, char **cert, char **key);
+
 /* Allocates a zeroed struct run. */
 struct run *run_new(void);
 

@@ -229,37 +229,12 @@ static struct run *https(int port, const char *path, const char *path2,
  * files (malloc'd), in a directory teardown() removes. */
 static void make_cert(const char *name, char **cert, char **key)
 {
-	struct run *r = run_new();
-	struct run_opts o = {.timeout = 30};
-
 	if (!tls_dir[0]) {
 		snprintf(tls_dir, sizeof tls_dir, "/tmp/fusebox-tls-XXXXXX");
 		cr_assert(mkdtemp(tls_dir));
 	}
-	cr_assert(asprintf(cert, "%s/%s-cert.pem", tls_dir, name) > 0);
-	cr_assert(asprintf(key, "%s/%s-key.pem", tls_dir, name) > 0);
-	char *argv[] = {"openssl",
-			"req",
-			"-x509",
-			"-newkey",
-			"ec",
-			"-pkeyopt",
-			"ec_paramgen_curve:P-256",
-			"-nodes",
-			"-subj",
-			"/CN=localhost",
-			"-addext",
-			"subjectAltName=IP:127.0.0.1",
-			"-days",
-			"1",
-			"-keyout",
-			*key,
-			"-out",
-			*cert,
-			NULL};
-	cr_assert_eq(run_prog(r, &o, argv), 0);
-	cr_assert_eq(r->status, 0, "openssl req: %s", r->err);
-	free(r);
+	cr_assert_eq(harness_cert(tls_dir, name, cert, key), 0,
+		     "openssl req failed");
 }
 
 /* Asserts that promtool check metrics accepts text with no complaint. */

@@ -317,42 +317,20 @@ Test(tls_calls, a_failed_handshake_is_a_tls_failure)
  * http); a stream left unanswered fails at response_timeout. */
 Test(tls_calls, http2_over_tls_streams_are_the_calls)
 {
-	char dir[] = "/tmp/fusebox-h2tls-XXXXXX", key[64], cert[64], url[4][64];
+	char dir[] = "/tmp/fusebox-h2tls-XXXXXX", *key, *cert, url[4][64];
 	struct fixture f;
 	struct run *r = run_new();
-	struct run_opts plain = {.timeout = 30};
 	char *script = src_path("tests/integration/scripts/h2tls.js");
 	char *pol, *s;
 
 	cr_assert(mkdtemp(dir));
-	snprintf(key, sizeof key, "%s/key.pem", dir);
-	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-	char *gen[] = {"openssl",
-		       "req",
-		       "-x509",
-		       "-newkey",
-		       "ec",
-		       "-pkeyopt",
-		       "ec_paramgen_curve:P-256",
-		       "-nodes",
-		       "-subj",
-		       "/CN=localhost",
-		       "-days",
-		       "1",
-		       "-keyout",
-		       key,
-		       "-out",
-		       cert,
-		       NULL};
-	cr_assert_eq(run_prog(r, &plain, gen), 0);
-	cr_assert_eq(r->status, 0, "openssl: %s", r->err);
+	cr_assert_eq(harness_cert(dir, "h2", &cert, &key), 0, "openssl req");
 	char *node[] = {"node", script, key, cert, NULL};
 	cr_assert_eq(server_start(&f, node), 0, "node http2 server");
 	snprintf(url[0], sizeof url[0], "https://127.0.0.1:%d/a", f.port);
-	snprintf(url[1], sizeof url[1], "https://127.0.0.1:%d/b", f.port);
+	snprintf(url[1], sizeof url[1], "https://127.0.0.1:%d/503", f.port);
 	snprintf(url[2], sizeof url[2], "https://127.0.0.1:%d/c", f.port);
 	snprintf(url[3], sizeof url[3], "https://127.0.0.1:%d/hang", f.port);
-	snprintf(url[1], sizeof url[1], "https://127.0.0.1:%d/503", f.port);
 	pol =
 	    rule_policy(f.port, "response_timeout = 500ms\nclassify = http\n");
 	struct run_opts o = {.shim = true, .policy = pol, .timeout = 15};
@@ -378,6 +356,8 @@ Test(tls_calls, http2_over_tls_streams_are_the_calls)
 	unlink(key);
 	unlink(cert);
 	rmdir(dir);
+	free(key);
+	free(cert);
 	free(script);
 	free(pol);
 	free(r);

@@ -5,13 +5,11 @@ LD_PRELOAD): "ok" answers; "unavailable", "internal" and "not_found"
 fail with that status at once (a trailers-only reply); "late_internal"
 sends its headers, then fails with INTERNAL (the status in trailers).
 Prints one line per call: its name and "ok" or the status code."""
-import os
-import subprocess
 import sys
 
-SERVER = r'''
-import sys, time, grpc
-from concurrent import futures
+import grpc_server
+
+SAY = r'''
 def say(req, ctx):
     if req == b"unavailable":
         ctx.abort(grpc.StatusCode.UNAVAILABLE, "down")
@@ -24,23 +22,11 @@ def say(req, ctx):
         time.sleep(0.05)
         ctx.abort(grpc.StatusCode.INTERNAL, "late")
     return req
-h = grpc.method_handlers_generic_handler(
-    "t.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)})
-s = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-s.add_generic_rpc_handlers((h,))
-port = s.add_insecure_port("127.0.0.1:0")
-s.start()
-print(port, flush=True)
-time.sleep(30)
 '''
 
-env = {k: v for k, v in os.environ.items()
-       if k != "LD_PRELOAD" and not k.startswith("FUSEBOX_")}
-srv = subprocess.Popen([sys.executable, "-c", SERVER], env=env,
-                       stdout=subprocess.PIPE, text=True)
+srv, port = grpc_server.start(SAY)
 try:
     import grpc
-    port = int(srv.stdout.readline())
     ch = grpc.insecure_channel(f"127.0.0.1:{port}")
     say = ch.unary_unary("/t.Echo/Say")
     for name in sys.argv[1:]:
