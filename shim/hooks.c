@@ -166,7 +166,7 @@ static __attribute__((noinline)) ssize_t send_done(int fd, struct conn *c,
 		if (w & W_CONNECTING)
 			connected_now(fd, c, 0);
 		/* HTTP/2: its frames say what is a request */
-		if ((w & W_H2) && streams_sent(c, iov, cnt, (size_t)n)) {
+		if ((w & W_H2) && streams_sent(fd, c, iov, cnt, (size_t)n)) {
 			__atomic_fetch_add(&c->out, (uint64_t)n,
 					   __ATOMIC_RELAXED);
 			w &= ~(W_COUNT | W_RESPONSE);

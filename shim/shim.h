@@ -446,7 +446,7 @@ void streams_sending(struct conn *c, const struct iovec *iov, size_t cnt);
  * c, which has W_H2 (or TLS plaintext on HTTP/2): true when HTTP/2 took
  * care of calls and deadlines (not of bytes: the caller counts them),
  * false when the generic bookkeeping must (not HTTP/2 after all). */
-bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt,
+bool streams_sent(int fd, struct conn *c, const struct iovec *iov, size_t cnt,
 		  size_t n);
 
 /* The same after n > 0 bytes were received (flags of the call). */

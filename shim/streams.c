@@ -88,6 +88,8 @@ static void reply_as(struct seen *x, int i, bool ok, int counter)
 		wait_for_none(c);
 }
 
+static bool early_decoded(struct seen *x, uint32_t id);
+
 /* A frame the client sent: a request that ends waits for its reply. */
 static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 {
@@ -105,6 +107,8 @@ static void sent_frame(void *arg, uint8_t type, uint8_t flags, uint32_t id)
 	if (h->n == 1)
 		wait_for_oldest(x->c);
 	/* its reply was read before this send was seen */
+	if (early_decoded(x, id))
+		return;
 	if (h2_early_take(h, id, &ok))
 		reply(x, h2_find(h, id), ok);
 }
@@ -125,6 +129,13 @@ struct ext {
 	uint8_t nopen; /* replies started awaiting their status */
 	uint32_t open[OPEN_MAX];
 	uint64_t wait[OPEN_MAX]; /* their time to first byte (ns) */
+	/* verdicts read before their request was seen to end (another
+	 * thread's send): id 0 is a free entry */
+	struct {
+		uint32_t id;
+		int8_t counter; /* -1: ok */
+		bool started;	/* headers without a status: it comes later */
+	} early[OPEN_MAX];
 };
 
 /* The decoding state of c (fd), made when create; NULL without. */
@@ -235,11 +246,62 @@ static void block_done(struct seen *x, struct ext *e, uint32_t id)
 	} else if (i >= 0) {
 		reply_as(x, i, ok, counter);
 	} else {
-		/* another thread's send of its request is not seen yet */
-		h2_early_put(h, id, ok);
+		/* another thread's send of its request is not seen yet: the
+		 * verdict waits for it, with its counter */
+		bool started =
+		    c->classify == POLICY_CLASSIFY_GRPC && e->grpc < 0 && ok;
+		for (j = 0; j < OPEN_MAX && e->early[j].id; j++)
+			;
+		/* only a client stream above the last ended may still come */
+		if (!(id & 1) || id <= h->last)
+			j = OPEN_MAX + 1;
+		if (j < OPEN_MAX) {
+			e->early[j].id = id;
+			e->early[j].counter = (int8_t)counter;
+			e->early[j].started = started;
+		} else if (j == OPEN_MAX && !started) {
+			h2_early_put(h, id, ok);
+		}
 	}
 	e->status = 0;
 	e->grpc = -1;
+}
+
+/* The request of stream id was seen to end (it waits, at its place in
+ * h2.id): a verdict decoded before, if any, is applied; true then. */
+static bool early_decoded(struct seen *x, uint32_t id)
+{
+	struct conn *c = x->c;
+	struct ext *e;
+	int i, j;
+
+	if (c->classify == POLICY_CLASSIFY_TCP ||
+	    !(e = ext_of(x->fd, c, false)))
+		return false;
+	for (j = 0; j < OPEN_MAX && e->early[j].id != id; j++)
+		;
+	if (j == OPEN_MAX || (i = h2_find(&c->h2, id)) < 0)
+		return false;
+	e->early[j].id = 0;
+	if (!e->early[j].started) {
+		reply_as(x, i, e->early[j].counter < 0, e->early[j].counter);
+		return true;
+	}
+	/* its reply started: it waits for its status, as in block_done() */
+	if (e->nopen < OPEN_MAX) {
+		e->open[e->nopen] = id;
+		e->wait[e->nopen++] = 0;
+		h2_remove(&c->h2, i);
+		if (i == 0) {
+			if (c->h2.n)
+				wait_for_oldest(c);
+			else
+				wait_for_none(c);
+		}
+	} else {
+		reply_as(x, i, true, -1);
+	}
+	return true;
 }
 
 /* A piece of a header block from the server (h2_block_fn). */
@@ -419,9 +481,10 @@ void streams_sending(struct conn *c, const struct iovec *iov, size_t cnt)
 	conn_unlock(c);
 }
 
-bool streams_sent(struct conn *c, const struct iovec *iov, size_t cnt, size_t n)
+bool streams_sent(int fd, struct conn *c, const struct iovec *iov, size_t cnt,
+		  size_t n)
 {
-	struct seen x = {.fd = -1, .c = c, .now = clock_ns()};
+	struct seen x = {.fd = fd, .c = c, .now = clock_ns()};
 	bool h2;
 
 	conn_lock(c);

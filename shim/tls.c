@@ -486,7 +486,7 @@ static inline void write_after(SSL *s, int fd, struct conn *c, uint32_t w,
 	if (framed) {
 		struct iovec iov = {(void *)buf, n};
 		if (r > 0)
-			streams_sent(c, &iov, 1, n);
+			streams_sent(fd, c, &iov, 1, n);
 		return;
 	}
 	if (r > 0)
