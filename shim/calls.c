@@ -115,13 +115,13 @@ static void log_event(struct conn *c, const struct breaker_event *ev,
 
 /* Takes a token from the rule's rate bucket: true when there was one
  * (segment/shared.c: a GCRA word, lock-free). */
-static bool rate_take(struct conn *c)
+static bool rate_take(struct conn *c, uint64_t now)
 {
 	uint64_t burst = c->rate_burst ? c->rate_burst : c->rate_mps / 1000;
 
 	/* above a million a second the step is 0: no limit to speak of */
 	return seg_rate_take(
-	    &shim_seg.rules[c->srule].rate_tat_us, clock_ns() / 1000u,
+	    &shim_seg.rules[c->srule].rate_tat_us, now / 1000u,
 	    1000000000u / (c->rate_mps ? c->rate_mps : 1), burst);
 }
 
@@ -321,10 +321,10 @@ static uint64_t budget_now(void)
 
 /* Counts a first attempt (a connect the program asked for) of c's rule,
  * the base of its retry budget. */
-static void budget_first(struct conn *c)
+static void budget_first(struct conn *c, uint64_t now)
 {
 	if (c->retries)
-		seg_budget_first(&shim_seg.rules[c->srule], budget_now());
+		seg_budget_first(&shim_seg.rules[c->srule], now / 1000000000u);
 }
 
 /* Asks the retry budget of c's rule for one retry (segment/shared.c). */
@@ -390,13 +390,15 @@ int calls_admit(struct conn *c)
 	pthread_mutex_t *lock;
 	struct breaker *b;
 	int verdict, forced;
+	/* one clock for all of admission, the connect's start if set */
+	uint64_t now = c->connect_ns ? c->connect_ns : clock_ns();
 
 	c->probe = 0;
 	c->rejected = 0;
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		goto chaos;
 	if (!c->retrying)
-		budget_first(c);
+		budget_first(c, now);
 	/* a rule forced by the operator wins, counted or not */
 	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
 				      memory_order_relaxed);
@@ -407,7 +409,7 @@ int calls_admit(struct conn *c)
 	}
 	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
 	/* open and inside its period: a refusal, read without the lock */
-	if (b && breaker_shut(b, &c->bcfg, ms_of(clock_coarse_ns()))) {
+	if (b && breaker_shut(b, &c->bcfg, ms_of(now))) {
 		count(c, SEG_REJECTED_BREAKER, 1);
 		c->rejected = REJECT_BREAKER;
 		goto reject;
@@ -415,7 +417,7 @@ int calls_admit(struct conn *c)
 	if (b && (c->bcfg.mode != BREAKER_MODE_OFF || breaker_forced(b)) &&
 	    !breaker_quiet(b) && seg_lock(lock) == 0) {
 		memset(&ev, 0, sizeof ev);
-		verdict = breaker_allow(b, &c->bcfg, ms_of(clock_ns()), &ev);
+		verdict = breaker_allow(b, &c->bcfg, ms_of(now), &ev);
 		seg_unlock(lock);
 		log_event(c, &ev, NULL);
 		if (verdict == BREAKER_REJECT) {
@@ -428,7 +430,7 @@ int calls_admit(struct conn *c)
 	}
 	/* a half-open probe always goes out: it alone can close the
 	 * breaker, so neither the rate limit nor chaos may eat it */
-	if (!c->probe && c->rate_mps && !rate_take(c)) {
+	if (!c->probe && c->rate_mps && !rate_take(c, now)) {
 		count(c, SEG_REJECTED_RATE, 1);
 		goto reject;
 	}
@@ -535,43 +537,17 @@ static const char *failure_words(int counter, bool ok)
 	}
 }
 
-/* The current call of c ended; now (ns) may be 0 when the caller did
- * not read the clock. */
-/* Counts one call of c that ended (ok, counter as calls_end()) after
- * waiting wait ns for its reply: counters, latency, its breaker.  Inlined
- * into calls_end(), the path of every call. */
-static inline __attribute__((always_inline)) void record(struct conn *c,
-							 bool ok, int counter,
-							 uint64_t wait,
-							 uint64_t now)
+/* The breaker's part of a call's end (flags BREAKER_*): under its lock
+ * unless the outcome cannot move it. */
+static __attribute__((noinline)) void record_breaker(struct conn *c, bool ok,
+						     int counter, int flags,
+						     uint64_t now)
 {
 	struct breaker_event ev;
 	pthread_mutex_t *lock;
 	struct breaker *b;
-	uint64_t dur;
-	uint8_t probe;
-	int flags = 0;
+	uint8_t probe = CONN_GET(c->probe);
 
-	if (CONN_GET(c->saddr) < 0)
-		return;
-	dur = __atomic_exchange_n(&c->connect_dur_ns, 0, __ATOMIC_RELAXED);
-	count(c, SEG_CALLS, 1);
-	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
-	if (counter >= 0)
-		count(c, (enum seg_counter)counter, 1);
-	if (CONN_GET(c->out) + CONN_GET(c->in) >= 65536)
-		flush_bytes(c); /* else at close */
-	if (ok && wait)
-		seg_hist_add(&shim_seg.addrs[CONN_GET(c->saddr)].first_byte_us,
-			     wait / 1000);
-	if (!ok)
-		flags |= BREAKER_FAILURE;
-	if (c->bcfg.slow_ms && (dur / 1000000 > c->bcfg.slow_ms ||
-				wait / 1000000 > c->bcfg.slow_ms)) {
-		flags |= BREAKER_SLOW;
-		count(c, SEG_SLOW_CALLS, 1);
-	}
-	probe = CONN_GET(c->probe);
 	if (c->bcfg.mode == BREAKER_MODE_OFF && !probe)
 		goto out;
 	/* while the operator forces the rule, its breakers stand still */
@@ -595,6 +571,36 @@ out:
 	CONN_SET(c->probe, 0);
 }
 
+/* Counts one call of c that ended (ok, counter as calls_end()) after
+ * waiting wait ns for its reply: counters, latency, its breaker. */
+static void record(struct conn *c, bool ok, int counter, uint64_t wait,
+		   uint64_t now)
+{
+	uint64_t dur;
+	int flags = 0;
+
+	if (CONN_GET(c->saddr) < 0)
+		return;
+	dur = __atomic_exchange_n(&c->connect_dur_ns, 0, __ATOMIC_RELAXED);
+	count(c, SEG_CALLS, 1);
+	count(c, ok ? SEG_SUCCESSES : SEG_FAILURES, 1);
+	if (counter >= 0)
+		count(c, (enum seg_counter)counter, 1);
+	if (CONN_GET(c->out) + CONN_GET(c->in) >= 65536)
+		flush_bytes(c); /* else at close */
+	if (ok && wait)
+		seg_hist_add(&shim_seg.addrs[CONN_GET(c->saddr)].first_byte_us,
+			     wait / 1000);
+	if (!ok)
+		flags |= BREAKER_FAILURE;
+	if (c->bcfg.slow_ms && (dur / 1000000 > c->bcfg.slow_ms ||
+				wait / 1000000 > c->bcfg.slow_ms)) {
+		flags |= BREAKER_SLOW;
+		count(c, SEG_SLOW_CALLS, 1);
+	}
+	record_breaker(c, ok, counter, flags, now);
+}
+
 void calls_end(int fd, struct conn *c, bool ok, int counter, uint64_t now)
 {
 	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
@@ -616,33 +622,6 @@ void calls_record(struct conn *c, bool ok, int counter, uint64_t wait,
 		  uint64_t now)
 {
 	record(c, ok, counter, wait, now);
-}
-
-/* Bookkeeping after n bytes were sent on c. */
-uint8_t calls_sending(struct conn *c)
-{
-	static TLS unsigned tick;
-	uint8_t expect = atomic_load_explicit(&c->call, memory_order_relaxed);
-	uint64_t now;
-
-	if (expect == CALL_WAITING || expect == CALL_CONNECTING)
-		return 0; /* the call goes on */
-	/* first-byte latency: every call when slow calls matter, else one
-	 * call in eight, which is plenty for p50/p90/p99 and saves two clock
-	 * reads on the others */
-	now = c->bcfg.slow_ms || (++tick & 7) == 0 ? clock_ns() : 0;
-	expect = CALL_NONE;
-	/* the first send after a reply started is a new call; the first
-	 * send after connect continues the connect's call; its start is
-	 * written before c->call says so (the deadline thread may end the
-	 * call the moment it does) */
-	CONN_SET(c->wait_ns, now);
-	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
-		return CALL_NONE + 1;
-	expect = CALL_CONNECTED;
-	if (atomic_compare_exchange_strong(&c->call, &expect, CALL_WAITING))
-		return CALL_CONNECTED + 1;
-	return 0;
 }
 
 void calls_unsending(struct conn *c, uint8_t started)
@@ -682,10 +661,11 @@ static inline __attribute__((always_inline)) void replied(int fd,
 	if (n > 0 && state == CALL_CONNECTED)
 		return; /* the server spoke first: still the same call */
 	if (n > 0) {
-		bool bad = c->classify == POLICY_CLASSIFY_HTTP && buf &&
-			   http_5xx(buf, n);
-		/* now 0: read by calls_end only if it needs it */
-		calls_end(fd, c, !bad, bad ? SEG_HTTP_5XX : -1, 0);
+		if (c->classify == POLICY_CLASSIFY_HTTP && buf &&
+		    http_5xx(buf, n))
+			calls_end(fd, c, false, SEG_HTTP_5XX, 0);
+		else
+			calls_ok(fd, c);
 	} else {
 		/* end of stream or reset before the first reply byte */
 		calls_end(fd, c, false, SEG_RESETS, 0);
@@ -698,6 +678,57 @@ void calls_received(int fd, struct conn *c, ssize_t n, const void *buf)
 	if (n > 0)
 		__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
 	replied(fd, c, n, buf);
+}
+
+/* The reply of c's waiting call started and is no failure: the end of
+ * most calls.  When c->quick says that nothing but the counters and a
+ * closed, quiet breaker can be concerned, that is all it costs: two
+ * counters, a latency sample now and then, and three loads of the
+ * breaker; anything else goes the way of calls_end(). */
+void calls_ok(int fd, struct conn *c)
+{
+	(void)fd;
+	uint8_t was = atomic_exchange(&c->call, CALL_NONE);
+	int32_t sa = CONN_GET(c->saddr);
+	struct seg_addr *a;
+	const struct breaker *b;
+	uint64_t started, now = 0, wait = 0;
+
+	if (was == CALL_NONE || sa < 0)
+		return;
+	started = CONN_GET(c->wait_ns);
+	if (started && was == CALL_WAITING) {
+		now = clock_ns();
+		wait = now - started;
+	}
+	if (UNLIKELY(!c->quick ||
+		     (was != CALL_WAITING && was != CALL_CONNECTED) ||
+		     CONN_GET(c->probe))) {
+		record(c, true, -1, wait, now);
+		return;
+	}
+	a = &shim_seg.addrs[sa];
+	atomic_fetch_add_explicit(&a->counter[SEG_CALLS], 1,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&a->counter[SEG_SUCCESSES], 1,
+				  memory_order_relaxed);
+	if (wait)
+		seg_hist_add(&a->first_byte_us, wait / 1000);
+	if (UNLIKELY(CONN_GET(c->out) + CONN_GET(c->in) >= 65536))
+		flush_bytes(c);
+	if (c->bcfg.mode == BREAKER_MODE_OFF)
+		return;
+	/* a success moves a breaker that is not closed, counts failures,
+	 * or is forced; the rule's own force is record()'s to weigh */
+	b = c->scope == POLICY_SCOPE_RULE ? &shim_seg.rules[c->srule].breaker
+					  : &a->breaker;
+	if (LIKELY(__atomic_load_n(&b->state, __ATOMIC_RELAXED) ==
+		       BREAKER_CLOSED &&
+		   !__atomic_load_n(&b->consecutive, __ATOMIC_RELAXED) &&
+		   __atomic_load_n(&b->forced, __ATOMIC_RELAXED) ==
+		       BREAKER_FORCE_NONE))
+		return;
+	record_breaker(c, true, -1, 0, now);
 }
 
 void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf)
@@ -724,17 +755,16 @@ void calls_reply_queued(int fd, struct conn *c, const void *buf, ssize_t n)
 void calls_close(int fd, struct conn *c)
 {
 	uint8_t state = atomic_load(&c->call);
-	uint64_t now = clock_ns();
 
 	if (CONN_GET(c->saddr) < 0)
 		return;
 	if (state == CALL_CONNECTED) {
 		/* connected and closed without an exchange: it worked */
-		calls_end(fd, c, true, -1, now);
+		calls_ok(fd, c);
 	} else if ((state == CALL_WAITING || state == CALL_CONNECTING) &&
 		   CONN_GET(c->probe)) {
 		/* a probe given up counts as failed: half-open never sticks */
-		calls_end(fd, c, false, -1, now);
+		calls_end(fd, c, false, -1, 0);
 	} else {
 		atomic_store(&c->call, CALL_NONE);
 	}

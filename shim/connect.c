@@ -209,16 +209,22 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	struct stat st;
 	int type = 0, fl;
 	socklen_t tl = sizeof type;
+	uint8_t kind = fdt_kind(fd);
 
 	*rejected = false;
 	tmp.active = tmp.retrying = 0;
+	/* the one clock read of classification and admission, and the
+	 * connect's start */
+	tmp.connect_ns = clock_ns();
 	if (len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
 		return NULL;
 	if (!state_classify(sa, &tmp))
 		return NULL;
-	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-	    type != SOCK_STREAM)
+	/* a TCP socket that our socket() made needs no question */
+	if (!(kind & FDK_TCP) &&
+	    (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	     type != SOCK_STREAM))
 		return NULL;
 	/* an open breaker: fail now, no connect, no slot; or fail over */
 	if (calls_admit(&tmp) < 0) {
@@ -238,7 +244,12 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 		*moved = true;
 	}
 	c = fdt_slot(fd);
-	if (!c || fstat(fd, &st) < 0 || (fl = real.fcntl(fd, F_GETFL)) < 0) {
+	/* the flags: of a socket() whose flags only F_SETFL's O_NONBLOCK
+	 * changed, known; else asked */
+	fl = (kind & (FDK_TCP | FDK_FLAGS)) == FDK_TCP
+		 ? O_RDWR | (kind & FDK_NONBLOCK ? O_NONBLOCK : 0)
+		 : real.fcntl(fd, F_GETFL);
+	if (!c || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) || fl < 0) {
 		calls_unadmit(&tmp); /* give back what admission took */
 		return NULL;
 	}
@@ -254,13 +265,20 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	c->saddr = tmp.saddr;
 	c->srule = tmp.srule;
 	c->retrying = 0;
+	c->sample = 0;
+	c->fl = fl;
+	/* a success concerns the breaker only when it is not closed and
+	 * quiet: no slow calls to time, no rates to keep */
+	c->quick = !tmp.bcfg.slow_ms && !tmp.bcfg.failure_rate_ppm &&
+		   !tmp.bcfg.slow_rate_ppm &&
+		   (uint32_t)tmp.srule < shim_seg.nrules;
 	if (altlen) {
 		memcpy(&c->peer, &alt, altlen);
 		c->peerlen = altlen;
 	}
 	c->out = c->in = 0;
 	c->wait_ns = c->connect_dur_ns = 0;
-	c->connect_ns = clock_ns();
+	c->connect_ns = tmp.connect_ns;
 	atomic_store(&c->call, CALL_CONNECTING);
 	atomic_store(&c->nonblock, (fl & O_NONBLOCK) != 0);
 	atomic_store(&c->awaiting, false);
@@ -331,15 +349,18 @@ void fastopen(int fd, const struct sockaddr *sa, socklen_t len)
 static int connect_once(int fd, struct conn *c, const struct sockaddr *sa,
 			socklen_t len, bool wait)
 {
-	uint64_t now = clock_ns(), deadline, prog;
-	int fl, r, e;
+	uint64_t now = c->connect_ns, deadline, prog;
+	/* the flags as guard() read them (or F_SETFL set them, or a fresh
+	 * socket has them), O_NONBLOCK as the program left it */
+	int fl = (c->fl & ~O_NONBLOCK) |
+		 (atomic_load(&c->nonblock) ? O_NONBLOCK : 0),
+	    r, e;
 
 	if (!c->connect_ms && !wait)
 		return real.connect(fd, sa, len);
 	/* a retry on a non-blocking socket waits too: 10 s at most */
 	deadline = now + (c->connect_ms ? c->connect_ms : 10000) * 1000000ull;
 	prog = c->sndtimeo_ms && !wait ? now + c->sndtimeo_ms * 1000000ull : 0;
-	fl = real.fcntl(fd, F_GETFL);
 	real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	r = real.connect(fd, sa, len);
 	if (r < 0 && errno == EINPROGRESS)
@@ -395,12 +416,14 @@ static int fresh_socket(int fd, struct conn *c, int family)
 	struct stat st;
 	uint64_t old_ino;
 
-	nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	nfd = real.socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (nfd < 0)
 		return -1;
-	if (fl >= 0)
+	if (fl >= 0) {
 		real.fcntl(nfd, F_SETFL,
 			   fl); /* O_NONBLOCK as the program set */
+		c->fl = fl;
+	}
 	for (size_t i = 0; i < sizeof carried / sizeof carried[0]; i++) {
 		socklen_t l = sizeof v;
 		if (real.getsockopt(fd, carried[i].level, carried[i].name, v,
@@ -504,11 +527,11 @@ static int retry_after(int fd, struct conn *c, int e, unsigned attempt)
 		}
 		/* admitted like a connect, but no first attempt */
 		c->retrying = 1;
+		c->connect_ns = clock_ns();
 		r = calls_admit(c);
 		c->retrying = 0;
 		if (r < 0)
 			return -1; /* errno: the rule's reject_errno */
-		c->connect_ns = clock_ns();
 		atomic_store(&c->call, CALL_CONNECTING);
 		r = connect_once(fd, c, sa, c->peerlen, true);
 		e = errno;
@@ -590,10 +613,14 @@ static int refuse_nonblocking(int fd, int e)
 	return -1;
 }
 
-/* True when fd is in non-blocking mode. */
-static bool nonblocking_fd(int fd)
+/* True when fd (of kind k) is in non-blocking mode. */
+static bool nonblocking_fd(int fd, uint8_t k)
 {
-	int fl = real.fcntl(fd, F_GETFL);
+	int fl;
+
+	if (k & FDK_TCP)
+		return k & FDK_NONBLOCK;
+	fl = real.fcntl(fd, F_GETFL);
 
 	return fl >= 0 && (fl & O_NONBLOCK);
 }
@@ -631,7 +658,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	shim_busy = 0;
 	if (rejected) {
 		e = errno; /* the rule's reject_errno */
-		if (nonblocking_fd(fd))
+		if (nonblocking_fd(fd, fdt_kind(fd)))
 			return refuse_nonblocking(fd, e);
 		errno = e;
 		return -1;

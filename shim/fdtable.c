@@ -122,3 +122,52 @@ void **fdt_side_map(enum fdt_side k, int fd)
 	}
 	return &t[fd];
 }
+
+/* The kind table: a byte per fd, mapped at the first socket() we see
+ * (MAP_NORESERVE: only the pages of fds in use cost memory). */
+uint8_t *_Atomic fdt_kinds;
+
+#define KINDS_SIZE ((size_t)FDT_CHUNK * FDT_CHUNKS)
+
+void fdt_kind_set(int fd, uint8_t k)
+{
+	uint8_t *t = atomic_load_explicit(&fdt_kinds, memory_order_acquire);
+	uint8_t *fresh = NULL;
+
+	if ((unsigned)fd >= KINDS_SIZE)
+		return;
+	if (!t) {
+		if (!k)
+			return;
+		t = mmap(NULL, KINDS_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (t == MAP_FAILED)
+			return;
+		if (!atomic_compare_exchange_strong(&fdt_kinds, &fresh, t)) {
+			munmap(t, KINDS_SIZE);
+			t = fresh;
+		}
+	}
+	__atomic_store_n(&t[fd], k, __ATOMIC_RELAXED);
+}
+
+/* After a fork both processes share each socket's file flags, which
+ * either may now change where the other's hooks do not see: both forget
+ * every kind (the pages go back, zero). */
+static void kinds_forget_all(void)
+{
+	uint8_t *t = atomic_load_explicit(&fdt_kinds, memory_order_acquire);
+
+	if (t)
+		madvise(t, KINDS_SIZE, MADV_DONTNEED);
+}
+
+static const struct life_part kinds_part = {
+    .parent = kinds_forget_all,
+    .child = kinds_forget_all,
+};
+
+__attribute__((constructor)) static void fdt_ctor(void)
+{
+	life_join(LIFE_KINDS, &kinds_part);
+}

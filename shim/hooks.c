@@ -135,7 +135,7 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 		return true;
 	}
 	if (w & W_COUNT)
-		calls_received(fd, c, n, peek);
+		calls_got(fd, c, n, peek);
 	if (w & W_IDLE)
 		atomic_store_explicit(
 		    &c->activity,
@@ -149,6 +149,60 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 		atomic_store(&c->dl[DL_RESPONSE], 0);
 	}
 	return true;
+}
+
+/* What a quick path (W_QUICK, no other bit) does before a send: the call
+ * starts (send_pre), and a new request on a kept-alive connection looks
+ * at it first (stale_check). */
+#define W_QUICK (W_COUNT | W_RESPONSE | W_IDLE)
+static inline uint32_t send_quick_pre(int fd, struct conn *c, uint32_t w,
+				      const struct iovec *iov, size_t cnt)
+{
+	uint32_t pre = send_pre(c, w);
+
+	if (UNLIKELY((pre & PRE_STATE) == CALL_NONE + 1) && !c->polled)
+		stale_check(fd, c, iov, cnt);
+	return pre;
+}
+
+static inline uint32_t recv_quick_pre(int fd, struct conn *c, uint32_t w,
+				      const struct iovec *iov, size_t cnt)
+{
+	(void)fd;
+	(void)c;
+	(void)w;
+	(void)iov;
+	(void)cnt;
+	return 0;
+}
+
+/* ... and after it moved n > 0 bytes */
+static inline void send_quick_post(int fd, struct conn *c, uint32_t w,
+				   ssize_t n, const void *peek, uint32_t pre)
+{
+	(void)fd;
+	(void)peek;
+	send_post(c, w, n, pre);
+}
+
+static inline void recv_quick_post(int fd, struct conn *c, uint32_t w,
+				   ssize_t n, const void *peek, uint32_t pre)
+{
+	(void)pre;
+	if (w & W_COUNT)
+		calls_got(fd, c, n, peek);
+	if (w & W_IDLE)
+		atomic_store_explicit(
+		    &c->activity,
+		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
+	if ((w & W_RESPONSE) &&
+	    atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
+		/* awaiting, then the deadline, in this order (send_post) */
+		atomic_store(&c->awaiting, false);
+		atomic_store(&c->dl[DL_RESPONSE], 0);
+	}
 }
 
 /* After a send-like call on a watched socket returned n. */
@@ -363,13 +417,39 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			return name##_again(c, true, UNPAREN args);            \
 		return n;                                                      \
 	}                                                                      \
+	/* The quick path's call moved nothing, or failed. */                  \
+	static __attribute__((noinline))                                       \
+	ret name##_nothing(struct conn *c, uint32_t pre, ret n,                \
+			   UNPAREN params)                                     \
+	{                                                                      \
+		(void)pre;                                                     \
+		dir##_UNDO(c, pre);                                            \
+		n = (ret)dir##_done(fd, c, n, flags, dir##_PEEK(peek) iov,     \
+				    cnt, 0);                                   \
+		if (UNLIKELY(n == REPLAYED))                                   \
+			return name##_again(c, true, UNPAREN args);            \
+		return n;                                                      \
+	}                                                                      \
 	EXPORT ret name params                                                 \
 	{                                                                      \
 		struct conn *c = fdt_get(fd);                                  \
-		if (LIKELY(!c) || LIKELY(!atomic_load_explicit(                \
-				      &c->watch, memory_order_relaxed)))       \
+		uint32_t w, pre;                                               \
+		ret n;                                                         \
+		if (LIKELY(!c) ||                                              \
+		    LIKELY(!(w = atomic_load_explicit(&c->watch,               \
+						      memory_order_relaxed))))  \
 			return real.field args;                                \
-		return name##_watched(c, UNPAREN args);                        \
+		/* counted, response and idle deadlines: the common case,      \
+		 * here; anything else is name##_watched()'s */                \
+		if (UNLIKELY(w & ~W_QUICK))                                    \
+			return name##_watched(c, UNPAREN args);                \
+		pre = dir##_quick_pre(fd, c, w, iov, cnt);                     \
+		n = real.field args;                                           \
+		if (LIKELY(n > 0)) {                                           \
+			dir##_quick_post(fd, c, w, n, peek, pre);              \
+			return n;                                              \
+		}                                                              \
+		return name##_nothing(c, pre, n, UNPAREN args);                \
 	}
 
 /* The fortified entry points have no prototype in the public headers. */
@@ -500,8 +580,32 @@ static void forget(int fd)
 	calls_forget(fd);
 }
 
+/* A TCP socket's kind is noted (fdt_kind), so that its connect needs no
+ * system call to tell a TCP socket and its blocking mode. */
+EXPORT int socket(int domain, int type, int proto)
+{
+	int fd = real.socket(domain, type, proto);
+	uint8_t k = 0;
+
+	if (fd < 0)
+		return fd;
+	if ((domain == AF_INET || domain == AF_INET6) &&
+	    (type & 0xf) == SOCK_STREAM && (!proto || proto == IPPROTO_TCP))
+		k = FDK_TCP | (type & SOCK_NONBLOCK ? FDK_NONBLOCK : 0);
+	/* a vfork() child's number is not its parent's to mark */
+	if (k && !life_borrowed_memory()) {
+		int saved = errno;
+		fdt_kind_set(fd, k);
+		errno = saved;
+	} else {
+		fdt_kind_forget(fd);
+	}
+	return fd;
+}
+
 EXPORT int close(int fd)
 {
+	fdt_kind_forget(fd);
 	if (UNLIKELY(fdt_get(fd) != NULL) && !life_borrowed_memory()) {
 		int saved = errno;
 		forget(fd);
@@ -517,6 +621,14 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 	if (!real.close_range) {
 		errno = ENOSYS;
 		return -1;
+	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && atomic_load(&fdt_kinds)) {
+		/* forgetting is always safe: the kernel is asked instead */
+		unsigned end = last < FDT_CHUNK * FDT_CHUNKS - 1
+				   ? last
+				   : FDT_CHUNK * FDT_CHUNKS - 1;
+		for (unsigned fd = first; fd <= end; fd++)
+			fdt_kind_forget((int)fd);
 	}
 	max = atomic_load(&fdt_max);
 	if (!(flags & CLOSE_RANGE_CLOEXEC) && max >= 0 &&
@@ -536,6 +648,10 @@ EXPORT int dup(int fd)
 	int r;
 
 	r = real.dup(fd);
+	/* a copy shares the file's flags, which the hooks of either may
+	 * change: its kind stays unknown */
+	if (r >= 0)
+		fdt_kind_forget(r);
 	if (r >= 0 && fdt_get(fd)) {
 		int saved = errno;
 		fdt_copy(fd, r);
@@ -557,6 +673,10 @@ static int dup_to(int oldfd, int newfd, int flags, bool three)
 	}
 	errno = saved;
 	r = three ? real.dup3(oldfd, newfd, flags) : real.dup2(oldfd, newfd);
+	if (r >= 0 && oldfd != newfd) {
+		fdt_kind_forget(r); /* see dup() */
+		fdt_kind_forget(oldfd);
+	}
 	if (r >= 0 && oldfd != newfd && mine && fdt_get(oldfd)) {
 		saved = errno;
 		fdt_copy(oldfd, r);
@@ -582,6 +702,16 @@ static int do_fcntl(int fd, int cmd, void *arg)
 	int r, saved;
 
 	r = real.fcntl(fd, cmd, arg);
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
+		fdt_kind_forget(r); /* see dup() */
+		fdt_kind_forget(fd);
+	} else if (r >= 0 && cmd == F_SETFL && fdt_kind(fd)) {
+		long fl = (long)arg;
+		fdt_kind_set(fd, FDK_TCP | (fl & O_NONBLOCK ? FDK_NONBLOCK : 0) |
+				     (fl & ~(long)(O_NONBLOCK | O_ACCMODE)
+					  ? FDK_FLAGS
+					  : 0));
+	}
 	if (r < 0 || !(c = fdt_get(fd)))
 		return r;
 	saved = errno;
@@ -589,6 +719,7 @@ static int do_fcntl(int fd, int cmd, void *arg)
 		fdt_copy(fd, r);
 	else if (cmd == F_SETFL) {
 		atomic_store(&c->nonblock, ((long)arg & O_NONBLOCK) != 0);
+		c->fl = (int)(long)arg; /* restored by connect_once() */
 	}
 	errno = saved;
 	return r;
@@ -620,6 +751,10 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	r = real.ioctl(fd, req, arg);
+	if (r == 0 && req == FIONBIO && arg && fdt_kind(fd))
+		fdt_kind_set(fd, (uint8_t)((fdt_kind(fd) & ~FDK_NONBLOCK) |
+					   (*(const int *)arg ? FDK_NONBLOCK
+							      : 0)));
 	if (r == 0 && req == FIONBIO && arg && (c = fdt_get(fd))) {
 		atomic_store(&c->nonblock, *(const int *)arg != 0);
 	}

@@ -54,7 +54,14 @@ uint64_t clock_coarse_ns(void);
 
 /* --- life.c: the process's life (called by all, calls none back) ------ */
 /* The parts that act at fork, in the order they take their locks. */
-enum life_rank { LIFE_POLICY, LIFE_DNS, LIFE_TIMER, LIFE_CALLS, LIFE_PARTS };
+enum life_rank {
+	LIFE_POLICY,
+	LIFE_DNS,
+	LIFE_TIMER,
+	LIFE_CALLS,
+	LIFE_KINDS,
+	LIFE_PARTS
+};
 
 /* A module's handlers: prepare before fork (take its locks), parent and
  * child after it, exit at the library's destructor; any may be NULL. */
@@ -163,11 +170,15 @@ struct conn {
 	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
 	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
+	uint8_t quick;		   /* a success needs no more than counters
+				    * and a look at the breaker (calls_ok) */
+	uint8_t sample;		   /* calls started, for latency samples */
+	int fl;			   /* the file's flags (F_GETFL) at connect */
 	struct sockaddr_in6 peer;  /* where the program connects (v4 or v6) */
 	socklen_t peerlen;
 	struct h2 h2;	       /* HTTP/2 streams (W_H2), under the lock */
 	void *_Atomic tls_ssl; /* the SSL object tied to it (tls.c) */
-} __attribute__((aligned(512)));
+} __attribute__((aligned(1024)));
 
 /* conn.polled */
 #define POLLED_NO_SWAP                                                         \
@@ -176,7 +187,7 @@ struct conn {
 #define POLLED_NOT_HTTP 0x2 /* its first request was no HTTP/1.x */
 
 /* A power of two: fdt_get() finds a slot with one shift. */
-_Static_assert(sizeof(struct conn) == 512, "struct conn outgrew 512 bytes");
+_Static_assert(sizeof(struct conn) == 1024, "struct conn outgrew 1024 bytes");
 
 /* Fields of a conn that the program's threads and the deadline thread
  * both touch (the call's times, its bytes, probe) are read and written as
@@ -236,6 +247,38 @@ static inline void **fdt_side(enum fdt_side k, int fd, bool create)
 	if (LIKELY(t) && LIKELY((unsigned)fd < FDT_CHUNK * FDT_CHUNKS))
 		return &t[fd];
 	return create ? fdt_side_map(k, fd) : NULL;
+}
+
+/* What socket() said of each fd, FDK_* bits, so that a connect needs
+ * no system call to learn it (0: unknown, ask the kernel).  A cache:
+ * set only by our socket(), cleared by every close, dup target and fork
+ * we see; an fd closed behind our back keeps its bits until its number
+ * is reused by our socket() (docs/design.md, the kind table). */
+#define FDK_TCP	     0x1 /* AF_INET or AF_INET6, SOCK_STREAM, TCP */
+#define FDK_NONBLOCK 0x2 /* O_NONBLOCK set (SOCK_NONBLOCK, F_SETFL, FIONBIO) */
+#define FDK_FLAGS    0x4 /* F_SETFL set flags besides O_NONBLOCK */
+extern uint8_t *_Atomic fdt_kinds;
+
+static inline uint8_t fdt_kind(int fd)
+{
+	uint8_t *t = atomic_load_explicit(&fdt_kinds, memory_order_acquire);
+
+	if (LIKELY(t) && LIKELY((unsigned)fd < FDT_CHUNK * FDT_CHUNKS))
+		return __atomic_load_n(&t[fd], __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Sets the kind of fd (maps the table at the first nonzero k). */
+void fdt_kind_set(int fd, uint8_t k);
+
+/* Forgets the kind of fd, if it has one: every close. */
+static inline void fdt_kind_forget(int fd)
+{
+	uint8_t *t = atomic_load_explicit(&fdt_kinds, memory_order_acquire);
+
+	if (t && (unsigned)fd < FDT_CHUNK * FDT_CHUNKS &&
+	    __atomic_load_n(&t[fd], __ATOMIC_RELAXED))
+		__atomic_store_n(&t[fd], 0, __ATOMIC_RELAXED);
 }
 
 /* Marks c's slot free and its deadlines gone; caller holds c's lock. */
@@ -477,16 +520,60 @@ void calls_sent(struct conn *c, size_t n);
  * never be read (by another thread) before its call waits for it.
  * Returns the state it left plus one, for calls_unsending() when the
  * send moved nothing; 0 when the call went on. */
-uint8_t calls_sending(struct conn *c);
+static inline uint8_t calls_sending(struct conn *c)
+{
+	uint8_t st = atomic_load_explicit(&c->call, memory_order_relaxed);
+	uint8_t k;
+
+	if (st != CALL_NONE && st != CALL_CONNECTED)
+		return 0; /* the call goes on */
+	/* first-byte latency: every call when slow calls matter, else
+	 * the first of each connection and one in eight after, which is
+	 * plenty for p50/p90/p99 and saves two clock reads on the others.
+	 * Its start is written before c->call says it waits (the deadline
+	 * thread may end the call the moment it does). */
+	k = CONN_GET(c->sample);
+	CONN_SET(c->sample, (uint8_t)(k + 1));
+	CONN_SET(c->wait_ns, c->bcfg.slow_ms || !(k & 7) ? clock_ns() : 0);
+	/* the first send after a reply started is a new call; the first
+	 * send after connect continues the connect's call */
+	if (atomic_compare_exchange_strong(&c->call, &st, CALL_WAITING))
+		return (uint8_t)(st + 1);
+	if ((st == CALL_NONE || st == CALL_CONNECTED) &&
+	    atomic_compare_exchange_strong(&c->call, &st, CALL_WAITING))
+		return (uint8_t)(st + 1);
+	return 0;
+}
+
 void calls_unsending(struct conn *c, uint8_t started);
 
 /* After a receive on c returned n (>= 0; 0 is end of stream or a reset),
  * with the first bytes at buf for HTTP classification (may be NULL). */
 void calls_received(int fd, struct conn *c, ssize_t n, const void *buf);
 
+/* The reply of c's waiting call started, no failure: ends the call. */
+void calls_ok(int fd, struct conn *c);
+
 /* The same for a reply whose bytes were counted elsewhere (TLS: wire
  * bytes by the socket's hooks, the plaintext reply here). */
 void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf);
+
+/* calls_received() for n > 0, its common case inline: the bytes count,
+ * and the first of a waiting call's reply ends it. */
+static inline void calls_got(int fd, struct conn *c, ssize_t n,
+			     const void *buf)
+{
+	__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
+	/* connected: the server spoke first, still the connect's call */
+	if (atomic_load_explicit(&c->call, memory_order_relaxed) !=
+	    CALL_WAITING)
+		return;
+	if (c->classify == POLICY_CLASSIFY_HTTP)
+		calls_replied(fd, c, n, buf); /* a 5xx fails it */
+	else
+		calls_ok(fd, c);
+}
+
 
 /* The deadline thread found the reply of c's call queued and unread (its
  * first n bytes at buf): the call ends as if it had been read. */

@@ -397,12 +397,14 @@ static void load(bool first)
 	cur = p;
 	cur_seg = idx;
 	cur_cfg = cfg;
-	cur_gen++;
-	cur_names = false;
+	bool names = false;
 	for (size_t i = 0; i < p->npatterns; i++)
 		if (p->patterns[i].kind == POLICY_PAT_HOST ||
 		    p->patterns[i].kind == POLICY_PAT_GLOB)
-			cur_names = true;
+			names = true;
+	/* read without the lock by state_classify()'s cache check */
+	__atomic_store_n(&cur_names, names, __ATOMIC_RELAXED);
+	__atomic_store_n(&cur_gen, cur_gen + 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&plock);
 	policy_free(old);
 	free((void *)oldidx);
@@ -494,14 +496,14 @@ static void table_full(const char *key)
 			 shim_seg.name, key);
 }
 
-/* The segment slot of address key:port of rule ri: the one this thread
- * used last when its entry still says so (a loop to one destination
- * skips the hash probe), else seg_addr_get(). */
-static int addr_get(uint32_t ri, const uint8_t key[16], uint16_t port,
-		    const char *host)
+/* The segment slot of address key:port of rule ri that this thread used
+ * last, when its entry still says so (a loop to one destination skips
+ * the hash probe), else -1. */
+static TLS int addr_last = -1;
+
+static int addr_cached(uint32_t ri, const uint8_t key[16], uint16_t port)
 {
-	static TLS int last = -1;
-	int i = last;
+	int i = addr_last;
 
 	if (i >= 0 && (uint32_t)i < shim_seg.naddrs) {
 		const struct seg_addr *a = &shim_seg.addrs[i];
@@ -511,8 +513,19 @@ static int addr_get(uint32_t ri, const uint8_t key[16], uint16_t port,
 		    !memcmp(a->addr, key, 16))
 			return i;
 	}
+	return -1;
+}
+
+/* The segment slot of address key:port of rule ri, made if need be. */
+static int addr_get(uint32_t ri, const uint8_t key[16], uint16_t port,
+		    const char *host)
+{
+	int i = addr_cached(ri, key, port);
+
+	if (i >= 0)
+		return i;
 	i = seg_addr_get(&shim_seg, ri, key, port, host);
-	last = i;
+	addr_last = i;
 	return i;
 }
 
@@ -523,23 +536,29 @@ static void publish(_Atomic uint32_t *field, uint32_t v)
 		atomic_store_explicit(field, v, memory_order_relaxed);
 }
 
-/* Decides whether a connect to sa is guarded and fills c's settings. */
+/* This thread's last destination and what it was matched to, for the
+ * next connect to it: no lock, no match, no copy from the policy. */
+static TLS struct {
+	uint64_t pgen; /* cur_gen it was made under; 0: none */
+	uint32_t dgen; /* dns_generation() then, with names */
+	uint16_t port;
+	uint8_t key[16];
+	int rule;  /* -2: not guarded */
+	int srule; /* its segment rule, or -1 */
+	struct conn_cfg cfg;
+} last;
+
+/* Decides whether a connect to sa is guarded and fills c's settings
+ * (c->connect_ns is the time, or 0). */
 bool state_classify(const struct sockaddr *sa, struct conn *c)
 {
-	/* the match of this thread's last destination */
-	static TLS struct {
-		uint64_t pgen; /* cur_gen it was made under; 0: none */
-		uint32_t dgen; /* dns_generation() then, with names */
-		uint16_t port;
-		uint8_t key[16];
-		int rule;
-	} last;
 	char names[4][256];
 	const char *hosts[4];
 	struct policy_match m;
 	uint8_t key[16];
 	uint16_t port;
 	uint32_t dgen;
+	uint64_t gen;
 	size_t n;
 	bool guarded = false;
 
@@ -548,27 +567,42 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 		say_deferred();
 	if (atomic_load(&shim_disabled) || !path[0])
 		return false;
-	maybe_reload(clock_coarse_ns());
+	maybe_reload(c->connect_ns ? c->connect_ns : clock_coarse_ns());
 	if (UNLIKELY(!atomic_load_explicit(&registered, memory_order_acquire)))
 		register_process();
-	pthread_rwlock_rdlock(&plock);
 	sockaddr_key(sa, key, &port);
+	/* this thread's last destination, same policy and names: what was
+	 * copied then is what the lock would give now (a reload meanwhile
+	 * bumps cur_gen; a stale flag only sends us below) */
+	gen = __atomic_load_n(&cur_gen, __ATOMIC_ACQUIRE);
+	dgen = __atomic_load_n(&cur_names, __ATOMIC_RELAXED) ? dns_generation()
+							   : 0;
+	if (gen && last.pgen == gen && last.dgen == dgen && last.port == port &&
+	    !memcmp(last.key, key, 16)) {
+		if (last.rule == -2)
+			return false;
+		if (last.srule < 0 || !shim_seg.base) {
+			c->cfg = last.cfg;
+			c->saddr = c->srule = -1;
+			if (!shim_seg.base)
+				return true;
+		} else {
+			int i = addr_cached((uint32_t)last.srule, key, port);
+			if (i >= 0) {
+				c->cfg = last.cfg;
+				c->srule = last.srule;
+				c->saddr = i;
+				return true;
+			}
+		}
+	}
+	pthread_rwlock_rdlock(&plock);
 	dgen = cur_names ? dns_generation() : 0;
-	if (cur && last.pgen == cur_gen && last.dgen == dgen &&
-	    last.port == port && !memcmp(last.key, key, 16)) {
-		/* this thread's last destination, same policy and names */
-		m.rule = last.rule;
-		n = 0;
-	} else if (cur) {
+	if (cur) {
 		n = cur_names ? dns_lookup(sa, names, 4) : 0;
 		for (size_t i = 0; i < n; i++)
 			hosts[i] = names[i];
 		m = policy_match(cur, sa, hosts, n);
-		last.pgen = cur_gen;
-		last.dgen = dgen;
-		last.port = port;
-		memcpy(last.key, key, 16);
-		last.rule = m.rule;
 	} else {
 		m.rule = -2;
 		n = 0;
@@ -603,6 +637,15 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 						  : "segment_addresses");
 		}
 		guarded = true;
+		last.cfg = c->cfg;
+		last.srule = c->srule;
+	}
+	if (cur) {
+		last.pgen = cur_gen;
+		last.dgen = dgen;
+		last.port = port;
+		memcpy(last.key, key, 16);
+		last.rule = m.rule;
 	}
 	pthread_rwlock_unlock(&plock);
 	return guarded;
