@@ -71,7 +71,7 @@ BUILD_DEBS := gcc make pkg-config libinih-dev libuv1-dev libssl-dev \
 TEST_DEBS := curl wget busybox python3 python3-grpcio python3-requests \
 	python3-aiohttp ruby php-cli php-curl openssl perl nodejs netcat-openbsd \
 	redis-tools \
-	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus
+	clang libclang-rt-14-dev valgrind procps iproute2 tmux prometheus strace
 DEV_DEBS := clang-format
 DEMO_DEBS := curl
 # make bench's wall-clock side by side: the sidecar it compares with, the chart

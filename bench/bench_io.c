@@ -6,11 +6,23 @@
  * with different N, the difference is what the shim adds per iteration. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* A thread that only waits: with it the program is multi-threaded
+ * before the shim starts one, so libc's send() and recv() take their
+ * cancellable path with or without the shim. */
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
 
 /* Fails loudly: a benchmark that silently measures nothing is worse. */
 static void die(const char *what)
@@ -82,10 +94,18 @@ int main(int argc, char **argv)
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: bench-io guarded|unguarded|http|"
-				"connect|refused N\n");
+				"connect|refused[-mt] N\n");
 		return 2;
 	}
 	n = atol(argv[2]);
+	/* WORKLOAD-mt: the same in a program that has a second thread */
+	size_t wl = strlen(argv[1]);
+	if (wl > 3 && !strcmp(argv[1] + wl - 3, "-mt")) {
+		pthread_t t;
+		argv[1][wl - 3] = 0;
+		if (pthread_create(&t, NULL, idle, NULL) != 0)
+			die("pthread_create");
+	}
 	l = listener(&sa);
 	if (!strcmp(argv[1], "refused")) {
 		/* a port nobody listens on: every connect is refused, by the

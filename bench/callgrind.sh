@@ -21,6 +21,8 @@ printf '[default]\nconnect_timeout = 2s\nresponse_timeout = 5s\nbreaker = on\ncl
 printf '[default]\nconnect_timeout = 5s\nbreaker = on\n' > "$tmp/breaker.ini"
 printf '[default]\nbreaker = on\nbreaker_failures = 1\nbreaker_open = 1h\nbreaker_open_max = 2h\n' \
 	> "$tmp/open.ini"
+printf '[default]\nconnect_timeout = 2s\nresponse_timeout = 5s\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\n' \
+	> "$tmp/wall.ini"
 printf '[default]\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
 	> "$tmp/limits.ini"
 printf '[db]\nmatch = 10.0.0.0/8:5432\n[svc]\nmatch = 127.0.0.1\nbreaker = on\nmax_connections = 1000\nrate = 1000000/s\nretries = 2\n' \
@@ -78,6 +80,10 @@ row() { # row LABEL WORKLOAD CALLS POLICY
 
 printf '%-44s %8s %8s %8s %8s\n' "workload (per iteration)" "bare" \
 	"fusebox" "added" "per call"
+row "send+recv, guarded, the policy of wall.sh" guarded 2 "$tmp/wall.ini"
+row "the same, program multi-threaded already" guarded-mt 2 "$tmp/wall.ini"
+row "connect+close, the policy of wall.sh" connect 1 "$tmp/wall.ini"
+row "refused connect, open breaker, multi-thr." refused-mt 1 "$tmp/open.ini"
 row "send+recv, unguarded socket, empty policy" unguarded 2 "$tmp/empty.ini"
 row "send+recv, unguarded socket, [default]" unguarded 2 "$tmp/guard.ini"
 row "send+recv, guarded socket, connect_timeout" guarded 2 "$tmp/guard.ini"

@@ -70,6 +70,8 @@ Test(breaker, ten_curls_open_it_and_a_listening_server_closes_it)
 	s = stats_line("r");
 	cr_assert(strstr(s, "breaker=closed"), "%s", s);
 	cr_assert_eq(stats_field(s, "successes"), 1, "%s", s);
+	/* one curl, one call: its first-byte latency is sampled */
+	cr_assert_gt(stats_field(s, "first_byte_us"), 0, "%s", s);
 	fixture_stop(&f);
 }
 
@@ -355,4 +357,91 @@ Test(breaker, transitions_are_logged_once_and_reset_closes_it)
 	cr_assert_eq(stats_field(s, "calls"), 0, "%s", s);
 	cr_assert_eq(stats_field(s, "rejected_breaker"), 0, "%s", s);
 	fixture_stop(&f);
+}
+
+/* An open breaker's refusal is a lookup and a compare: python's blocking
+ * connects fail with ECONNREFUSED and its non-blocking one says
+ * EINPROGRESS, without one system call on their sockets (no connect, no
+ * getsockopt, no fcntl: socket() said what they are; strace shows it). */
+Test(breaker, an_open_breakers_refusal_makes_no_system_call)
+{
+	struct fixture f;
+	char *trace = NULL, *line, *save = NULL, want[64];
+	int closed, fds[8] = {0}, nfds = 0, connects = 0, asked = 0;
+
+	/* a port nobody listens on: the first connect is the kernel's */
+	cr_assert_eq(fixture_start(&f, "http", NULL), 0);
+	closed = f.port;
+	fixture_stop(&f);
+	char *pol = rule_policy(closed, "breaker = on\nbreaker_failures = 1\n"
+					"breaker_open = 1h\n"
+					"breaker_open_max = 2h\n");
+	char tr[] = "/tmp/fusebox-trace-XXXXXX";
+	int tfd = mkstemp(tr);
+	cr_assert_geq(tfd, 0);
+	close(tfd);
+	char script[] =
+	    "import socket, sys\n"
+	    "p = int(sys.argv[1])\n"
+	    "for i in range(6):\n"
+	    "    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+	    "    try:\n"
+	    "        s.connect(('127.0.0.1', p)); print('connected')\n"
+	    "    except OSError as e:\n"
+	    "        print('fd', s.fileno(), e.errno)\n"
+	    "    s.close()\n"
+	    "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+	    "s.setblocking(False)\n"
+	    "try:\n"
+	    "    s.connect(('127.0.0.1', p)); print('connected')\n"
+	    "except OSError as e:\n"
+	    "    print('fd', s.fileno(), e.errno)\n";
+	char ps[16];
+	snprintf(ps, sizeof ps, "%d", closed);
+	char *argv[] = {"strace",   "-qq",	 "-o",	    tr,
+			"-e",	    "trace=connect,getsockopt,fcntl",
+			(char *)python(), "-c", script, ps,  NULL};
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	cr_assert_eq(run_prog(r, &o, argv), 0, "%s", r->err);
+	/* the first: refused by the kernel; then by fusebox: 111, and 115
+	 * for the non-blocking one (its 111 comes from SO_ERROR) */
+	char *p = r->out;
+	for (int i = 0; i < 7; i++) {
+		int fd, e;
+		cr_assert_eq(sscanf(p, "fd %d %d", &fd, &e), 2, "%s", r->out);
+		cr_assert_eq(e, i < 6 ? 111 : 115, "%d: %s", i, r->out);
+		if (i > 0)
+			fds[nfds++] = fd;
+		p = strchr(p, '\n') + 1;
+	}
+	FILE *tf = fopen(tr, "r");
+	cr_assert(tf, "no trace");
+	trace = calloc(1, 1 << 20);
+	cr_assert(trace);
+	fread(trace, 1, (1 << 20) - 1, tf);
+	fclose(tf);
+	snprintf(want, sizeof want, "htons(%d)", closed);
+	for (line = strtok_r(trace, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, "connect(") && strstr(line, want))
+			connects++;
+		/* before the first connect: python's own files at the
+		 * same numbers */
+		for (int i = 0; connects && i < nfds; i++) {
+			char a[32], b[32];
+			snprintf(a, sizeof a, "getsockopt(%d,", fds[i]);
+			snprintf(b, sizeof b, "fcntl(%d,", fds[i]);
+			if (!strncmp(line, a, strlen(a)) ||
+			    !strncmp(line, b, strlen(b)))
+				asked++;
+		}
+	}
+	cr_assert_eq(connects, 1, "connects to the closed port: %d\n%s",
+		     connects, r->out);
+	cr_assert_eq(asked, 0, "system calls on refused sockets: %d", asked);
+	char *s = stats_line("r");
+	cr_assert_eq(stats_field(s, "rejected_breaker"), 6, "%s", s);
+	unlink(tr);
+	free(trace);
 }

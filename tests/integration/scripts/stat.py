@@ -4,7 +4,7 @@
 # KEY=VALUE for rule RULE (its first address, or the one named):
 #   stat.py RULE [ADDRESS]
 # Keys: breaker, consecutive, active, pending, every counter, until (1
-# if set).
+# if set), first_byte_us (p50 of first-byte latency, 0: no sample).
 import json
 import sys
 
@@ -22,6 +22,8 @@ for r in d["rules"]:
         out["consecutive"] = a["consecutive_failures"]
         out["until"] = 1 if a["breaker_until"] else 0
         out.update(a["counters"])
+        fb = a.get("latency_ms", {}).get("first_byte", {}).get("p50")
+        out["first_byte_us"] = int((fb or 0) * 1000)
         break
     print(" ".join("%s=%s" % kv for kv in out.items()))
     sys.exit(0)
