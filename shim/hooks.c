@@ -430,17 +430,13 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			return name##_again(c, true, UNPAREN args);            \
 		return n;                                                      \
 	}                                                                      \
-	EXPORT ret name params                                                 \
+	/* counted, response and idle deadlines: the common case, here;        \
+	 * anything else is name##_watched()'s */                              \
+	static __attribute__((noinline))                                       \
+	ret name##_common(struct conn *c, uint32_t w, UNPAREN params)          \
 	{                                                                      \
-		struct conn *c = fdt_get(fd);                                  \
-		uint32_t w, pre;                                               \
+		uint32_t pre;                                                  \
 		ret n;                                                         \
-		if (LIKELY(!c) ||                                              \
-		    LIKELY(!(w = atomic_load_explicit(&c->watch,               \
-						      memory_order_relaxed))))  \
-			return real.field args;                                \
-		/* counted, response and idle deadlines: the common case,      \
-		 * here; anything else is name##_watched()'s */                \
 		if (UNLIKELY(w & ~W_QUICK))                                    \
 			return name##_watched(c, UNPAREN args);                \
 		pre = dir##_quick_pre(fd, c, w, iov, cnt);                     \
@@ -450,6 +446,17 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 			return n;                                              \
 		}                                                              \
 		return name##_nothing(c, pre, n, UNPAREN args);                \
+	}                                                                      \
+	/* nothing here but the lookup: an fd no rule guards costs that */     \
+	EXPORT ret name params                                                 \
+	{                                                                      \
+		struct conn *c = fdt_get(fd);                                  \
+		uint32_t w;                                                    \
+		if (LIKELY(!c) ||                                              \
+		    LIKELY(!(w = atomic_load_explicit(&c->watch,               \
+						      memory_order_relaxed))))  \
+			return real.field args;                                \
+		return name##_common(c, w, UNPAREN args);                      \
 	}
 
 /* The fortified entry points have no prototype in the public headers. */
