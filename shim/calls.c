@@ -120,9 +120,9 @@ static bool rate_take(struct conn *c, uint64_t now)
 	uint64_t burst = c->rate_burst ? c->rate_burst : c->rate_mps / 1000;
 
 	/* above a million a second the step is 0: no limit to speak of */
-	return seg_rate_take(
-	    &shim_seg.rules[c->srule].rate_tat_us, now / 1000u,
-	    1000000000u / (c->rate_mps ? c->rate_mps : 1), burst);
+	return seg_rate_take(&shim_seg.rules[c->srule].rate_tat_us, now / 1000u,
+			     1000000000u / (c->rate_mps ? c->rate_mps : 1),
+			     burst);
 }
 
 /* Reserves a connection of c's rule: true, or false when the rule is at

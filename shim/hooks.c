@@ -418,9 +418,8 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		return n;                                                      \
 	}                                                                      \
 	/* The quick path's call moved nothing, or failed. */                  \
-	static __attribute__((noinline))                                       \
-	ret name##_nothing(struct conn *c, uint32_t pre, ret n,                \
-			   UNPAREN params)                                     \
+	static __attribute__((noinline)) ret name##_nothing(                   \
+	    struct conn *c, uint32_t pre, ret n, UNPAREN params)               \
 	{                                                                      \
 		(void)pre;                                                     \
 		dir##_UNDO(c, pre);                                            \
@@ -454,7 +453,7 @@ static __attribute__((noinline)) ssize_t recv_done(int fd, struct conn *c,
 		uint32_t w;                                                    \
 		if (LIKELY(!c) ||                                              \
 		    LIKELY(!(w = atomic_load_explicit(&c->watch,               \
-						      memory_order_relaxed))))  \
+						      memory_order_relaxed)))) \
 			return real.field args;                                \
 		return name##_common(c, w, UNPAREN args);                      \
 	}
@@ -714,10 +713,10 @@ static int do_fcntl(int fd, int cmd, void *arg)
 		fdt_kind_forget(fd);
 	} else if (r >= 0 && cmd == F_SETFL && fdt_kind(fd)) {
 		long fl = (long)arg;
-		fdt_kind_set(fd, FDK_TCP | (fl & O_NONBLOCK ? FDK_NONBLOCK : 0) |
-				     (fl & ~(long)(O_NONBLOCK | O_ACCMODE)
-					  ? FDK_FLAGS
-					  : 0));
+		fdt_kind_set(
+		    fd,
+		    FDK_TCP | (fl & O_NONBLOCK ? FDK_NONBLOCK : 0) |
+			(fl & ~(long)(O_NONBLOCK | O_ACCMODE) ? FDK_FLAGS : 0));
 	}
 	if (r < 0 || !(c = fdt_get(fd)))
 		return r;
@@ -759,9 +758,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_end(ap);
 	r = real.ioctl(fd, req, arg);
 	if (r == 0 && req == FIONBIO && arg && fdt_kind(fd))
-		fdt_kind_set(fd, (uint8_t)((fdt_kind(fd) & ~FDK_NONBLOCK) |
-					   (*(const int *)arg ? FDK_NONBLOCK
-							      : 0)));
+		fdt_kind_set(fd,
+			     (uint8_t)((fdt_kind(fd) & ~FDK_NONBLOCK) |
+				       (*(const int *)arg ? FDK_NONBLOCK : 0)));
 	if (r == 0 && req == FIONBIO && arg && (c = fdt_get(fd))) {
 		atomic_store(&c->nonblock, *(const int *)arg != 0);
 	}

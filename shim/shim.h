@@ -254,9 +254,12 @@ static inline void **fdt_side(enum fdt_side k, int fd, bool create)
  * set only by our socket(), cleared by every close, dup target and fork
  * we see; an fd closed behind our back keeps its bits until its number
  * is reused by our socket() (docs/design.md, the kind table). */
-#define FDK_TCP	     0x1 /* AF_INET or AF_INET6, SOCK_STREAM, TCP */
-#define FDK_NONBLOCK 0x2 /* O_NONBLOCK set (SOCK_NONBLOCK, F_SETFL, FIONBIO) */
-#define FDK_FLAGS    0x4 /* F_SETFL set flags besides O_NONBLOCK */
+/* FDK_TCP: AF_INET or AF_INET6, SOCK_STREAM, TCP; FDK_NONBLOCK:
+ * O_NONBLOCK (SOCK_NONBLOCK, F_SETFL, FIONBIO); FDK_FLAGS: F_SETFL set
+ * flags besides O_NONBLOCK. */
+#define FDK_TCP	     0x1
+#define FDK_NONBLOCK 0x2
+#define FDK_FLAGS    0x4
 extern uint8_t *_Atomic fdt_kinds;
 
 static inline uint8_t fdt_kind(int fd)
@@ -560,8 +563,7 @@ void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf);
 
 /* calls_received() for n > 0, its common case inline: the bytes count,
  * and the first of a waiting call's reply ends it. */
-static inline void calls_got(int fd, struct conn *c, ssize_t n,
-			     const void *buf)
+static inline void calls_got(int fd, struct conn *c, ssize_t n, const void *buf)
 {
 	__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
 	/* connected: the server spoke first, still the connect's call */
@@ -573,7 +575,6 @@ static inline void calls_got(int fd, struct conn *c, ssize_t n,
 	else
 		calls_ok(fd, c);
 }
-
 
 /* The deadline thread found the reply of c's call queued and unread (its
  * first n bytes at buf): the call ends as if it had been read. */

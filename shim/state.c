@@ -576,7 +576,7 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	 * bumps cur_gen; a stale flag only sends us below) */
 	gen = __atomic_load_n(&cur_gen, __ATOMIC_ACQUIRE);
 	dgen = __atomic_load_n(&cur_names, __ATOMIC_RELAXED) ? dns_generation()
-							   : 0;
+							     : 0;
 	if (gen && last.pgen == gen && last.dgen == dgen && last.port == port &&
 	    !memcmp(last.key, key, 16)) {
 		if (last.rule == -2)

@@ -398,9 +398,17 @@ Test(breaker, an_open_breakers_refusal_makes_no_system_call)
 	    "    print('fd', s.fileno(), e.errno)\n";
 	char ps[16];
 	snprintf(ps, sizeof ps, "%d", closed);
-	char *argv[] = {"strace",   "-qq",	 "-o",	    tr,
-			"-e",	    "trace=connect,getsockopt,fcntl",
-			(char *)python(), "-c", script, ps,  NULL};
+	char *argv[] = {"strace",
+			"-qq",
+			"-o",
+			tr,
+			"-e",
+			"trace=connect,getsockopt,fcntl",
+			(char *)python(),
+			"-c",
+			script,
+			ps,
+			NULL};
 	struct run *r = run_new();
 	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
 	cr_assert_eq(run_prog(r, &o, argv), 0, "%s", r->err);
