@@ -49,6 +49,13 @@ static void set_u8(uint8_t *field, uint8_t v)
 	__atomic_store_n(field, v, __ATOMIC_RELAXED);
 }
 
+/* The same for consecutive, which the shim's common call end reads
+ * without the lock (calls_ok). */
+static void set_u32(uint32_t *field, uint32_t v)
+{
+	__atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
@@ -405,7 +412,7 @@ static void close_breaker(struct breaker *b, const struct norm *n, uint64_t now,
 
 	put_uint(&t, n->probes);
 	put(&t, n->probes == 1 ? " probe succeeded" : " probes succeeded");
-	b->consecutive = 0;
+	set_u32(&b->consecutive, 0);
 	b->until_ms = 0;
 	b->period_ms = n->open_ms;
 	b->probes_admitted = 0;
@@ -450,9 +457,9 @@ static void count(struct breaker *b, const struct norm *n, uint64_t now,
 {
 	if (failed) {
 		if (b->consecutive < UINT32_MAX)
-			b->consecutive++;
+			set_u32(&b->consecutive, b->consecutive + 1);
 	} else {
-		b->consecutive = 0;
+		set_u32(&b->consecutive, 0);
 	}
 	window_sync(b, n, now);
 	window_add(b, n, now, failed, slow);
@@ -664,7 +671,7 @@ int breaker_force(struct breaker *b, int how)
 	if (how == BREAKER_FORCE_NONE) {
 		/* Back to the state machine with nothing remembered; the
 		 * window is rebuilt by the next call that counts. */
-		b->consecutive = 0;
+		set_u32(&b->consecutive, 0);
 		b->period_ms = 0;
 		b->win_calls = 0;
 		b->win_ms = 0;
