@@ -122,18 +122,12 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 	return true;
 }
 
-/* The common case after a receive that got data. */
-static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
-			      const void *peek, uint32_t pre, int flags)
+/* After a receive on a W_QUICK socket moved n > 0 bytes: the call ends
+ * at its first byte, activity counts, the response deadline goes. */
+static inline void recv_quick_post(int fd, struct conn *c, uint32_t w,
+				   ssize_t n, const void *peek, uint32_t pre)
 {
 	(void)pre;
-	if (w & (W_CONNECTING | W_H2 | W_REPLAY))
-		return false;
-	if (w & W_TLS) {
-		/* peeked bytes come again */
-		wire(c, flags & MSG_PEEK ? w & ~W_COUNT : w, &c->in, n);
-		return true;
-	}
 	if (w & W_COUNT)
 		calls_got(fd, c, n, peek);
 	if (w & W_IDLE)
@@ -148,6 +142,21 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 		atomic_store(&c->awaiting, false);
 		atomic_store(&c->dl[DL_RESPONSE], 0);
 	}
+}
+
+/* The common case after a receive that got data. */
+static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
+			      const void *peek, uint32_t pre, int flags)
+{
+	(void)pre;
+	if (w & (W_CONNECTING | W_H2 | W_REPLAY))
+		return false;
+	if (w & W_TLS) {
+		/* peeked bytes come again */
+		wire(c, flags & MSG_PEEK ? w & ~W_COUNT : w, &c->in, n);
+		return true;
+	}
+	recv_quick_post(fd, c, w, n, peek, 0);
 	return true;
 }
 
@@ -183,26 +192,6 @@ static inline void send_quick_post(int fd, struct conn *c, uint32_t w,
 	(void)fd;
 	(void)peek;
 	send_post(c, w, n, pre);
-}
-
-static inline void recv_quick_post(int fd, struct conn *c, uint32_t w,
-				   ssize_t n, const void *peek, uint32_t pre)
-{
-	(void)pre;
-	if (w & W_COUNT)
-		calls_got(fd, c, n, peek);
-	if (w & W_IDLE)
-		atomic_store_explicit(
-		    &c->activity,
-		    atomic_load_explicit(&c->activity, memory_order_relaxed) +
-			1,
-		    memory_order_relaxed);
-	if ((w & W_RESPONSE) &&
-	    atomic_load_explicit(&c->awaiting, memory_order_relaxed)) {
-		/* awaiting, then the deadline, in this order (send_post) */
-		atomic_store(&c->awaiting, false);
-		atomic_store(&c->dl[DL_RESPONSE], 0);
-	}
 }
 
 /* After a send-like call on a watched socket returned n. */
