@@ -12,6 +12,7 @@
 # (threads, stalls).  Prints a table and writes it to
 # BUILD_DIR/bench/scale.md; about 90 s on 2 CPUs.
 #   bench/scale.sh BUILD_DIR        (make bench-scale)
+# SCALE_SECTIONS="1 5" runs only those sections.
 set -eu
 B=${1:-build}
 H="$B/bench-scale"
@@ -35,6 +36,12 @@ started=$(date +%s)
 port=$("$H" port)
 
 # --- helpers ------------------------------------------------------------
+
+# want N: section N is to run
+want() {
+	case " ${SCALE_SECTIONS:-1 2 3 4 5} " in *" $1 "*) return 0 ;; esac
+	return 1
+}
 
 # count POLICY SEGMENT ARGS...: instructions of one run of bench-scale
 # (no POLICY: without the shim)
@@ -182,6 +189,7 @@ say "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -sr), $(nproc) CPUs, load" \
 say ""
 
 # --- 1. rules -----------------------------------------------------------
+if want 1; then
 # One destination: the thread's last match is reused (shim/state.c
 # state_classify), so the policy is not searched; two alternating
 # destinations: every connect is matched and its segment slot found.
@@ -221,7 +229,9 @@ say ""
 say "Destinations: 127.1.0.1 and 127.1.0.2 at the listener's port; [target] matches both.  Rows \"target last\" and \"in the middle\": the other rules take in turn 10.x.y.z:80, 127.1.0.1-2 at another port, host-N.example:443, *.zone-N.example, 11.x.y.0/24, and [target] matches by exact address.  Glob rows: the first destination is 127.0.0.1, which the program resolved as localhost (so the globs are tried on that name), [target] is 127.0.0.0/8 at the port.  Wildcard rows: [target] is *:port, the others *:1024+N."
 say ""
 
+fi
 # --- 2. live addresses --------------------------------------------------
+if want 2; then
 say "## 2. Destinations live in the segment"
 say ""
 say "| addresses live | instr, 1 destination (added) | instr, round the live ones (added) | wall µs, round the live ones |"
@@ -248,7 +258,9 @@ say ""
 say "The segment is filled first by one process that connects once to each of N addresses 127.1.x.y ([default] guards them; segment_addresses = 16384).  The last row keeps the default segment_addresses (4,096): the table is full and the destinations measured are among those that did not fit.  \"round the live ones\": connect i goes to address i mod N."
 say ""
 
+fi
 # --- 3. threads and processes -------------------------------------------
+if want 3; then
 # The server (no shim) accepts and closes; the clients close with a
 # reset (SO_LINGER 0) so that no port is left in TIME_WAIT; at most
 # 2,048 connects a run, which the listener's backlog holds even if the
@@ -299,7 +311,9 @@ say ""
 say "µs/connect: from the first connect's start to the last one's end, over all connects (the inverse of the throughput); latency: one connect+close as its thread sees it.  Policy: breaker, max_connections, rate and retries on [default].  Past 2 threads the p99 is the scheduler's (2 CPUs): compare bare and fusebox."
 say ""
 
+fi
 # --- 4. reload under 10,000 open guarded connections --------------------
+if want 4; then
 say "## 4. Policy reload in a process holding 10,000 open guarded connections"
 say ""
 rhead='[global]
@@ -370,7 +384,9 @@ say ""
 say "The maxima under load include the scheduler's preemption on this shared 2-CPU machine: compare each with its quiet one.  A reload parses the file outside the policy lock on the thread whose connect found it changed; the other threads go on with the old policy."
 say ""
 
+fi
 # --- 5. the deadline thread with many connections open -----------------
+if want 5; then
 say "## 5. Deadline thread: 1,000 idle_timeout deadlines firing beside N open connections (median of 3)"
 say ""
 say "| connections open beside | fired | deadline thread CPU ms | per deadline µs |"
@@ -398,5 +414,6 @@ idle_row 10000
 say ""
 say "N connections to 127.0.0.1 with idle_timeout = 10m (they never fire) opened first, then 1,000 to 127.0.0.2 evenly over 1 s, each aborted by idle_timeout 1.5 s after it opened; CPU time of the shim's deadline thread meanwhile (/proc schedstat)."
 say ""
+fi
 say "Took $(($(date +%s) - started)) s."
 echo "written to $out"

@@ -38,6 +38,7 @@ struct conn *fdt_slot(int fd)
 	max = atomic_load_explicit(&fdt_max, memory_order_relaxed);
 	while (fd > max && !atomic_compare_exchange_weak(&fdt_max, &max, fd))
 		;
+	chunk[(unsigned)fd % FDT_CHUNK].fd = fd;
 	return &chunk[(unsigned)fd % FDT_CHUNK];
 }
 

@@ -124,8 +124,9 @@ static inline bool send_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
 
 /* After a receive on a W_QUICK socket moved n > 0 bytes: the call ends
  * at its first byte, activity counts, the response deadline goes. */
-static inline void recv_quick_post(int fd, struct conn *c, uint32_t w,
-				   ssize_t n, const void *peek, uint32_t pre)
+static inline __attribute__((always_inline)) void recv_quick_post(
+    int fd, struct conn *c, uint32_t w, ssize_t n, const void *peek,
+    uint32_t pre)
 {
 	(void)pre;
 	if (w & W_COUNT)
@@ -164,8 +165,8 @@ static inline bool recv_quick(int fd, struct conn *c, uint32_t w, ssize_t n,
  * starts (send_pre), and a new request on a kept-alive connection looks
  * at it first (stale_check). */
 #define W_QUICK (W_COUNT | W_RESPONSE | W_IDLE)
-static inline uint32_t send_quick_pre(int fd, struct conn *c, uint32_t w,
-				      const struct iovec *iov, size_t cnt)
+static inline __attribute__((always_inline)) uint32_t send_quick_pre(
+    int fd, struct conn *c, uint32_t w, const struct iovec *iov, size_t cnt)
 {
 	uint32_t pre = send_pre(c, w);
 
@@ -174,8 +175,8 @@ static inline uint32_t send_quick_pre(int fd, struct conn *c, uint32_t w,
 	return pre;
 }
 
-static inline uint32_t recv_quick_pre(int fd, struct conn *c, uint32_t w,
-				      const struct iovec *iov, size_t cnt)
+static inline __attribute__((always_inline)) uint32_t recv_quick_pre(
+    int fd, struct conn *c, uint32_t w, const struct iovec *iov, size_t cnt)
 {
 	(void)fd;
 	(void)c;
@@ -186,8 +187,9 @@ static inline uint32_t recv_quick_pre(int fd, struct conn *c, uint32_t w,
 }
 
 /* ... and after it moved n > 0 bytes */
-static inline void send_quick_post(int fd, struct conn *c, uint32_t w,
-				   ssize_t n, const void *peek, uint32_t pre)
+static inline __attribute__((always_inline)) void send_quick_post(
+    int fd, struct conn *c, uint32_t w, ssize_t n, const void *peek,
+    uint32_t pre)
 {
 	(void)fd;
 	(void)peek;

@@ -170,6 +170,7 @@ struct conn {
 	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
 	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
+	int fd;			   /* the slot's own fd (fdt_slot) */
 	uint8_t quick;		   /* a success needs no more than counters
 				    * and a look at the breaker (calls_ok) */
 	uint8_t sample;		   /* calls started, for latency samples */
@@ -309,15 +310,36 @@ extern _Atomic uint64_t timer_next;
 /* Starts the thread if needed and wakes it to rescan. */
 void timer_kick(void);
 
+/* The earliest deadline of each group of 64 fds, bitwise inverted (0:
+ * none), so that the thread scans only the groups that are due.  A hook
+ * lowers it after it stores a deadline; the thread resets a group to 0
+ * before it scans it and lowers it again with what it found: whichever
+ * comes first, a deadline stored before the thread's reset is seen by its
+ * scan, one stored after lowers the group itself (all sequentially
+ * consistent). */
+#define TIMER_GROUP 64
+extern _Atomic uint64_t timer_groups[FDT_CHUNK * FDT_CHUNKS / TIMER_GROUP];
+
+static inline __attribute__((always_inline)) void timer_group_lower(
+    int fd, uint64_t when)
+{
+	_Atomic uint64_t *g = &timer_groups[(unsigned)fd / TIMER_GROUP];
+	uint64_t v = ~when, cur = atomic_load(g);
+
+	while (v > cur && !atomic_compare_exchange_weak(g, &cur, v))
+		;
+}
+
 /* Arms deadline d of c at when (ns); starts the thread on first use.  The
  * store is sequentially consistent so that the thread, which publishes
  * timer_next = 0 before it scans, either sees it or gets woken. */
-static inline void timer_arm(struct conn *c, enum conn_deadline d,
-			     uint64_t when)
+static inline __attribute__((always_inline)) void timer_arm(
+    struct conn *c, enum conn_deadline d, uint64_t when)
 {
 	uint64_t next;
 
 	atomic_store(&c->dl[d], when);
+	timer_group_lower(c->fd, when);
 	next = atomic_load(&timer_next);
 	if (UNLIKELY(
 		when < next || !next ||
@@ -523,7 +545,8 @@ void calls_sent(struct conn *c, size_t n);
  * never be read (by another thread) before its call waits for it.
  * Returns the state it left plus one, for calls_unsending() when the
  * send moved nothing; 0 when the call went on. */
-static inline uint8_t calls_sending(struct conn *c)
+static inline __attribute__((always_inline)) uint8_t calls_sending(
+    struct conn *c)
 {
 	uint8_t st = atomic_load_explicit(&c->call, memory_order_relaxed);
 	uint8_t k;
@@ -563,7 +586,10 @@ void calls_replied(int fd, struct conn *c, ssize_t n, const void *buf);
 
 /* calls_received() for n > 0, its common case inline: the bytes count,
  * and the first of a waiting call's reply ends it. */
-static inline void calls_got(int fd, struct conn *c, ssize_t n, const void *buf)
+static inline __attribute__((always_inline)) void calls_got(int fd,
+							    struct conn *c,
+							    ssize_t n,
+							    const void *buf)
 {
 	__atomic_fetch_add(&c->in, (uint64_t)n, __ATOMIC_RELAXED);
 	/* connected: the server spoke first, still the connect's call */
@@ -602,7 +628,8 @@ void calls_forget(int fd);
  * connect is in progress or HTTP/2 is possible: after the send,
  * send_done() does those.  The deadline is armed after the send: it runs
  * from the last byte sent, however long a blocking send takes. */
-static inline uint32_t send_pre(struct conn *c, uint32_t w)
+static inline __attribute__((always_inline)) uint32_t send_pre(struct conn *c,
+							       uint32_t w)
 {
 	uint32_t pre = PRE_DONE;
 
@@ -630,8 +657,10 @@ static __attribute__((noinline, unused)) void send_undo(struct conn *c,
 /* After a send that moved n bytes: bytes and idle bookkeeping, the call
  * unless send_pre() started it, and the response deadline: the reply must
  * start response_ms after the last byte sent. */
-static inline void send_post(struct conn *c, uint32_t w, ssize_t n,
-			     uint32_t pre)
+static inline __attribute__((always_inline)) void send_post(struct conn *c,
+							    uint32_t w,
+							    ssize_t n,
+							    uint32_t pre)
 {
 	if (w & W_COUNT) {
 		if (pre)

@@ -75,57 +75,88 @@ static bool same_socket(int fd, const struct conn *c)
 	return (uint64_t)st.st_ino == c->ino;
 }
 
-/* Scans every guarded fd, fires what passed, returns the next deadline. */
+_Atomic uint64_t timer_groups[FDT_CHUNK * FDT_CHUNKS / TIMER_GROUP];
+
+/* Fires what passed of fd's deadlines; returns its next deadline
+ * (UINT64_MAX: none). */
+static uint64_t scan_fd(int fd, uint64_t now)
+{
+	struct conn *c = fdt_get(fd);
+	uint64_t next = UINT64_MAX;
+	bool locked = false;
+
+	if (!c)
+		return next;
+	for (int d = 0; d < DL_COUNT; d++) {
+		uint64_t when = atomic_load(&c->dl[d]);
+		if (!when)
+			continue;
+		if (when > now) {
+			next = when < next ? when : next;
+			continue;
+		}
+		if (!locked) {
+			conn_lock(c);
+			locked = true;
+			if (!atomic_load(&c->live) || !same_socket(fd, c)) {
+				/* closed behind our back: forget */
+				atomic_store(&c->live, 0);
+				break;
+			}
+		}
+		/* re-read under the lock: the hook may have disarmed */
+		when = atomic_load(&c->dl[d]);
+		if (!when || when > now) {
+			if (when)
+				next = when < next ? when : next;
+			continue;
+		}
+		if (UNLIKELY(!fire)) /* a connect before our load */
+			continue;
+		when = fire(fd, c, (enum conn_deadline)d, now);
+		uint64_t expect = atomic_load(&c->dl[d]);
+		if (expect && expect <= now)
+			atomic_store(&c->dl[d], when);
+		else if (expect)
+			when = expect;
+		if (when)
+			next = when < next ? when : next;
+	}
+	if (locked)
+		conn_unlock(c);
+	return next;
+}
+
+/* Scans the groups of fds that are due, fires what passed, returns the
+ * next deadline.  A group not due costs one load: with many connections
+ * whose deadlines are far (idle_timeout), a wake costs the groups, not
+ * the fds. */
 static uint64_t scan(uint64_t now)
 {
 	int max = atomic_load(&fdt_max);
 	uint64_t next = UINT64_MAX;
 
 	pthread_mutex_lock(&act_lock);
-	for (int fd = 0; fd <= max; fd++) {
-		struct conn *c = fdt_get(fd);
-		bool locked = false;
+	for (int g = 0; max >= 0 && g <= max / TIMER_GROUP; g++) {
+		uint64_t v = atomic_load(&timer_groups[g]), m = UINT64_MAX;
 
-		if (!c)
+		if (!v)
+			continue; /* nothing armed */
+		if (~v > now) {
+			next = ~v < next ? ~v : next;
 			continue;
-		for (int d = 0; d < DL_COUNT; d++) {
-			uint64_t when = atomic_load(&c->dl[d]);
-			if (!when)
-				continue;
-			if (when > now) {
-				next = when < next ? when : next;
-				continue;
-			}
-			if (!locked) {
-				conn_lock(c);
-				locked = true;
-				if (!atomic_load(&c->live) ||
-				    !same_socket(fd, c)) {
-					/* closed behind our back: forget */
-					atomic_store(&c->live, 0);
-					break;
-				}
-			}
-			/* re-read under the lock: the hook may have disarmed */
-			when = atomic_load(&c->dl[d]);
-			if (!when || when > now) {
-				if (when)
-					next = when < next ? when : next;
-				continue;
-			}
-			if (UNLIKELY(!fire)) /* a connect before our load */
-				continue;
-			when = fire(fd, c, (enum conn_deadline)d, now);
-			uint64_t expect = atomic_load(&c->dl[d]);
-			if (expect && expect <= now)
-				atomic_store(&c->dl[d], when);
-			else if (expect)
-				when = expect;
-			if (when)
-				next = when < next ? when : next;
 		}
-		if (locked)
-			conn_unlock(c);
+		/* due: reset, scan, lower it to what is left */
+		atomic_store(&timer_groups[g], 0);
+		for (int fd = g * TIMER_GROUP;
+		     fd < (g + 1) * TIMER_GROUP && fd <= max; fd++) {
+			uint64_t w = scan_fd(fd, now);
+			m = w < m ? w : m;
+		}
+		if (m != UINT64_MAX) {
+			timer_group_lower(g * TIMER_GROUP, m);
+			next = m < next ? m : next;
+		}
 	}
 	pthread_mutex_unlock(&act_lock);
 	return next;
@@ -222,6 +253,8 @@ static void atfork_child(void)
 		c->probe = 0;
 		atomic_store(&c->call, CALL_NONE);
 	}
+	for (int g = 0; max >= 0 && g <= max / TIMER_GROUP; g++)
+		atomic_store(&timer_groups[g], 0);
 	/* taken by this thread in the prepare handler */
 	pthread_mutex_unlock(&act_lock);
 	atomic_store(&timer_started, 0);

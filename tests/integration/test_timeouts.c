@@ -466,3 +466,76 @@ Test(timeouts, a_reply_read_by_another_thread_during_the_send_counts,
 	cr_assert_eq(stats_field(s, "response_timeouts"), 0, "%s", s);
 	fixture_stop(&e);
 }
+
+/* The deadline thread scans only the groups of 64 fds whose earliest
+ * deadline passed: 15 response deadlines, 20 ms apart, among 150
+ * connections whose idle deadlines are far, in three groups, each fire
+ * 300 ms after its own request, and none of the others does. */
+Test(timeouts, deadlines_in_many_fd_groups_each_fire_in_time)
+{
+	struct fixture f;
+	char *pol = policy_write("[default]\nresponse_timeout = 300ms\n"
+				 "idle_timeout = 10m\n");
+	char script[] =
+	    "import socket, select, sys, time\n"
+	    "p = int(sys.argv[1])\n"
+	    "socks = [socket.create_connection(('127.0.0.1', p))"
+	    " for i in range(150)]\n"
+	    "senders = socks[5::10]\n"
+	    "sent = {}\n"
+	    "for s in senders:\n"
+	    "    time.sleep(0.02)\n"
+	    "    s.sendall(b'GET / HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+	    "    sent[s.fileno()] = time.monotonic()\n"
+	    "by = {s.fileno(): s for s in socks}\n"
+	    "pl = select.poll()\n"
+	    "for s in socks:\n"
+	    "    pl.register(s, select.POLLIN)\n"
+	    "left = set(sent)\n"
+	    "end = time.monotonic() + 5\n"
+	    "while left and time.monotonic() < end:\n"
+	    "    for fd, ev in pl.poll(100):\n"
+	    "        pl.unregister(fd)\n"
+	    "        try:\n"
+	    "            by[fd].recv(1); r = 'data'\n"
+	    "        except OSError as e:\n"
+	    "            r = e.errno\n"
+	    "        w = time.monotonic() - sent[fd] if fd in sent else -1\n"
+	    "        print(fd, r, '%.3f' % w)\n"
+	    "        left.discard(fd)\n"
+	    "print('left', len(left))\n";
+
+	cr_assert_eq(fixture_start(&f, "hang", NULL), 0);
+	char ps[16];
+	snprintf(ps, sizeof ps, "%d", f.port);
+	char *argv[] = {(char *)python(), "-c", script, ps, NULL};
+	struct run *r = run_new();
+	struct run_opts o = {.shim = true, .policy = pol, .timeout = 20};
+	cr_assert_eq(run_prog(r, &o, argv), 0, "%s", r->err);
+	int fired = 0, lo = 1000, hi = 0;
+	char *line = r->out;
+	for (;;) {
+		int fd, e;
+		double w;
+		if (sscanf(line, "%d %d %lf", &fd, &e, &w) == 3) {
+			/* a sender's own deadline, ETIMEDOUT, in time */
+			cr_assert_eq(e, 110, "fd %d: %d\n%s", fd, e, r->out);
+			cr_assert(w >= 0.28 && w < 1.5,
+				  "fd %d after %.3f s\n%s", fd, w, r->out);
+			fired++;
+			lo = fd < lo ? fd : lo;
+			hi = fd > hi ? fd : hi;
+		} else if (!strncmp(line, "left ", 5)) {
+			cr_assert_eq(atoi(line + 5), 0, "%s", r->out);
+			break;
+		} else {
+			cr_assert_fail("unexpected: '%.40s'\n%s", line, r->out);
+		}
+		line = strchr(line, '\n');
+		cr_assert(line, "%s", r->out);
+		line++;
+	}
+	cr_assert_eq(fired, 15, "%s", r->out);
+	cr_assert_geq(hi / 64 - lo / 64, 2, "fds %d..%d in one group", lo, hi);
+	fixture_stop(&f);
+}
