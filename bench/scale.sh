@@ -188,6 +188,10 @@ say "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -sr), $(nproc) CPUs, load" \
     "first row)."
 say ""
 
+# the same loops without the shim: 1 destination, 2 alternating
+base1=$(per "" "" 1)
+base2=$(per "" "" 2)
+
 # --- 1. rules -----------------------------------------------------------
 if want 1; then
 # One destination: the thread's last match is reused (shim/state.c
@@ -196,8 +200,6 @@ if want 1; then
 head='[global]
 reload = 0
 '
-base1=$(per "" "" 1)
-base2=$(per "" "" 2)
 say "## 1. Policy size"
 say ""
 say "| policy | instr, 1 destination (added) | instr, 2 alternating (added) | wall µs, 2 alternating |"

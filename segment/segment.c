@@ -368,6 +368,7 @@ struct key {
 	const char *name; /* rules */
 	uint32_t rule;	  /* addresses: rule, addr, port, host */
 	const uint8_t *addr;
+	uint64_t w[2]; /* addr as two words */
 	uint16_t port;
 	const char *host;
 };
@@ -379,12 +380,19 @@ static _Atomic uint32_t *entry(struct seg *s, bool rules, uint32_t i)
 }
 
 /* True when a published entry holds key k. */
-static bool same(struct seg *s, bool rules, uint32_t i, const struct key *k)
+static inline bool same(struct seg *s, bool rules, uint32_t i,
+			const struct key *k)
 {
+	const struct seg_addr *a = &s->addrs[i];
+	uint64_t x[2];
+
 	if (rules)
 		return !strncmp(s->rules[i].name, k->name, SEG_NAME_MAX - 1);
-	return s->addrs[i].rule == k->rule && s->addrs[i].port == k->port &&
-	       !memcmp(s->addrs[i].addr, k->addr, 16);
+	/* two loads, no call: a miss in a full table compares up to
+	 * SEG_PROBES entries */
+	memcpy(x, a->addr, 16);
+	return x[0] == k->w[0] && x[1] == k->w[1] && a->port == k->port &&
+	       a->rule == k->rule;
 }
 
 /* Writes key k into the free entry i (under the alloc lock). */
@@ -408,14 +416,15 @@ static void fill(struct seg *s, bool rules, uint32_t i, const struct key *k)
  * i: lookups read published entries without a lock; an add takes the
  * alloc lock and looks again from the first free slot it saw.  The index,
  * or -1 when the table is full or the lock is stuck. */
-static int table_get(struct seg *s, bool rules, uint32_t n, uint32_t i,
-		     const struct key *k)
+static inline __attribute__((always_inline)) int table_get(
+    struct seg *s, bool rules, uint32_t n, uint32_t i, const struct key *k)
 {
 	/* a key lives within SEG_PROBES slots of its own: a miss in a full
 	 * table costs that many looks, not the table's size */
 	uint32_t most = n < SEG_PROBES ? n : SEG_PROBES;
 
-	for (uint32_t seen = 0; seen < most; seen++, i = (i + 1) % n) {
+	for (uint32_t seen = 0; seen < most;
+	     seen++, i = i + 1 < n ? i + 1 : 0) {
 		uint32_t u = atomic_load_explicit(entry(s, rules, i),
 						  memory_order_acquire);
 		if (u == 2 && same(s, rules, i, k))
@@ -466,6 +475,8 @@ int seg_addr_get(struct seg *s, uint32_t rule, const uint8_t addr[16],
 
 	memcpy(&a, addr, 8);
 	memcpy(&b, addr + 8, 8);
+	k.w[0] = a;
+	k.w[1] = b;
 	return table_get(
 	    s, false, s->naddrs,
 	    (uint32_t)(mix(a ^ mix(b ^ ((uint64_t)rule << 16 | port))) %

@@ -545,6 +545,7 @@ static TLS struct {
 	uint8_t key[16];
 	int rule;  /* -2: not guarded */
 	int srule; /* its segment rule, or -1 */
+	int saddr; /* its segment address then; -1: not counted */
 	struct conn_cfg cfg;
 } last;
 
@@ -586,6 +587,14 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 			c->saddr = c->srule = -1;
 			if (!shim_seg.base)
 				return true;
+		} else if (last.saddr < 0) {
+			/* its rule's address table had no room: entries are
+			 * never freed, so it has none now (the lookup of a
+			 * full table costs SEG_PROBES looks) */
+			c->cfg = last.cfg;
+			c->srule = last.srule;
+			c->saddr = -1;
+			return true;
 		} else {
 			int i = addr_cached((uint32_t)last.srule, key, port);
 			if (i >= 0) {
@@ -639,6 +648,7 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 		guarded = true;
 		last.cfg = c->cfg;
 		last.srule = c->srule;
+		last.saddr = c->saddr;
 	}
 	if (cur) {
 		last.pgen = cur_gen;
