@@ -22,22 +22,27 @@ static uint64_t ms_of(uint64_t ns)
 	return ns / 1000000u;
 }
 
-/* The breaker of c and the lock that guards it, or NULL. */
-static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
+/* The breaker of a destination (its rule's scope, segment rule and
+ * address) and the lock that guards it, or NULL. */
+static struct breaker *breaker_at(uint8_t scope, int32_t srule, int32_t sa,
+				  pthread_mutex_t **lock)
 {
 	struct seg *s = &shim_seg;
 
-	int32_t sa = CONN_GET(c->saddr);
-
-	if (sa < 0 || (uint32_t)sa >= s->naddrs ||
-	    (uint32_t)c->srule >= s->nrules)
+	if (sa < 0 || (uint32_t)sa >= s->naddrs || (uint32_t)srule >= s->nrules)
 		return NULL;
-	if (c->scope == POLICY_SCOPE_RULE) {
-		*lock = &s->rules[c->srule].lock;
-		return &s->rules[c->srule].breaker;
+	if (scope == POLICY_SCOPE_RULE) {
+		*lock = &s->rules[srule].lock;
+		return &s->rules[srule].breaker;
 	}
 	*lock = &s->addrs[sa].lock;
 	return &s->addrs[sa].breaker;
+}
+
+/* The breaker of c and the lock that guards it, or NULL. */
+static struct breaker *breaker_of(struct conn *c, pthread_mutex_t **lock)
+{
+	return breaker_at(c->scope, c->srule, CONN_GET(c->saddr), lock);
 }
 
 /* Adds v to counter k of c's address (a rule's figures are the sum of
@@ -383,6 +388,38 @@ bool calls_healthy(struct conn *c)
 	       ms_of(clock_ns()) >= breaker_until_ms(b);
 }
 
+bool calls_shut(const struct conn_cfg *cfg, int32_t srule, int32_t saddr,
+		uint64_t now)
+{
+	pthread_mutex_t *lock;
+	struct breaker *b;
+	int forced;
+
+	if ((uint32_t)srule >= shim_seg.nrules)
+		return false;
+	/* a rule forced by the operator wins, counted or not */
+	forced = atomic_load_explicit(&shim_seg.rules[srule].forced,
+				      memory_order_relaxed);
+	if (forced != BREAKER_FORCE_NONE)
+		return forced == BREAKER_FORCE_OPEN;
+	/* open and inside its period: a refusal, read without the lock */
+	b = breaker_at(cfg->scope, srule, saddr, &lock);
+	return b && breaker_shut(b, &cfg->bcfg, ms_of(now));
+}
+
+int calls_refuse(const struct conn_cfg *cfg, int32_t srule, int32_t saddr,
+		 uint64_t now)
+{
+	if (cfg->retries)
+		seg_budget_first(&shim_seg.rules[srule], now / 1000000000u);
+	if (saddr >= 0 && (uint32_t)saddr < shim_seg.naddrs)
+		atomic_fetch_add_explicit(
+		    &shim_seg.addrs[saddr].counter[SEG_REJECTED_BREAKER], 1,
+		    memory_order_relaxed);
+	errno = cfg->reject_errno;
+	return -1;
+}
+
 /* Asks the breaker, the rate limit and fault injection. */
 int calls_admit(struct conn *c)
 {
@@ -392,28 +429,23 @@ int calls_admit(struct conn *c)
 	int verdict, forced;
 	/* one clock for all of admission, the connect's start if set */
 	uint64_t now = c->connect_ns ? c->connect_ns : clock_ns();
+	bool looked = c->looked; /* guard() found the breaker not shut */
 
+	c->looked = 0; /* a retry looks again */
 	c->probe = 0;
 	c->rejected = 0;
 	if ((uint32_t)c->srule >= shim_seg.nrules)
 		goto chaos;
 	if (!c->retrying)
 		budget_first(c, now);
-	/* a rule forced by the operator wins, counted or not */
+	if (!looked && calls_shut(&c->cfg, c->srule, CONN_GET(c->saddr), now)) {
+		count(c, SEG_REJECTED_BREAKER, 1);
+		c->rejected = REJECT_BREAKER;
+		goto reject;
+	}
 	forced = atomic_load_explicit(&shim_seg.rules[c->srule].forced,
 				      memory_order_relaxed);
-	if (forced == BREAKER_FORCE_OPEN) {
-		count(c, SEG_REJECTED_BREAKER, 1);
-		c->rejected = REJECT_BREAKER;
-		goto reject;
-	}
 	b = forced == BREAKER_FORCE_CLOSED ? NULL : breaker_of(c, &lock);
-	/* open and inside its period: a refusal, read without the lock */
-	if (b && breaker_shut(b, &c->bcfg, ms_of(now))) {
-		count(c, SEG_REJECTED_BREAKER, 1);
-		c->rejected = REJECT_BREAKER;
-		goto reject;
-	}
 	if (b && (c->bcfg.mode != BREAKER_MODE_OFF || breaker_forced(b)) &&
 	    !breaker_quiet(b) && seg_lock(lock) == 0) {
 		memset(&ev, 0, sizeof ev);

@@ -196,6 +196,17 @@ static void log_failover(const struct sockaddr *from, const struct sockaddr *to,
 	shim_log(POLICY_LOG_INFO, "failover %s \xe2\x86\x92 %s: %s", a, b, why);
 }
 
+/* True when a refusal of a connect to sa by its breaker may be final:
+ * no other address of its name could take it (failover). */
+static bool no_failover(const struct sockaddr *sa, const struct conn_cfg *cfg)
+{
+	uint8_t keys[DNS_SIBLINGS_MAX][16];
+	size_t at;
+
+	return !cfg->failover ||
+	       dns_siblings(sa, keys, DNS_SIBLINGS_MAX, &at) < 2;
+}
+
 /* Sets up the slot of fd for a new connection to sa; NULL: pass through,
  * or, with *rejected set, the breaker refused it (errno set).  When moved
  * is not NULL, a connect its breaker refuses may fail over to another
@@ -210,6 +221,9 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	int type = 0, fl;
 	socklen_t tl = sizeof type;
 	uint8_t kind = fdt_kind(fd);
+	const struct conn_cfg *last;
+	int32_t srule, saddr;
+	int hit;
 
 	*rejected = false;
 	tmp.active = tmp.retrying = 0;
@@ -219,8 +233,29 @@ static struct conn *guard(int fd, const struct sockaddr *sa, socklen_t len,
 	if (len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family == AF_INET6 && len < sizeof(struct sockaddr_in6)))
 		return NULL;
-	if (!state_classify(sa, &tmp))
+	/* this thread's last destination: its settings with no lock; a
+	 * TCP socket that our socket() made, refused by an open breaker
+	 * with a look at it, no copy and no system call */
+	hit = state_last(sa, tmp.connect_ns, &last, &srule, &saddr);
+	if (!hit)
 		return NULL;
+	tmp.looked = 0;
+	if (hit > 0 && (kind & FDK_TCP)) {
+		if (!calls_shut(last, srule, saddr, tmp.connect_ns)) {
+			tmp.looked = 1; /* admission need not look again */
+		} else if (no_failover(sa, last)) {
+			*rejected = true;
+			calls_refuse(last, srule, saddr, tmp.connect_ns);
+			return NULL;
+		}
+	}
+	if (hit > 0) {
+		tmp.cfg = *last;
+		tmp.srule = srule;
+		tmp.saddr = saddr;
+	} else if (!state_classify(sa, &tmp)) {
+		return NULL;
+	}
 	/* a TCP socket that our socket() made needs no question */
 	if (!(kind & FDK_TCP) &&
 	    (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||

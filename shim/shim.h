@@ -167,6 +167,7 @@ struct conn {
 	uint64_t connect_dur_ns;   /* how long the connect took */
 	uint64_t out, in;	   /* bytes not yet added to the segment */
 	uint8_t retrying;	   /* the connect being admitted is a retry */
+	uint8_t looked;		   /* calls_shut() said no at connect_ns */
 	uint8_t rejected;	   /* why calls_admit() refused: REJECT_* */
 	uint8_t swapped;	   /* a retry put a fresh socket at the fd */
 	uint8_t connect_timed_out; /* the timer ended a non-blocking connect */
@@ -395,6 +396,15 @@ void shim_log(int level, const char *fmt, ...)
  * means pass through. */
 bool state_classify(const struct sockaddr *sa, struct conn *c);
 
+/* The settings of this thread's last destination, if sa is it and
+ * neither the policy nor the names changed since: 1 with *cfg (this
+ * thread's copy, good until its next connect), the segment rule and
+ * address (-1: not counted); 0 when sa is not guarded; -1 when
+ * state_classify() must decide.  No lock, no copy.  now: the time (ns)
+ * or 0. */
+int state_last(const struct sockaddr *sa, uint64_t now,
+	       const struct conn_cfg **cfg, int32_t *srule, int32_t *saddr);
+
 /* Copies the effective settings of rule (-1: [default]) of the policy
  * now loaded into out; false when there is none. */
 bool state_settings(int rule, struct policy_settings *out);
@@ -422,6 +432,17 @@ uint32_t shim_random(void);
  * of c may go ahead (and delays it when fault_delay says so); 0, or -1
  * with errno = the rule's reject_errno after counting the rejection. */
 int calls_admit(struct conn *c);
+
+/* True when a connect with settings cfg to segment rule srule and
+ * address saddr is refused at once: the rule forced open, or its breaker
+ * open inside its period (a look, no lock, no count). */
+bool calls_shut(const struct conn_cfg *cfg, int32_t srule, int32_t saddr,
+		uint64_t now);
+
+/* Counts such a refusal of a first attempt (and the attempt, for the
+ * retry budget), sets errno to the rule's reject_errno; -1. */
+int calls_refuse(const struct conn_cfg *cfg, int32_t srule, int32_t saddr,
+		 uint64_t now);
 
 /* Whether c's breaker would let a call through now (a look, no lock, no
  * count): failover's choice among addresses. */

@@ -508,9 +508,14 @@ static int addr_cached(uint32_t ri, const uint8_t key[16], uint16_t port)
 	if (i >= 0 && (uint32_t)i < shim_seg.naddrs) {
 		const struct seg_addr *a = &shim_seg.addrs[i];
 
-		if (atomic_load_explicit(&a->used, memory_order_acquire) == 2 &&
-		    a->rule == ri && a->port == port &&
-		    !memcmp(a->addr, key, 16))
+		uint64_t x[2], y[2];
+
+		if (atomic_load_explicit(&a->used, memory_order_acquire) != 2)
+			return -1;
+		memcpy(x, a->addr, 16);
+		memcpy(y, key, 16);
+		if (x[0] == y[0] && x[1] == y[1] && a->rule == ri &&
+		    a->port == port)
 			return i;
 	}
 	return -1;
@@ -549,62 +554,93 @@ static TLS struct {
 	struct conn_cfg cfg;
 } last;
 
+/* What every connect does first: init, a reload when due, the process's
+ * slot; false when nothing is guarded (pass through). */
+static bool enter(uint64_t now)
+{
+	static atomic_bool inited; /* init() ran: no pthread_once() call */
+
+	if (UNLIKELY(!atomic_load_explicit(&inited, memory_order_acquire))) {
+		pthread_once(&init_once, init);
+		atomic_store_explicit(&inited, true, memory_order_release);
+	}
+	if (UNLIKELY(atomic_load_explicit(&deferred_len, memory_order_relaxed)))
+		say_deferred();
+	if (atomic_load(&shim_disabled) || !path[0])
+		return false;
+	maybe_reload(now ? now : clock_coarse_ns());
+	if (UNLIKELY(!atomic_load_explicit(&registered, memory_order_acquire)))
+		register_process();
+	return true;
+}
+
+int state_last(const struct sockaddr *sa, uint64_t now,
+	       const struct conn_cfg **cfg, int32_t *srule, int32_t *saddr)
+{
+	uint8_t key[16];
+	uint16_t port;
+	uint32_t dgen;
+	uint64_t gen;
+	int i;
+
+	if (!enter(now))
+		return 0;
+	sockaddr_key(sa, key, &port);
+	/* same policy and names: what was copied then is what the lock
+	 * would give now (a reload meanwhile bumps cur_gen; a stale flag
+	 * only sends the caller to state_classify()) */
+	gen = __atomic_load_n(&cur_gen, __ATOMIC_ACQUIRE);
+	dgen = __atomic_load_n(&cur_names, __ATOMIC_RELAXED) ? dns_generation()
+							     : 0;
+	if (!gen || last.pgen != gen || last.dgen != dgen ||
+	    last.port != port || memcmp(last.key, key, 16))
+		return -1;
+	if (last.rule == -2)
+		return 0;
+	*cfg = &last.cfg;
+	*srule = *saddr = -1;
+	if (!shim_seg.base)
+		return 1;
+	if (last.srule < 0)
+		return -1; /* the rule's slot is looked for again */
+	*srule = last.srule;
+	/* no room in its rule's address table then: entries are never
+	 * freed, so none now (a lookup in a full table costs SEG_PROBES
+	 * looks) */
+	if (last.saddr < 0)
+		return 1;
+	i = addr_cached((uint32_t)last.srule, key, port);
+	if (i < 0)
+		return -1;
+	*saddr = i;
+	return 1;
+}
+
 /* Decides whether a connect to sa is guarded and fills c's settings
  * (c->connect_ns is the time, or 0). */
 bool state_classify(const struct sockaddr *sa, struct conn *c)
 {
 	char names[4][256];
 	const char *hosts[4];
+	const struct conn_cfg *cfg;
 	struct policy_match m;
 	uint8_t key[16];
 	uint16_t port;
 	uint32_t dgen;
-	uint64_t gen;
+	int32_t srule, saddr;
 	size_t n;
 	bool guarded = false;
+	int hit = state_last(sa, c->connect_ns, &cfg, &srule, &saddr);
 
-	pthread_once(&init_once, init);
-	if (UNLIKELY(atomic_load_explicit(&deferred_len, memory_order_relaxed)))
-		say_deferred();
-	if (atomic_load(&shim_disabled) || !path[0])
-		return false;
-	maybe_reload(c->connect_ns ? c->connect_ns : clock_coarse_ns());
-	if (UNLIKELY(!atomic_load_explicit(&registered, memory_order_acquire)))
-		register_process();
-	sockaddr_key(sa, key, &port);
-	/* this thread's last destination, same policy and names: what was
-	 * copied then is what the lock would give now (a reload meanwhile
-	 * bumps cur_gen; a stale flag only sends us below) */
-	gen = __atomic_load_n(&cur_gen, __ATOMIC_ACQUIRE);
-	dgen = __atomic_load_n(&cur_names, __ATOMIC_RELAXED) ? dns_generation()
-							     : 0;
-	if (gen && last.pgen == gen && last.dgen == dgen && last.port == port &&
-	    !memcmp(last.key, key, 16)) {
-		if (last.rule == -2)
-			return false;
-		if (last.srule < 0 || !shim_seg.base) {
-			c->cfg = last.cfg;
-			c->saddr = c->srule = -1;
-			if (!shim_seg.base)
-				return true;
-		} else if (last.saddr < 0) {
-			/* its rule's address table had no room: entries are
-			 * never freed, so it has none now (the lookup of a
-			 * full table costs SEG_PROBES looks) */
-			c->cfg = last.cfg;
-			c->srule = last.srule;
-			c->saddr = -1;
-			return true;
-		} else {
-			int i = addr_cached((uint32_t)last.srule, key, port);
-			if (i >= 0) {
-				c->cfg = last.cfg;
-				c->srule = last.srule;
-				c->saddr = i;
-				return true;
-			}
+	if (hit >= 0) {
+		if (hit) {
+			c->cfg = *cfg;
+			c->srule = srule;
+			c->saddr = saddr;
 		}
+		return hit;
 	}
+	sockaddr_key(sa, key, &port);
 	pthread_rwlock_rdlock(&plock);
 	dgen = cur_names ? dns_generation() : 0;
 	if (cur) {
