@@ -589,8 +589,9 @@ EXPORT int socket(int domain, int type, int proto)
 	if ((domain == AF_INET || domain == AF_INET6) &&
 	    (type & 0xf) == SOCK_STREAM && (!proto || proto == IPPROTO_TCP))
 		k = FDK_TCP | (type & SOCK_NONBLOCK ? FDK_NONBLOCK : 0);
-	/* a vfork() child's number is not its parent's to mark */
-	if (k && !life_borrowed_memory()) {
+	/* with no policy, no connect looks; a vfork() child's number is
+	 * not its parent's to mark */
+	if (k && state_policy() && !life_borrowed_memory()) {
 		int saved = errno;
 		fdt_kind_set(fd, k);
 		errno = saved;

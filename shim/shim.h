@@ -405,6 +405,9 @@ bool state_classify(const struct sockaddr *sa, struct conn *c);
 int state_last(const struct sockaddr *sa, uint64_t now,
 	       const struct conn_cfg **cfg, int32_t *srule, int32_t *saddr);
 
+/* True when the policy in force guards some destination. */
+bool state_policy(void);
+
 /* Copies the effective settings of rule (-1: [default]) of the policy
  * now loaded into out; false when there is none. */
 bool state_settings(int rule, struct policy_settings *out);

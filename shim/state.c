@@ -32,6 +32,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_rwlock_t plock = PTHREAD_RWLOCK_INITIALIZER;
 static struct policy *cur;	 /* under plock */
 static bool cur_names;		 /* cur has hostname patterns: look names up */
+static bool cur_guards;		 /* cur guards some destination */
 static _Atomic int32_t *cur_seg; /* segment rule index per rule + 1 */
 static struct conn_cfg *cur_cfg; /* connection settings per rule + 1 */
 static uint64_t cur_gen;	 /* bumped with every cur, from 1 */
@@ -404,6 +405,8 @@ static void load(bool first)
 			names = true;
 	/* read without the lock by state_classify()'s cache check */
 	__atomic_store_n(&cur_names, names, __ATOMIC_RELAXED);
+	__atomic_store_n(&cur_guards, p->has_default || p->npatterns,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&cur_gen, cur_gen + 1, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&plock);
 	policy_free(old);
@@ -695,6 +698,12 @@ bool state_classify(const struct sockaddr *sa, struct conn *c)
 	}
 	pthread_rwlock_unlock(&plock);
 	return guarded;
+}
+
+bool state_policy(void)
+{
+	return __atomic_load_n(&cur_guards, __ATOMIC_RELAXED) &&
+	       !atomic_load_explicit(&shim_disabled, memory_order_relaxed);
 }
 
 bool state_settings(int rule, struct policy_settings *out)
