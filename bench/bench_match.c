@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Times policy_match() on a generated 10,000-rule policy of a realistic mix
  * of patterns, over about a million lookups of mixed destinations, and
- * prints medians per lookup; it reports, it never fails on timing. */
+ * prints medians per lookup; it reports, it never fails on timing.
+ * "bench-match scale MODE N" instead makes the 10,000-rule policies of
+ * bench/scale.sh and matches its destination N times, for callgrind:
+ *   valgrind --tool=callgrind --toggle-collect=policy_match \
+ *       build/bench-match scale any 1000
+ * counts only policy_match(); the total over N is the cost per lookup. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -369,9 +374,96 @@ static int kind_ok(enum dclass c, enum policy_pattern_kind k)
 	}
 }
 
+#define SCALE_RULES 10000
+#define SCALE_PORT  40000 /* never one of the other rules' 1024+N */
+
+/* The policy of bench/scale.sh's rows of SCALE_RULES rules, the target
+ * last: "addr" its mix (1,000 patterns of 127.1.0.1 at other ports),
+ * "globs" svc-*.zone-N.example, "any" *:PORT_N, "ranges" *:N-N+100
+ * (not bench/scale.sh's; the target is a wider range). */
+static int scale_policy(struct text *t, const char *mode)
+{
+	append(t, "[global]\nreload = 0\n");
+	for (unsigned i = 0; i < SCALE_RULES - 1; i++) {
+		unsigned k = i % 5;
+
+		append(t, "[r%u]\n", i);
+		if (!strcmp(mode, "globs"))
+			append(t, "match = svc-*.zone-%u.example\n", i);
+		else if (!strcmp(mode, "any"))
+			append(t, "match = *:%u\n", 1024 + i);
+		else if (!strcmp(mode, "ranges"))
+			append(t, "match = *:%u-%u\n", 1024 + i % 30000,
+			       1124 + i % 30000);
+		else if (strcmp(mode, "addr"))
+			return -1;
+		else if (k == 0)
+			append(t, "match = 10.%u.%u.%u:80\n", i / 65536 % 256,
+			       i / 256 % 256, i % 256);
+		else if (k == 1)
+			append(t, "match = 127.1.0.%u:%u\n", 1 + i / 5 % 2,
+			       1024 + i);
+		else if (k == 2)
+			append(t, "match = host-%u.example:443\n", i);
+		else if (k == 3)
+			append(t, "match = *.zone-%u.example\n", i);
+		else
+			append(t, "match = 11.%u.%u.0/24\n", i / 256 % 256,
+			       i % 256);
+	}
+	if (!strcmp(mode, "globs"))
+		append(t, "[target]\nmatch = 127.0.0.0/8:%u\n", SCALE_PORT);
+	else if (!strcmp(mode, "addr"))
+		append(t, "[target]\nmatch = 127.1.0.1:%u 127.1.0.2:%u\n",
+		       SCALE_PORT, SCALE_PORT);
+	else if (!strcmp(mode, "ranges")) /* wider: ranked after the others */
+		append(t, "[target]\nmatch = *:%u-%u\n", SCALE_PORT - 1000,
+		       SCALE_PORT + 1000);
+	else
+		append(t, "[target]\nmatch = *:%u\n", SCALE_PORT);
+	return 0;
+}
+
+/* bench-match scale MODE N: n lookups of the destination of a scale
+ * policy, which [target] must win; 0, or 1 with a message. */
+static int scale(const char *mode, long n)
+{
+	struct text t = {.cap = 1 << 20};
+	struct policy_errors errs = {0};
+	struct policy *p;
+	struct dest d = {0};
+	long acc = 0;
+
+	t.s = malloc(t.cap);
+	if (!t.s || n <= 0 || scale_policy(&t, mode) < 0)
+		die("usage: bench-match scale addr|globs|any|ranges N");
+	p = policy_load_string("scale.ini", t.s, &errs);
+	if (!p)
+		die(errs.n ? errs.msgs[0] : "load failed");
+	set_v4(&d, !strcmp(mode, "globs") ? 0x7f000001u : 0x7f010001u,
+	       SCALE_PORT);
+	d.hosts[0] = "localhost";
+	d.nhosts = !strcmp(mode, "globs");
+	for (long i = 0; i < n; i++) {
+		struct policy_match m;
+
+		m = policy_match(p, (const struct sockaddr *)&d.sa, d.hosts,
+				 d.nhosts);
+		acc += m.rule;
+	}
+	sink = acc;
+	if (acc != n * (long)(p->nrules - 1))
+		die("[target] did not win");
+	printf("bench-match scale %s: %ld lookups, %zu rules\n", mode, n,
+	       p->nrules);
+	policy_free(p);
+	free(t.s);
+	return 0;
+}
+
 /* Generates the policy, loads it, builds the destinations and prints the
- * timings; exits 0 whatever they are. */
-int main(void)
+ * timings; exits 0 whatever they are.  See the top for "scale". */
+int main(int argc, char **argv)
 {
 	struct text t = {.cap = 1 << 20};
 	struct policy_errors errs = {0};
@@ -382,6 +474,8 @@ int main(void)
 	double load_ms[5], cls_ns[D_COUNT], overall;
 	size_t nmixed = N_MIXED, wrong = 0;
 
+	if (argc == 4 && !strcmp(argv[1], "scale"))
+		return scale(argv[2], atol(argv[3]));
 	t.s = malloc(t.cap);
 	if (!t.s)
 		die("out of memory");
