@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The index of destination patterns and the most-specific-wins matcher.
  * Exact addresses and hostnames are found by hash, CIDR blocks by one hash
- * probe per distinct prefix length (longest first), "*LITERAL" globs by one
- * hash probe per suffix of the name, other globs and "*" by a short ranked
- * list; policy_match_all() is the plain scan the index must agree with.
+ * probe per distinct prefix length (longest first), globs by one hash
+ * probe per suffix of the name (keyed by the literal after their last
+ * wildcard), the ports of a key's many patterns and of "*" by binary
+ * search; policy_match_all() is the plain scan the index must agree with.
  * The patterns themselves are parsed in match_parse.c. */
 #include "match.h"
 
@@ -19,19 +20,39 @@ struct bucket {
 	uint32_t start, count; /* range in the class's sorted array */
 };
 
+/* Which pattern of a ranked list wins each port.  Ports 0-65535 are cut
+ * at every pattern's ends into segments: segment i holds ports lo[i] to
+ * lo[i + 1] - 1 (lo[0] is 0) and is won by pattern pat[i], the first of
+ * the list whose ports hold it, or by none (PORTMAP_NONE).  A binary
+ * search gives what walking the list would. */
+#define PORTMAP_NONE UINT32_MAX
+struct portmap {
+	uint32_t first; /* a bucket's: its start in the sorted array */
+	uint32_t n;
+	uint32_t *pat;
+	uint16_t *lo;
+};
+
+/* Lists up to this long are walked: faster than a binary search. */
+#define PORTMAP_MIN 9
+
 struct table {
 	struct bucket *b;
-	size_t mask;
-	unsigned *sorted; /* pattern indexes grouped by key, best first */
+	size_t mask, nkeys;
+	unsigned *sorted;     /* pattern indexes grouped by key, best first */
+	struct portmap *maps; /* of buckets of PORTMAP_MIN or more, by first */
+	size_t nmaps;
 };
 
 struct policy_index {
 	struct table addr, host, cidr;
 	struct table suffix; /* "*LITERAL" globs, keyed by the literal */
+	struct table tails;  /* other globs ending in a literal, keyed by it */
 	unsigned lens[129];  /* distinct CIDR prefix lengths, longest first */
 	size_t nlens;
-	unsigned *globs, *any; /* ranked; globs: the other globs */
+	unsigned *globs, *any; /* ranked; globs: those ending in a wildcard */
 	size_t nglobs, nany;
+	struct portmap any_map; /* n 0: none, any is short */
 };
 
 /* Why a pattern is ranked where it is, in words. */
@@ -109,25 +130,43 @@ static uint64_t fnv(const void *data, size_t n, uint64_t h)
 	return h;
 }
 
+/* The literal tail of a glob, after its last '*' or '?': the names the
+ * glob matches end with it, so a glob is found by hashing the suffixes
+ * of a name rather than by trying every glob. */
+static const char *glob_tail(const char *g)
+{
+	const char *tail = g;
+
+	for (; *g; g++)
+		if (*g == '*' || *g == '?')
+			tail = g + 1;
+	return tail;
+}
+
 /* True for a glob "*LITERAL": one leading '*' and no other wildcard.  It
- * matches the names that end with LITERAL, so it is found by hashing the
- * suffixes of a name rather than by trying every glob. */
+ * matches exactly the names that end with LITERAL. */
 static bool suffix_glob(const struct policy_pattern *pat)
 {
 	return pat->kind == POLICY_PAT_GLOB && pat->host[0] == '*' &&
-	       !strpbrk(pat->host + 1, "*?");
+	       pat->host[1] && !strpbrk(pat->host + 1, "*?");
 }
 
-/* The index class of a pattern: its kind, but "*LITERAL" globs have a
- * class of their own. */
+/* The index class of a pattern: its kind, but "*LITERAL" globs and the
+ * other globs with a literal tail have classes of their own; globs that
+ * end in a wildcard keep POLICY_PAT_GLOB. */
 #define CLASS_SUFFIX (POLICY_PAT_ADDR + 1)
+#define CLASS_TAIL   (POLICY_PAT_ADDR + 2)
 static int pattern_class(const struct policy_pattern *pat)
 {
-	return suffix_glob(pat) ? CLASS_SUFFIX : (int)pat->kind;
+	if (pat->kind != POLICY_PAT_GLOB)
+		return (int)pat->kind;
+	if (suffix_glob(pat))
+		return CLASS_SUFFIX;
+	return *glob_tail(pat->host) ? CLASS_TAIL : POLICY_PAT_GLOB;
 }
 
 /* FNV-1a of s[0..n) read backwards, so that the suffixes of a name hash
- * incrementally from its end (see suffix_pick). */
+ * incrementally from its end (see glob_pick). */
 static uint64_t rev_hash(const char *s, size_t n)
 {
 	uint64_t h = FNV0;
@@ -162,11 +201,18 @@ static uint64_t key_hash(const struct policy_pattern *pat)
 	switch (pat->kind) {
 	case POLICY_PAT_HOST:
 		return fnv(pat->host, strlen(pat->host), FNV0);
-	case POLICY_PAT_GLOB: /* only "*LITERAL" globs are hashed */
-		return rev_hash(pat->host + 1, strlen(pat->host + 1));
+	case POLICY_PAT_GLOB: /* by the literal tail */
+		return rev_hash(glob_tail(pat->host),
+				strlen(glob_tail(pat->host)));
 	default: /* ADDR has prefix 0 */
 		return addr_hash(pat->addr, pat->prefix);
 	}
+}
+
+/* The key of a hostname or glob: a glob's literal tail. */
+static const char *key_name(const struct policy_pattern *pat)
+{
+	return pat->kind == POLICY_PAT_GLOB ? glob_tail(pat->host) : pat->host;
 }
 
 /* True when two patterns of one class have the same key. */
@@ -174,7 +220,7 @@ static bool key_eq(const struct policy_pattern *a,
 		   const struct policy_pattern *b)
 {
 	if (a->kind == POLICY_PAT_HOST || a->kind == POLICY_PAT_GLOB)
-		return !strcmp(a->host, b->host);
+		return !strcmp(key_name(a), key_name(b));
 	return a->prefix == b->prefix && !memcmp(a->addr, b->addr, 16);
 }
 
@@ -187,7 +233,7 @@ static int key_rank_cmp(const void *x, const void *y, void *ctx)
 	int c;
 
 	if (a->kind == POLICY_PAT_HOST || a->kind == POLICY_PAT_GLOB)
-		c = strcmp(a->host, b->host);
+		c = strcmp(key_name(a), key_name(b));
 	else if (a->prefix != b->prefix)
 		c = a->prefix < b->prefix ? -1 : 1;
 	else
@@ -222,6 +268,111 @@ static unsigned *collect(const struct policy *p, int k,
 	return ids;
 }
 
+/* qsort comparator of uint32_t. */
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The index of v in the sorted a[0..n), which holds it. */
+static uint32_t u32_find(const uint32_t *a, uint32_t n, uint32_t v)
+{
+	uint32_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The first segment at or after i that no pattern has won yet: next[]
+ * leads past the won ones (a union-find with path halving). */
+static uint32_t unwon(uint32_t *next, uint32_t i)
+{
+	while (next[i] != i) {
+		next[i] = next[next[i]];
+		i = next[i];
+	}
+	return i;
+}
+
+/* The cuts of a port map of ids[0..n): 0 and each pattern's port_lo and
+ * port_hi + 1, sorted, without repeats, into cut (2n + 1 entries); their
+ * count. */
+static uint32_t portmap_cuts(const struct policy *p, const unsigned *ids,
+			     uint32_t n, uint32_t *cut)
+{
+	uint32_t nc = 0, j = 1;
+
+	cut[nc++] = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct policy_pattern *pat = &p->patterns[ids[i]];
+		cut[nc++] = pat->port_lo;
+		cut[nc++] = pat->port_hi + 1u; /* 65536: past the end */
+	}
+	qsort(cut, nc, sizeof *cut, u32_cmp);
+	for (uint32_t i = 1; i < nc; i++)
+		if (cut[i] != cut[j - 1])
+			cut[j++] = cut[i];
+	return j;
+}
+
+/* Builds m over the ranked patterns ids[0..n); 0 or -ENOMEM, m empty.
+ * Each pattern in rank order wins the segments of its ports that no
+ * better one won; next[] skips those, so each segment is won once and
+ * the build takes O(n log n).  Neighbours with one winner are merged. */
+static int portmap_build(const struct policy *p, const unsigned *ids,
+			 uint32_t n, struct portmap *m)
+{
+	uint32_t *cut = malloc((2 * n + 1) * sizeof *cut);
+	uint32_t *next = malloc((2 * n + 2) * sizeof *next);
+	uint32_t nc, j = 0;
+
+	m->pat = malloc((2 * n + 1) * sizeof *m->pat);
+	m->lo = malloc((2 * n + 1) * sizeof *m->lo);
+	if (!cut || !next || !m->pat || !m->lo)
+		goto fail;
+	nc = portmap_cuts(p, ids, n, cut);
+	for (uint32_t i = 0; i <= nc; i++)
+		next[i] = i;
+	for (uint32_t i = 0; i < nc; i++)
+		m->pat[i] = PORTMAP_NONE;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct policy_pattern *pat = &p->patterns[ids[i]];
+		uint32_t end = u32_find(cut, nc, pat->port_hi + 1u);
+
+		for (uint32_t c = unwon(next, u32_find(cut, nc, pat->port_lo));
+		     c < end; c = unwon(next, c + 1)) {
+			m->pat[c] = ids[i];
+			next[c] = c + 1;
+		}
+	}
+	for (uint32_t i = 0; i < nc && cut[i] <= 65535; i++) {
+		if (j && m->pat[j - 1] == m->pat[i])
+			continue;
+		m->pat[j] = m->pat[i];
+		m->lo[j++] = (uint16_t)cut[i];
+	}
+	m->n = j;
+	free(cut);
+	free(next);
+	return 0;
+fail:
+	free(cut);
+	free(next);
+	free(m->pat);
+	free(m->lo);
+	m->pat = NULL;
+	m->lo = NULL;
+	return -ENOMEM;
+}
+
 /* Builds the hash table of one class; 0 or -ENOMEM. */
 static int table_build(const struct policy *p, int k, struct table *t)
 {
@@ -236,6 +387,9 @@ static int table_build(const struct policy *p, int k, struct table *t)
 	if (!t->b)
 		return -ENOMEM;
 	t->mask = size - 1;
+	t->maps = calloc(n / PORTMAP_MIN + 1, sizeof *t->maps);
+	if (!t->maps)
+		return -ENOMEM;
 	for (size_t i = 0; i < n;) {
 		const struct policy_pattern *first = &p->patterns[t->sorted[i]];
 		size_t j = i + 1;
@@ -249,9 +403,30 @@ static int table_build(const struct policy *p, int k, struct table *t)
 		t->b[slot].hash = h;
 		t->b[slot].start = (uint32_t)i;
 		t->b[slot].count = (uint32_t)(j - i);
+		t->nkeys++;
+		if (j - i >= PORTMAP_MIN) {
+			struct portmap *m = &t->maps[t->nmaps];
+			if (portmap_build(p, t->sorted + i, (uint32_t)(j - i),
+					  m) < 0)
+				return -ENOMEM;
+			m->first = (uint32_t)i;
+			t->nmaps++;
+		}
 		i = j;
 	}
 	return 0;
+}
+
+/* Frees the arrays of t. */
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->nmaps; i++) {
+		free(t->maps[i].pat);
+		free(t->maps[i].lo);
+	}
+	free(t->maps);
+	free(t->b);
+	free(t->sorted);
 }
 
 /* Builds the lookup index of p; 0 or -ENOMEM. */
@@ -266,11 +441,15 @@ int match_build(struct policy *p)
 	if (table_build(p, POLICY_PAT_ADDR, &x->addr) < 0 ||
 	    table_build(p, POLICY_PAT_HOST, &x->host) < 0 ||
 	    table_build(p, POLICY_PAT_CIDR, &x->cidr) < 0 ||
-	    table_build(p, CLASS_SUFFIX, &x->suffix) < 0)
+	    table_build(p, CLASS_SUFFIX, &x->suffix) < 0 ||
+	    table_build(p, CLASS_TAIL, &x->tails) < 0)
 		return -ENOMEM;
 	x->globs = collect(p, POLICY_PAT_GLOB, rank_only_cmp, &x->nglobs);
 	x->any = collect(p, POLICY_PAT_ANY, rank_only_cmp, &x->nany);
 	if (!x->globs || !x->any)
+		return -ENOMEM;
+	if (x->nany >= PORTMAP_MIN &&
+	    portmap_build(p, x->any, (uint32_t)x->nany, &x->any_map) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < p->npatterns; i++)
 		if (p->patterns[i].kind == POLICY_PAT_CIDR)
@@ -287,16 +466,15 @@ void match_free(struct policy *p)
 	struct policy_index *x = p->index;
 
 	if (x) {
-		free(x->addr.b);
-		free(x->addr.sorted);
-		free(x->host.b);
-		free(x->host.sorted);
-		free(x->cidr.b);
-		free(x->cidr.sorted);
-		free(x->suffix.b);
-		free(x->suffix.sorted);
+		table_free(&x->addr);
+		table_free(&x->host);
+		table_free(&x->cidr);
+		table_free(&x->suffix);
+		table_free(&x->tails);
 		free(x->globs);
 		free(x->any);
+		free(x->any_map.pat);
+		free(x->any_map.lo);
 		free(x);
 		p->index = NULL;
 	}
@@ -329,17 +507,58 @@ static bool sa_key(const struct sockaddr *sa, uint8_t addr[16], uint16_t *port)
 	return false;
 }
 
+/* The pattern of m that wins port, or -1. */
+static int portmap_pick(const struct portmap *m, uint16_t port)
+{
+	uint32_t lo = 0, hi = m->n; /* m->lo[lo] <= port < m->lo[hi] */
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (m->lo[mid] <= port)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return m->pat[lo] == PORTMAP_NONE ? -1 : (int)m->pat[lo];
+}
+
+/* The first of the ranked patterns ids[0..n) whose ports hold port, or
+ * -1; m is their port map, or NULL to walk them. */
+static int ranked_pick(const struct policy *p, const unsigned *ids, uint32_t n,
+		       const struct portmap *m, uint16_t port)
+{
+	if (m)
+		return portmap_pick(m, port);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct policy_pattern *pat = &p->patterns[ids[i]];
+		if (port >= pat->port_lo && port <= pat->port_hi)
+			return (int)ids[i];
+	}
+	return -1;
+}
+
+/* The port map of t's bucket that starts at start, which has one. */
+static const struct portmap *table_map(const struct table *t, uint32_t start)
+{
+	size_t lo = 0, hi = t->nmaps - 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->maps[mid].first < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return &t->maps[lo];
+}
+
 /* The best pattern of a bucket range whose ports hold port, or -1. */
 static int range_pick(const struct policy *p, const struct table *t,
 		      const struct bucket *b, uint16_t port)
 {
-	for (uint32_t i = 0; i < b->count; i++) {
-		const struct policy_pattern *pat =
-		    &p->patterns[t->sorted[b->start + i]];
-		if (port >= pat->port_lo && port <= pat->port_hi)
-			return (int)t->sorted[b->start + i];
-	}
-	return -1;
+	return ranked_pick(
+	    p, t->sorted + b->start, b->count,
+	    b->count >= PORTMAP_MIN ? table_map(t, b->start) : NULL, port);
 }
 
 /* Finds the bucket whose key equals probe's, or NULL. */
@@ -360,38 +579,79 @@ static const struct bucket *table_find(const struct policy *p,
 	return NULL;
 }
 
-/* The best "*LITERAL" glob whose literal ends name and whose ports hold
- * port, or -1.  Step k hashes the last k characters; the longest literal
- * found wins, having the most literal characters. */
-static int suffix_pick(const struct policy *p, const struct table *t,
-		       const char *name, uint16_t port)
+/* The better ranked of patterns a and b, either of which may be -1; a on
+ * a tie. */
+static int better(const struct policy *p, int a, int b)
+{
+	if (a < 0 || b < 0)
+		return a < 0 ? b : a;
+	return rank_cmp(&p->patterns[b], &p->patterns[a]) < 0 ? b : a;
+}
+
+/* The bucket of a glob table whose literal is the k characters at suf,
+ * or NULL; h is their rev_hash.  Inlined: it runs for every character of
+ * every name, and a call costs as much as the probe. */
+static inline __attribute__((always_inline)) const struct bucket *tail_find(
+    const struct policy *p, const struct table *t, uint64_t h, const char *suf,
+    size_t k)
+{
+	for (size_t slot = h & t->mask; t->b[slot].count;
+	     slot = (slot + 1) & t->mask) {
+		const struct bucket *b = &t->b[slot];
+		const char *lit;
+
+		if (b->hash != h)
+			continue;
+		lit = glob_tail(p->patterns[t->sorted[b->start]].host);
+		if (strlen(lit) == k && !memcmp(lit, suf, k))
+			return b;
+	}
+	return NULL;
+}
+
+/* The first of the ranked globs ids[0..n) that matches name and port,
+ * if it ranks before best; else best.  The walk stops at the first glob
+ * that ranks after best: no later one could win. */
+static int glob_walk(const struct policy *p, const unsigned *ids, size_t n,
+		     const char *name, uint16_t port, int best)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_pattern *pat = &p->patterns[ids[i]];
+		if (best >= 0 && rank_cmp(pat, &p->patterns[best]) > 0)
+			break;
+		if (port >= pat->port_lo && port <= pat->port_hi &&
+		    match_glob(pat->host, name))
+			return (int)ids[i];
+	}
+	return best;
+}
+
+/* The best glob that matches name and port, if it ranks before best;
+ * else best.  Step k hashes the last k characters of name and looks
+ * them up as the literal of the "*LITERAL" globs (all of which match)
+ * and as the tail of the other globs (which match_glob then checks);
+ * the globs that end in a wildcard are walked. */
+static int glob_pick(const struct policy *p, const struct policy_index *x,
+		     const char *name, uint16_t port, int best)
 {
 	size_t len = strlen(name);
 	uint64_t h = FNV0;
-	int best = -1, c;
+	const struct bucket *b;
 
 	for (size_t k = 1; k <= len; k++) {
 		const char *suf = name + len - k;
-		size_t slot;
 
 		h ^= (uint8_t)*suf;
 		h *= FNV_PRIME;
-		for (slot = h & t->mask; t->b[slot].count;
-		     slot = (slot + 1) & t->mask) {
-			const struct bucket *b = &t->b[slot];
-			const char *lit;
-
-			if (b->hash != h)
-				continue;
-			lit = p->patterns[t->sorted[b->start]].host + 1;
-			if (strlen(lit) != k || memcmp(lit, suf, k))
-				continue;
-			if ((c = range_pick(p, t, b, port)) >= 0)
-				best = c;
-			break;
-		}
+		if (x->suffix.nkeys &&
+		    (b = tail_find(p, &x->suffix, h, suf, k)))
+			best =
+			    better(p, best, range_pick(p, &x->suffix, b, port));
+		if (x->tails.nkeys && (b = tail_find(p, &x->tails, h, suf, k)))
+			best = glob_walk(p, x->tails.sorted + b->start,
+					 b->count, name, port, best);
 	}
-	return best;
+	return glob_walk(p, x->globs, x->nglobs, name, port, best);
 }
 
 /* Copies a hostname in lower case into buf; false if too long. */
@@ -420,7 +680,7 @@ struct policy_match policy_match(const struct policy *p,
 	const struct bucket *b;
 	char name[MATCH_HOST_MAX];
 	uint16_t port;
-	int best = -1, c;
+	int best = -1;
 
 	if (!x || !p->npatterns || !sa_key(sa, probe.addr, &port))
 		return m; /* no patterns: [default] or nothing */
@@ -432,33 +692,15 @@ struct policy_match policy_match(const struct policy *p,
 	for (size_t i = 0; i < nhosts; i++) {
 		if (!hosts[i] || !lower(hosts[i], name))
 			continue;
-		if ((b = table_find(p, &x->host, &probe)) &&
-		    (c = range_pick(p, &x->host, b, port)) >= 0 &&
-		    (best < 0 ||
-		     rank_cmp(&p->patterns[c], &p->patterns[best]) < 0))
-			best = c;
+		if ((b = table_find(p, &x->host, &probe)))
+			best =
+			    better(p, best, range_pick(p, &x->host, b, port));
 	}
 	if (best >= 0)
 		goto found;
 	for (size_t i = 0; i < nhosts; i++) {
-		if (!hosts[i] || !lower(hosts[i], name))
-			continue;
-		if ((c = suffix_pick(p, &x->suffix, name, port)) >= 0 &&
-		    (best < 0 ||
-		     rank_cmp(&p->patterns[c], &p->patterns[best]) < 0))
-			best = c;
-		/* the other globs, best first, while they could still win */
-		for (size_t g = 0; g < x->nglobs; g++) {
-			const struct policy_pattern *pat =
-			    &p->patterns[x->globs[g]];
-			if (best >= 0 && rank_cmp(pat, &p->patterns[best]) > 0)
-				break;
-			if (port >= pat->port_lo && port <= pat->port_hi &&
-			    match_glob(pat->host, name)) {
-				best = (int)x->globs[g];
-				break;
-			}
-		}
+		if (hosts[i] && lower(hosts[i], name))
+			best = glob_pick(p, x, name, port, best);
 	}
 	if (best >= 0)
 		goto found;
@@ -478,13 +720,9 @@ struct policy_match policy_match(const struct policy *p,
 		    (best = range_pick(p, &x->cidr, b, port)) >= 0)
 			goto found;
 	}
-	for (size_t i = 0; i < x->nany; i++) {
-		const struct policy_pattern *pat = &p->patterns[x->any[i]];
-		if (port >= pat->port_lo && port <= pat->port_hi) {
-			best = (int)x->any[i];
-			goto found;
-		}
-	}
+	if ((best = ranked_pick(p, x->any, (uint32_t)x->nany,
+				x->any_map.n ? &x->any_map : NULL, port)) >= 0)
+		goto found;
 	return m;
 found:
 	m.pattern = best;
