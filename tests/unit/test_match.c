@@ -988,3 +988,297 @@ Test(match, index_agrees_with_reference_scan)
 			     policy_pattern_kind_name(k), wins[k]);
 	policy_free(p);
 }
+
+/* Matches a destination with the index and with the reference scan, which
+ * must agree; the winning pattern's kind (-1: none) for the caller's
+ * counts.  what says which test and query failed. */
+static int agree(const struct policy *p, const struct sockaddr_storage *ss,
+		 const char *const *hosts, size_t nh, const char *what)
+{
+	struct policy_match m;
+	unsigned best = 0;
+	size_t n;
+
+	m = policy_match(p, (const struct sockaddr *)ss, hosts, nh);
+	n = policy_match_all(p, (const struct sockaddr *)ss, hosts, nh, &best,
+			     1);
+	if (!n) {
+		cr_assert_eq(m.pattern, -1, "%s: index %d (%s), scan none",
+			     what, m.pattern,
+			     m.pattern >= 0 ? p->patterns[m.pattern].text
+					    : "-");
+		return -1;
+	}
+	cr_assert_eq(m.pattern, (int)best, "%s: index %d (%s), scan %u (%s)",
+		     what, m.pattern,
+		     m.pattern >= 0 ? p->patterns[m.pattern].text : "-", best,
+		     p->patterns[best].text);
+	cr_assert_eq(m.rule, (int)p->patterns[best].rule);
+	return (int)p->patterns[best].kind;
+}
+
+/* Appends "[rN]\nmatch = PAT\n" to text at *o, a new rule every 3rd
+ * pattern, so that rules tie with each other on rank. */
+static void add_pattern(char *text, size_t cap, size_t *o, unsigned i,
+			const char *pat)
+{
+	if (i % 3 == 0)
+		*o += (size_t)snprintf(text + *o, cap - *o, "[r%u]\n", i / 3);
+	*o += (size_t)snprintf(text + *o, cap - *o, "match = %s\n", pat);
+	cr_assert_lt(*o, cap);
+}
+
+static const unsigned dense_ports[] = {
+    1, 2, 79, 80, 81, 443, 1000, 5432, 8000, 8080, 9000, 65534, 65535};
+
+/* A port set dense in ties and overlaps, as ":PORTS" or nothing: single
+ * ports (often the same), ranges from one to thousands of ports wide
+ * (some reaching 1 or 65535), "*". */
+static void dense_ports_text(char *buf, size_t len)
+{
+	unsigned a = dense_ports[below(13)], b = dense_ports[below(13)], t;
+
+	if (a > b) {
+		t = a;
+		a = b;
+		b = t;
+	}
+	switch (below(8)) {
+	case 0:
+		buf[0] = 0;
+		break;
+	case 1:
+		snprintf(buf, len, ":*");
+		break;
+	case 2:
+	case 3:
+		snprintf(buf, len, ":%u", a);
+		break;
+	case 4:
+		snprintf(buf, len, ":%u", 1000 + below(40));
+		break;
+	case 5:
+		snprintf(buf, len, ":%u-%u", a, b);
+		break;
+	default:
+		a = 1000 + below(40);
+		snprintf(buf, len, ":%u-%u", a, a + below(30));
+	}
+}
+
+/* A port to look up: near the ones of dense_ports_text, or any. */
+static unsigned dense_port(void)
+{
+	switch (below(4)) {
+	case 0:
+		return below(65536);
+	case 1:
+		return 995 + below(80);
+	default:
+		return dense_ports[below(13)] + below(3) - 1u;
+	}
+}
+
+/* Every class holds a few keys with hundreds of patterns each, at
+ * overlapping ports: the buckets and "*" get port maps (more than 8
+ * patterns), whose answers must be the ranked walk's. */
+Test(match, port_maps_agree_with_reference_scan)
+{
+	enum { NPAT = 1800, NDEST = 30000 };
+	static const char *const keys[] = {
+	    "10.0.0.1",	  "10.0.0.2",	  "[fd00::1]",	 "h1.example",
+	    "h2.example", "10.1.0.0/16",  "10.1.2.0/24", "*.s.example",
+	    "*.example",  "a*.t.example", "*",		 "*",
+	};
+	size_t cap = NPAT * 48 + 64, o = 0;
+	char *text = malloc(cap);
+	unsigned wins[5] = {0};
+	struct policy *p;
+
+	cr_assert_not_null(text);
+	o += (size_t)snprintf(text, cap, "[default]\n");
+	for (unsigned i = 0; i < NPAT; i++) {
+		char pat[64], ports[32];
+
+		dense_ports_text(ports, sizeof ports);
+		snprintf(pat, sizeof pat, "%s%s", keys[below(12)], ports);
+		add_pattern(text, cap, &o, i, pat);
+	}
+	p = load_ok(text);
+	free(text);
+	for (unsigned d = 0; d < NDEST; d++) {
+		static const char *const addrs[] = {
+		    "10.0.0.1", "10.0.0.2", "fd00::1",	"10.0.0.3",
+		    "10.1.2.9", "10.1.3.9", "11.0.0.1", "::ffff:10.0.0.1",
+		};
+		static const char *const names[] = {
+		    "h1.example",   "H2.example",  "x.s.example",
+		    "ab.t.example", "b.t.example", "zz.example",
+		};
+		struct sockaddr_storage ss =
+		    dest(addrs[below(8)], dense_port());
+		const char *hosts[2] = {names[below(6)], names[below(6)]};
+		char what[32];
+		int k;
+
+		snprintf(what, sizeof what, "destination %u", d);
+		k = agree(p, &ss, hosts, below(3), what);
+		if (k >= 0)
+			wins[k]++;
+	}
+	cr_log_info("wins: any %u, cidr %u, glob %u, host %u, addr %u", wins[0],
+		    wins[1], wins[2], wins[3], wins[4]);
+	for (int k = 0; k < 5; k++)
+		cr_assert_gt(wins[k], 500, "%s won only %u times",
+			     policy_pattern_kind_name(k), wins[k]);
+	policy_free(p);
+}
+
+/* Letters and pieces that globs and names share, so that many names end
+ * with many tails and '?' and '*' land on every boundary. */
+static const char *const glob_pieces[] = {"a",	"b", "ab", "ba", ".a",
+					  "-b", "x", "*",  "*",	 "?"};
+
+/* Writes a random glob and ports to buf: a third "*LITERAL", the others
+ * 1 to 5 pieces with at least one wildcard (plain "*" is the wildcard
+ * pattern, which is fine). */
+static void some_glob(char *buf, size_t len)
+{
+	char ports[32];
+	size_t o = 0;
+	bool suffix = below(3) == 0;
+	unsigned n = 1 + below(5), wild = suffix ? 0 : below(n);
+
+	for (unsigned i = 0; i < n; i++)
+		o += (size_t)snprintf(
+		    buf + o, len - o, "%s",
+		    i == wild ? (suffix || below(3) ? "*" : "?")
+			      : glob_pieces[below(suffix ? 7 : 10)]);
+	dense_ports_text(ports, sizeof ports);
+	snprintf(buf + o, len - o, "%s", ports);
+}
+
+/* Writes a random name of 1 to 6 pieces to buf, some in upper case. */
+static void some_glob_name(char *buf, size_t len)
+{
+	size_t o = 0;
+	unsigned n = 1 + below(6);
+
+	for (unsigned i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s",
+				      glob_pieces[below(7)]);
+	if (below(4) == 0)
+		buf[0] =
+		    (char)(buf[0] == '.' || buf[0] == '-' ? buf[0]
+							  : buf[0] - 'a' + 'A');
+}
+
+/* How the index finds a glob: 0 "*LITERAL" by its literal, 1 by the
+ * literal after its last wildcard, 2 ending in a wildcard, walked. */
+static int glob_shape(const char *g)
+{
+	size_t n = strlen(g);
+
+	if (g[n - 1] == '*' || g[n - 1] == '?')
+		return 2;
+	return g[0] == '*' && !strpbrk(g + 1, "*?") ? 0 : 1;
+}
+
+/* Globs of every shape over a small alphabet: "*LITERAL", literals after
+ * '?' or after a '*' that is not first (hashed by that tail), several
+ * globs per tail, globs ending in a wildcard (walked), at overlapping
+ * ports; names that end with many tails at once, up to three a query.
+ * The index must pick the scan's glob every time. */
+Test(match, glob_index_agrees_with_reference_scan)
+{
+	enum { NPAT = 600, NDEST = 30000 };
+	size_t cap = NPAT * 48 + 64, o = 0;
+	char *text = malloc(cap);
+	unsigned shapes[3] = {0}, any = 0, none = 0;
+	struct policy *p;
+
+	cr_assert_not_null(text);
+	for (unsigned i = 0; i < NPAT; i++) {
+		char pat[64];
+
+		some_glob(pat, sizeof pat);
+		add_pattern(text, cap, &o, i, pat);
+	}
+	p = load_ok(text);
+	free(text);
+	for (unsigned d = 0; d < NDEST; d++) {
+		struct sockaddr_storage ss = dest("10.0.0.1", dense_port());
+		char names[3][64], what[32];
+		const char *hosts[3];
+		size_t nh = below(4);
+		int k;
+
+		for (size_t i = 0; i < nh; i++) {
+			some_glob_name(names[i], sizeof names[i]);
+			hosts[i] = below(10) ? names[i] : NULL;
+		}
+		snprintf(what, sizeof what, "destination %u", d);
+		k = agree(p, &ss, hosts, nh, what);
+		if (k == POLICY_PAT_GLOB) {
+			struct policy_match m =
+			    policy_match(p, (struct sockaddr *)&ss, hosts, nh);
+			shapes[glob_shape(p->patterns[m.pattern].host)]++;
+		}
+		any += k == POLICY_PAT_ANY;
+		none += k < 0;
+	}
+	cr_log_info("won by *LITERAL %u, by tail %u, walked %u, * %u, "
+		    "none %u",
+		    shapes[0], shapes[1], shapes[2], any, none);
+	for (int i = 0; i < 3; i++)
+		cr_assert_gt(shapes[i], NDEST / 20, "glob shape %d won %u", i,
+			     shapes[i]);
+	policy_free(p);
+}
+
+/* Eleven patterns of one key at single ports, ranges that overlap and
+ * tie, the ends 1 and 65535, and all ports: for each class a bucket (or
+ * "*") with a port map, whose winners are checked at every edge. */
+Test(match, port_map_edges)
+{
+	static const char *const rules[][2] = {
+	    {"p80", "80"},	    {"q80", "80"},
+	    {"r100", "1-100"},	    {"s81", "81"},
+	    {"w8000", "8000-8100"}, {"n8050", "8050"},
+	    {"top", "65535"},	    {"x5000", "5000-5001"},
+	    {"y5001", "5001-5002"}, {"z9000", "9000-9001"},
+	    {"all", "*"},
+	};
+	static const struct {
+		unsigned port;
+		const char *rule;
+	} t[] = {
+	    {80, "p80"},     {81, "s81"},     {79, "r100"},    {1, "r100"},
+	    {0, "all"},	     {101, "all"},    {8000, "w8000"}, {8050, "n8050"},
+	    {8051, "w8000"}, {8100, "w8000"}, {8101, "all"},   {5000, "x5000"},
+	    {5001, "x5000"}, {5002, "y5001"}, {5003, "all"},   {65535, "top"},
+	    {65534, "all"},  {9001, "z9000"}, {9002, "all"},   {7999, "all"},
+	};
+	static const char *const keys[][2] = {
+	    {"10.0.0.1", NULL},		{"h.example", "h.example"},
+	    {"*.example", "h.example"}, {"h*e", "h.example"},
+	    {"10.0.0.0/8", NULL},	{"*", NULL},
+	};
+
+	for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+		char text[2048];
+		size_t o = 0;
+		struct policy *p;
+
+		for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++)
+			o += (size_t)snprintf(
+			    text + o, sizeof text - o, "[%s]\nmatch = %s:%s\n",
+			    rules[r][0], keys[k][0], rules[r][1]);
+		p = load_ok(text);
+		for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+			cr_assert_str_eq(
+			    winner(p, "10.0.0.1", t[i].port, keys[k][1]),
+			    t[i].rule, "%s port %u", keys[k][0], t[i].port);
+		policy_free(p);
+	}
+}
