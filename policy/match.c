@@ -15,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A key's patterns; check is the top half of the key's hash (the bottom
+ * half places it), so that a probe rarely compares keys in vain. */
 struct bucket {
-	uint64_t hash;
+	uint32_t check;
 	uint32_t start, count; /* range in the class's sorted array */
 };
 
@@ -323,6 +325,14 @@ static uint32_t portmap_cuts(const struct policy *p, const unsigned *ids,
 	return j;
 }
 
+/* a cut to its first size bytes, or a as it is when realloc fails. */
+static void *shrunk(void *a, size_t size)
+{
+	void *smaller = realloc(a, size);
+
+	return smaller ? smaller : a;
+}
+
 /* Builds m over the ranked patterns ids[0..n); 0 or -ENOMEM, m empty.
  * Each pattern in rank order wins the segments of its ports that no
  * better one won; next[] skips those, so each segment is won once and
@@ -360,6 +370,8 @@ static int portmap_build(const struct policy *p, const unsigned *ids,
 		m->lo[j++] = (uint16_t)cut[i];
 	}
 	m->n = j;
+	m->pat = shrunk(m->pat, j * sizeof *m->pat);
+	m->lo = shrunk(m->lo, j * sizeof *m->lo);
 	free(cut);
 	free(next);
 	return 0;
@@ -371,6 +383,22 @@ fail:
 	m->pat = NULL;
 	m->lo = NULL;
 	return -ENOMEM;
+}
+
+/* Adds the port map of the bucket of count patterns from first in t's
+ * sorted array; 0 or -ENOMEM. */
+static int table_add_map(const struct policy *p, struct table *t,
+			 uint32_t first, uint32_t count)
+{
+	struct portmap *maps = realloc(t->maps, (t->nmaps + 1) * sizeof *maps);
+
+	if (!maps)
+		return -ENOMEM;
+	t->maps = maps;
+	if (portmap_build(p, t->sorted + first, count, &maps[t->nmaps]) < 0)
+		return -ENOMEM;
+	maps[t->nmaps++].first = first;
+	return 0;
 }
 
 /* Builds the hash table of one class; 0 or -ENOMEM. */
@@ -387,9 +415,6 @@ static int table_build(const struct policy *p, int k, struct table *t)
 	if (!t->b)
 		return -ENOMEM;
 	t->mask = size - 1;
-	t->maps = calloc(n / PORTMAP_MIN + 1, sizeof *t->maps);
-	if (!t->maps)
-		return -ENOMEM;
 	for (size_t i = 0; i < n;) {
 		const struct policy_pattern *first = &p->patterns[t->sorted[i]];
 		size_t j = i + 1;
@@ -400,18 +425,13 @@ static int table_build(const struct policy *p, int k, struct table *t)
 			j++;
 		while (t->b[slot].count)
 			slot = (slot + 1) & t->mask;
-		t->b[slot].hash = h;
+		t->b[slot].check = (uint32_t)(h >> 32);
 		t->b[slot].start = (uint32_t)i;
 		t->b[slot].count = (uint32_t)(j - i);
 		t->nkeys++;
-		if (j - i >= PORTMAP_MIN) {
-			struct portmap *m = &t->maps[t->nmaps];
-			if (portmap_build(p, t->sorted + i, (uint32_t)(j - i),
-					  m) < 0)
-				return -ENOMEM;
-			m->first = (uint32_t)i;
-			t->nmaps++;
-		}
+		if (j - i >= PORTMAP_MIN &&
+		    table_add_map(p, t, (uint32_t)i, (uint32_t)(j - i)) < 0)
+			return -ENOMEM;
 		i = j;
 	}
 	return 0;
@@ -571,7 +591,7 @@ static const struct bucket *table_find(const struct policy *p,
 
 	while (t->b[slot].count) {
 		const struct bucket *b = &t->b[slot];
-		if (b->hash == h &&
+		if (b->check == (uint32_t)(h >> 32) &&
 		    key_eq(probe, &p->patterns[t->sorted[b->start]]))
 			return b;
 		slot = (slot + 1) & t->mask;
@@ -589,20 +609,22 @@ static int better(const struct policy *p, int a, int b)
 }
 
 /* The bucket of a glob table whose literal is the k characters at suf,
- * or NULL; h is their rev_hash.  Inlined: it runs for every character of
- * every name, and a call costs as much as the probe. */
+ * or NULL; h is their rev_hash; suffix: the table of "*LITERAL" globs,
+ * whose literal needs no search.  Inlined: it runs for every character
+ * of every name, and a call costs as much as the probe. */
 static inline __attribute__((always_inline)) const struct bucket *tail_find(
-    const struct policy *p, const struct table *t, uint64_t h, const char *suf,
-    size_t k)
+    const struct policy *p, const struct table *t, bool suffix, uint64_t h,
+    const char *suf, size_t k)
 {
 	for (size_t slot = h & t->mask; t->b[slot].count;
 	     slot = (slot + 1) & t->mask) {
 		const struct bucket *b = &t->b[slot];
 		const char *lit;
 
-		if (b->hash != h)
+		if (b->check != (uint32_t)(h >> 32))
 			continue;
-		lit = glob_tail(p->patterns[t->sorted[b->start]].host);
+		lit = p->patterns[t->sorted[b->start]].host;
+		lit = suffix ? lit + 1 : glob_tail(lit);
 		if (strlen(lit) == k && !memcmp(lit, suf, k))
 			return b;
 	}
@@ -626,15 +648,13 @@ static int glob_walk(const struct policy *p, const unsigned *ids, size_t n,
 	return best;
 }
 
-/* The best glob that matches name and port, if it ranks before best;
- * else best.  Step k hashes the last k characters of name and looks
- * them up as the literal of the "*LITERAL" globs (all of which match)
- * and as the tail of the other globs (which match_glob then checks);
- * the globs that end in a wildcard are walked. */
-static int glob_pick(const struct policy *p, const struct policy_index *x,
-		     const char *name, uint16_t port, int best)
+/* The best glob of t that matches name (len characters) and port, if it
+ * ranks before best; else best.  Step k hashes the last k characters and
+ * looks them up as a literal: every "*LITERAL" glob (suffix) of the
+ * bucket found matches, the other globs match_glob() checks. */
+static int tail_scan(const struct policy *p, const struct table *t, bool suffix,
+		     const char *name, size_t len, uint16_t port, int best)
 {
-	size_t len = strlen(name);
 	uint64_t h = FNV0;
 	const struct bucket *b;
 
@@ -643,14 +663,28 @@ static int glob_pick(const struct policy *p, const struct policy_index *x,
 
 		h ^= (uint8_t)*suf;
 		h *= FNV_PRIME;
-		if (x->suffix.nkeys &&
-		    (b = tail_find(p, &x->suffix, h, suf, k)))
-			best =
-			    better(p, best, range_pick(p, &x->suffix, b, port));
-		if (x->tails.nkeys && (b = tail_find(p, &x->tails, h, suf, k)))
-			best = glob_walk(p, x->tails.sorted + b->start,
-					 b->count, name, port, best);
+		if (!(b = tail_find(p, t, suffix, h, suf, k)))
+			continue;
+		if (suffix)
+			best = better(p, best, range_pick(p, t, b, port));
+		else
+			best = glob_walk(p, t->sorted + b->start, b->count,
+					 name, port, best);
 	}
+	return best;
+}
+
+/* The best glob that matches name and port, if it ranks before best;
+ * else best.  The globs that end in a wildcard are walked. */
+static int glob_pick(const struct policy *p, const struct policy_index *x,
+		     const char *name, uint16_t port, int best)
+{
+	size_t len = strlen(name);
+
+	if (x->suffix.nkeys)
+		best = tail_scan(p, &x->suffix, true, name, len, port, best);
+	if (x->tails.nkeys)
+		best = tail_scan(p, &x->tails, false, name, len, port, best);
 	return glob_walk(p, x->globs, x->nglobs, name, port, best);
 }
 
