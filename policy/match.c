@@ -325,7 +325,7 @@ static uint32_t portmap_cuts(const struct policy *p, const unsigned *ids,
 	return j;
 }
 
-/* a cut to its first size bytes, or a as it is when realloc fails. */
+/* Cuts a to its first size bytes; a itself when realloc fails. */
 static void *shrunk(void *a, size_t size)
 {
 	void *smaller = realloc(a, size);
