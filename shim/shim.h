@@ -405,6 +405,13 @@ bool state_classify(const struct sockaddr *sa, struct conn *c);
 int state_last(const struct sockaddr *sa, uint64_t now,
 	       const struct conn_cfg **cfg, int32_t *srule, int32_t *saddr);
 
+/* When the policy file is next looked at for a reload (monotonic ns; 0:
+ * never), and that look, done ahead ns early: the deadline thread
+ * does it before a connect finds it due, so that no connect parses a
+ * policy. */
+uint64_t state_reload_due(void);
+void state_reload_ahead(uint64_t now, uint64_t ahead);
+
 /* True when the policy in force guards some destination. */
 bool state_policy(void);
 

@@ -468,6 +468,19 @@ static void maybe_reload(uint64_t now)
 	load(false);
 }
 
+uint64_t state_reload_due(void)
+{
+	if (!atomic_load_explicit(&reload_ns, memory_order_relaxed) ||
+	    !path[0] || atomic_load(&shim_disabled))
+		return 0;
+	return atomic_load_explicit(&next_check, memory_order_relaxed);
+}
+
+void state_reload_ahead(uint64_t now, uint64_t ahead)
+{
+	maybe_reload(now + ahead);
+}
+
 /* The v6 key and port of an IP socket address. */
 static void sockaddr_key(const struct sockaddr *sa, uint8_t key[16],
 			 uint16_t *port)

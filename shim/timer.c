@@ -162,6 +162,10 @@ static uint64_t scan(uint64_t now)
 	return next;
 }
 
+/* How early the thread looks at the policy file for a reload: before
+ * the connects do (reload is at least 100 ms). */
+#define RELOAD_AHEAD_NS 20000000u
+
 /* The thread: scan, sleep until the next deadline or a wake, repeat. */
 static void *run(void *arg)
 {
@@ -175,6 +179,18 @@ static void *run(void *arg)
 		atomic_store(&timer_next, 0);
 		now = clock_ns();
 		next = scan(now);
+		/* the policy's reload look, a little before a connect would
+		 * make it (and parse a changed file on its own time) */
+		uint64_t due = state_reload_due();
+		if (due) {
+			if (now + RELOAD_AHEAD_NS >= due) {
+				state_reload_ahead(now, RELOAD_AHEAD_NS);
+				due = state_reload_due();
+			}
+			if (due > RELOAD_AHEAD_NS)
+				due -= RELOAD_AHEAD_NS;
+			next = due < next ? due : next;
+		}
 		atomic_store(&timer_next, next);
 		if (next != UINT64_MAX) {
 			uint64_t wait = next > now ? next - now : 0;
