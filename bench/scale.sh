@@ -383,7 +383,7 @@ reload_row "small → 10,000 rules" to-10000-rules "$l_big"
 reload_row "10,000 → 10,000 rules (one rule changed)" 10000-rules-changed \
     "$l_big"
 say ""
-say "The maxima under load include the scheduler's preemption on this shared 2-CPU machine: compare each with its quiet one.  A reload parses the file outside the policy lock on the thread whose connect found it changed; the other threads go on with the old policy."
+say "The maxima under load include the scheduler's preemption on this shared 2-CPU machine: compare each with its quiet one.  A reload parses the file outside the policy lock, on the deadline thread when it runs (it looks 20 ms before a connect would), else on the thread whose connect found it changed; the other threads go on with the old policy until the new one is in."
 say ""
 
 fi
